@@ -1,0 +1,212 @@
+"""Ingestion assets: landing -> bronze -> silver for every source of the five applications.
+
+Bronze keeps rows as delivered plus lineage; each bronze write replaces exactly what the files read
+in this run delivered (per file, per batch or per day), so reruns are idempotent and a quarantined
+file leaves the rows it delivered earlier untouched.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dagster as dg
+import polars as pl
+
+from assets.common import table_metadata, table_result
+from assets.ingestion import readers
+from assets.ingestion.landing import LandedBatch, land_files
+from lakehouse import TableSpec
+from lakehouse.tables import ingestion as T
+from pipelines.partitions import crime_narrative_batches, economic_activity_batches, news_daily
+from resources.lakehouse import LakehouseResource
+
+GROUP = "ingestion"
+
+
+def _quarantine_check(asset_key: dg.AssetKey) -> dg.AssetCheckSpec:
+    return dg.AssetCheckSpec("no_quarantined_files", asset=asset_key,
+                             description="Every landing file of this run parsed; bad files go to landing/_quarantine.")
+
+
+def _bronze_result(spec: TableSpec, lakehouse: LakehouseResource, landed: LandedBatch, written,
+                   key: dg.AssetKey) -> dg.MaterializeResult:
+    quarantine_md = "\n".join(f"- `{q.original}`: {q.reason}" for q in landed.quarantined) or "none"
+    check = dg.AssetCheckResult(
+        asset_key=key, check_name="no_quarantined_files", passed=not landed.quarantined,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={"quarantined": len(landed.quarantined), "files_read": len(landed.files),
+                  "details": dg.MetadataValue.md(quarantine_md)},
+    )
+    return table_result(spec, lakehouse.lakehouse, written, landed.frame, check_results=[check], extra={
+        "files_read": len(landed.files),
+        "quarantined_files": dg.MetadataValue.md(quarantine_md),
+    })
+
+
+def _land_whole_source(lakehouse: LakehouseResource, source: str, spec: TableSpec, patterns: tuple[str, ...],
+                       parse) -> tuple[LandedBatch, object]:
+    landing = lakehouse.landing
+    landed = land_files(landing, source, landing.files(source, patterns), parse, batch_id=lambda p: source)
+    written = None
+    if landed.files:
+        written = lakehouse.lakehouse.write(spec, landed.frame, mode="partitions", partitions=landed.files)
+    return landed, written
+
+
+def _bronze_whole(source: str, spec: TableSpec, patterns: tuple[str, ...], parse, doc: str):
+    key = dg.AssetKey(["bronze", spec.name])
+
+    @dg.asset(key=key, group_name=GROUP, kinds={"delta", "polars"}, description=doc,
+              metadata=table_metadata(spec), check_specs=[_quarantine_check(key)])
+    def _asset(lakehouse: LakehouseResource) -> dg.MaterializeResult:
+        landed, written = _land_whole_source(lakehouse, source, spec, patterns, parse)
+        return _bronze_result(spec, lakehouse, landed, written, key)
+
+    return _asset
+
+
+def _silver_whole(spec: TableSpec, bronze: TableSpec, transform, doc: str):
+    @dg.asset(key=["silver", spec.name], group_name=GROUP, kinds={"delta", "polars"}, description=doc,
+              deps=[dg.AssetKey(["bronze", bronze.name])], metadata=table_metadata(spec))
+    def _asset(lakehouse: LakehouseResource) -> dg.MaterializeResult:
+        lh = lakehouse.lakehouse
+        df = transform(lh.read(bronze))
+        written = lh.write(spec, df, mode="overwrite")
+        return table_result(spec, lh, written, df)
+
+    return _asset
+
+
+# ---------------------------------------------------------------- whole-source tables
+bronze_municipalities = _bronze_whole(
+    "municipalities", T.bronze_municipalities, ("*.json",),
+    lambda p: readers.read_json_records(p, ["cve_completa", "nom_municipio"],
+                                        [c for c in T.MUNICIPALITIES_RAW if c not in ("cve_completa", "nom_municipio")]),
+    "Municipality catalogue files (JSON list, INEGI fields) as delivered, with lineage.")
+silver_municipalities = _silver_whole(
+    T.silver_municipalities, T.bronze_municipalities, readers.municipalities_to_silver,
+    "Municipality catalogue keyed by 5-digit CVE_GEO with 2020 population by sex: the reference every "
+    "municipality code in the lakehouse is validated against.")
+
+bronze_shelters = _bronze_whole(
+    "migrant_shelters", T.bronze_shelters, ("*.csv",),
+    lambda p: readers.read_csv(p, ["shelter_id", "name", "cve_geo", "capacity"], ["operator"]),
+    "Migrant shelter lists (CSV) as delivered, with lineage.")
+silver_shelters = _silver_whole(
+    T.silver_shelters, T.bronze_shelters, readers.shelters_to_silver,
+    "Migrant shelters with their municipality (CVE_GEO) and capacity in beds.")
+
+bronze_industry = _bronze_whole(
+    "industry_stats", T.bronze_industry, ("*.csv",), readers.read_saic,
+    "Economic census exports (INEGI SAIC format), one row per delivered cell, with lineage.")
+silver_industry = _silver_whole(
+    T.silver_industry, T.bronze_industry, readers.industry_to_silver,
+    "Industry statistics by SCIAN sector, census year and geography (national, state, municipality). "
+    "Blank cells in the source are confidential and stay null.")
+
+bronze_scian = _bronze_whole(
+    "scian_catalog", T.bronze_scian, ("*.csv",),
+    lambda p: readers.read_csv(p, ["codigo", "titulo", "nivel"]),
+    "SCIAN classification files (codigo, titulo, nivel) as delivered.")
+silver_scian = _silver_whole(
+    T.silver_scian, T.bronze_scian, readers.scian_to_silver,
+    "SCIAN hierarchy with levels and parent codes, the catalogue the coding and search apps use.")
+
+
+# ---------------------------------------------------------------- batch sources (dynamic partitions)
+def _batch_assets(source: str, bronze: TableSpec, silver: TableSpec, partitions, required, optional,
+                  transform, bronze_doc: str, silver_doc: str, id_col: str):
+    bkey = dg.AssetKey(["bronze", bronze.name])
+
+    @dg.asset(key=bkey, group_name=GROUP, kinds={"delta", "polars"}, partitions_def=partitions,
+              description=bronze_doc, metadata=table_metadata(bronze), check_specs=[_quarantine_check(bkey)])
+    def _bronze(context: dg.AssetExecutionContext, lakehouse: LakehouseResource) -> dg.MaterializeResult:
+        batch = context.partition_key
+        landing = lakehouse.landing
+        files = landing.files(source, ("*.csv",), batch=batch)
+        landed = land_files(landing, source, files, lambda p: readers.read_csv(p, required, optional, fill_id=id_col),
+                            batch_id=lambda p: batch)
+        frame = landed.frame if landed.files else bronze.empty()
+        written = lakehouse.lakehouse.write(bronze, frame, mode="partitions", partitions=[batch]) \
+            if landed.files or not landed.quarantined else None
+        landed.frame = frame
+        return _bronze_result(bronze, lakehouse, landed, written, bkey)
+
+    @dg.asset(key=["silver", silver.name], group_name=GROUP, kinds={"delta", "polars"}, partitions_def=partitions,
+              deps=[bkey], description=silver_doc, metadata=table_metadata(silver))
+    def _silver(context: dg.AssetExecutionContext, lakehouse: LakehouseResource) -> dg.MaterializeResult:
+        batch = context.partition_key
+        lh = lakehouse.lakehouse
+        rows = lh.read(bronze).filter(pl.col("_batch_id") == batch)
+        df = transform(rows) if rows.height else silver.empty()
+        written = lh.write(silver, df, mode="partitions", partitions=[batch])
+        return table_result(silver, lh, written, df)
+
+    return _bronze, _silver
+
+
+bronze_activity, silver_activity = _batch_assets(
+    "economic_activity_text", T.bronze_economic_activity, T.silver_economic_activity, economic_activity_batches,
+    ["text"], ["year", "code", "code_title", "state", "municipality"],
+    readers.economic_activity_to_silver,
+    "Economic-activity free-text batches (census/register CSV) as delivered, one partition per batch.",
+    "Economic-activity descriptions with the 6-digit SCIAN code where known (the coding app's input).",
+    id_col="record_id")
+
+
+# ---------------------------------------------------------------- news (daily partitions)
+NEWS_KEY = dg.AssetKey(["bronze", "news_articles"])
+
+
+@dg.asset(key=NEWS_KEY, group_name=GROUP, kinds={"delta", "polars"}, partitions_def=news_daily,
+          backfill_policy=dg.BackfillPolicy.single_run(), metadata=table_metadata(T.bronze_news),
+          check_specs=[_quarantine_check(NEWS_KEY)])
+def bronze_news_articles(context: dg.AssetExecutionContext, lakehouse: LakehouseResource) -> dg.MaterializeResult:
+    """News articles (JSON lists of {id, date, text, url, ...}) as delivered, one partition per publication day.
+
+    A run may cover a range of days (single-run backfill); each day present is rewritten whole.
+    """
+    days = set(context.partition_keys)
+    landing = lakehouse.landing
+    landed = land_files(
+        landing, "news", landing.files("news", ("*.json",)),
+        lambda p: readers.read_json_records(p, ["id", "date", "text"], ["url", "title", "outlet", "cve_geo"]),
+        batch_id=lambda p: Path(p).stem)
+    frame = landed.frame.filter(pl.col("date").is_in(sorted(days))) if landed.files else T.bronze_news.empty()
+    landed.frame = frame
+    written = lakehouse.lakehouse.write(T.bronze_news, frame, mode="partitions", partitions=sorted(days))
+    return _bronze_result(T.bronze_news, lakehouse, landed, written, NEWS_KEY)
+
+
+@dg.asset(key=["silver", "news_articles"], group_name=GROUP, kinds={"delta", "polars"}, partitions_def=news_daily,
+          backfill_policy=dg.BackfillPolicy.single_run(),
+          deps=[NEWS_KEY, dg.AssetKey(["silver", "municipalities"])], metadata=table_metadata(T.silver_news))
+def silver_news_articles(context: dg.AssetExecutionContext, lakehouse: LakehouseResource) -> dg.MaterializeResult:
+    """News articles by publication day, deduplicated by URL and text hash (also against earlier days),
+    with the municipality CVE_GEO validated against the catalogue (``cve_geo_status``)."""
+    days = sorted(context.partition_keys)
+    lh = lakehouse.lakehouse
+    bronze = lh.read(T.bronze_news).filter(pl.col("date").is_in(days))
+    valid = set(lh.read(T.silver_municipalities, columns=["cve_geo"]).get_column("cve_geo").to_list())
+    df = readers.news_to_silver(bronze, valid) if bronze.height else T.silver_news.empty()
+    earlier = lh.read(T.silver_news, columns=["published_date", "text_hash"]).filter(
+        ~pl.col("published_date").is_in(days))
+    before = df.height
+    df = df.filter(~pl.col("text_hash").is_in(earlier.get_column("text_hash").implode()))
+    written = lh.write(T.silver_news, df, mode="partitions", partitions=days)
+    status = df.group_by("cve_geo_status").len().sort("cve_geo_status")
+    return table_result(T.silver_news, lh, written, df, extra={
+        "duplicates_dropped": bronze.height - before + (before - df.height),
+        "cve_geo_status": dg.MetadataValue.md(readers_status_md(status)),
+    })
+
+
+def readers_status_md(status: pl.DataFrame) -> str:
+    return "\n".join(f"- {r['cve_geo_status']}: {r['len']}" for r in status.iter_rows(named=True)) or "none"
+
+
+ingestion_assets = [
+    bronze_municipalities, silver_municipalities, bronze_shelters, silver_shelters, bronze_industry,
+    silver_industry, bronze_scian, silver_scian, bronze_crime, silver_crime, bronze_activity, silver_activity,
+    bronze_news_articles, silver_news_articles,
+]

@@ -1,0 +1,22 @@
+"""Storage conventions of the fm-lakehouse, with no Dagster imports.
+
+Layers: ``landing/`` (raw files as delivered) -> ``bronze`` (Delta, as ingested, plus lineage
+columns) -> ``silver`` (typed, cleaned, deduplicated) -> ``gold`` (model outputs, indicators).
+Every Delta write goes through :class:`lakehouse.delta.Lakehouse`.
+"""
+
+from lakehouse.delta import Lakehouse, WriteResult
+from lakehouse.errors import LakehouseError, SchemaError
+from lakehouse.registry import LAYERS, TableSpec, all_tables, get_table, register
+
+__all__ = [
+    "LAYERS",
+    "Lakehouse",
+    "LakehouseError",
+    "SchemaError",
+    "TableSpec",
+    "WriteResult",
+    "all_tables",
+    "get_table",
+    "register",
+]

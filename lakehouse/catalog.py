@@ -1,0 +1,92 @@
+"""The DuckDB catalog analysts open: one ``.duckdb`` file, a schema per layer, a view per table.
+
+Views read the Delta tables through ``delta_scan`` (so they always show the latest committed
+version) and the dbt marts through their Parquet exports. The file is rebuilt into a temporary
+file and swapped in with an atomic rename, so an analyst who holds the old file open read-only
+is never blocked and never sees a half-built catalog.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from lakehouse.delta import Lakehouse
+from lakehouse.duck import connect
+from lakehouse.registry import LAYERS, all_tables
+
+MARTS_DIR = "marts"
+
+
+@dataclass(frozen=True)
+class TableInfo:
+    layer: str
+    name: str
+    rows: int
+    version: int | None
+    path: str
+    description: str
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def _quote(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def mart_files(lh: Lakehouse) -> list[Path]:
+    if lh.remote:
+        return []
+    base = Path(lh.root, MARTS_DIR)
+    return sorted(base.glob("*.parquet")) if base.exists() else []
+
+
+def table_infos(lh: Lakehouse) -> list[TableInfo]:
+    """Every Delta table that exists under the root, plus the dbt marts."""
+    infos = []
+    for spec in all_tables():
+        version = lh.version(spec)
+        if version is None:
+            continue
+        infos.append(TableInfo(spec.layer, spec.name, lh.row_count(spec), version, lh.uri(spec), spec.description))
+    if mart_files(lh):
+        con = connect(extensions=())
+        for path in mart_files(lh):
+            rows = con.execute(f"SELECT count(*) FROM read_parquet({_quote(str(path))})").fetchone()[0]
+            infos.append(TableInfo("marts", path.stem, int(rows), None, str(path), "dbt mart"))
+        con.close()
+    return infos
+
+
+def build_catalog(lh: Lakehouse, db_path: str | Path) -> list[TableInfo]:
+    """(Re)build the analysts' DuckDB file at ``db_path``; returns what it now exposes."""
+    db_path = Path(db_path)
+    db_path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = db_path.with_name(f".{db_path.name}.{os.getpid()}.tmp")
+    for stale in (tmp, Path(str(tmp) + ".wal")):
+        stale.unlink(missing_ok=True)
+    infos = table_infos(lh)
+    con = connect(tmp, extensions=("delta",))
+    try:
+        for layer in (*LAYERS, MARTS_DIR):
+            con.execute(f"CREATE SCHEMA IF NOT EXISTS {layer}")
+        for info in infos:
+            if info.layer == MARTS_DIR:
+                source = f"read_parquet({_quote(info.path)})"
+            else:
+                source = f"delta_scan({_quote(info.path)})"
+            con.execute(f"CREATE OR REPLACE VIEW {info.layer}.{info.name} AS SELECT * FROM {source}")
+            if info.description:
+                con.execute(f"COMMENT ON VIEW {info.layer}.{info.name} IS {_quote(info.description)}")
+        con.execute("CHECKPOINT")
+    finally:
+        con.close()
+    os.replace(tmp, db_path)
+    return infos
+
+
+def open_catalog(db_path: str | Path):
+    """Open the catalog read-only with the delta extension loaded (what analysts and ``fmlake sql`` do)."""
+    return connect(db_path, read_only=True, extensions=("delta",))

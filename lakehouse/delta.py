@@ -1,0 +1,274 @@
+"""The one module that reads and writes Delta tables.
+
+Guarantees, whatever the caller:
+- the schema is enforced before anything is written (missing/extra column, wrong type, null or
+  duplicate key -> :class:`SchemaError` naming the column and row; nothing written);
+- a partition rewrite replaces exactly the partitions present in the data (idempotent reruns);
+- merge upserts on the primary key;
+- every write is one Delta transaction, so a table is never half-written;
+- schema evolution is additive only (new nullable columns); anything else is refused;
+- old versions stay readable (time travel).
+
+``root`` is a local path or an object-store URI (``s3://bucket/prefix``); object-store
+credentials go in ``storage_options`` exactly as deltalake takes them.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import polars as pl
+import pyarrow as pa
+from deltalake import DeltaTable, write_deltalake
+from deltalake.exceptions import TableNotFoundError
+
+from lakehouse.errors import LakehouseError, SchemaError
+from lakehouse.registry import TableSpec
+
+WriteMode = Literal["overwrite", "append", "partitions", "merge"]
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    table: str
+    uri: str
+    mode: str
+    rows_written: int
+    version: int
+    partitions: tuple[str, ...] = ()
+
+
+def _is_remote(root: str) -> bool:
+    return "://" in root and not root.startswith("file://")
+
+
+def _sql_literal(value) -> str:
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+class Lakehouse:
+    """Access to the Delta tables under one data root."""
+
+    def __init__(self, root: str | os.PathLike, storage_options: dict[str, str] | None = None):
+        root = str(root)
+        if root.startswith("file://"):
+            root = root[len("file://") :]
+        self.remote = _is_remote(root)
+        self.root = root.rstrip("/") if self.remote else str(Path(root).expanduser().resolve())
+        self.storage_options = dict(storage_options or {})
+
+    # ------------------------------------------------------------------ locations
+    def uri(self, spec: TableSpec) -> str:
+        return f"{self.root}/{spec.layer}/{spec.name}"
+
+    def path(self, *parts: str) -> str:
+        """A location under the data root (landing files, artifacts, exports)."""
+        return "/".join([self.root, *parts])
+
+    def local_dir(self, *parts: str) -> Path:
+        """A local directory under the data root, created if needed (artifacts, pictures, sites)."""
+        if self.remote:
+            raise LakehouseError(f"{self.root} is an object store; local directories need a local data root")
+        p = Path(self.root, *parts)
+        p.mkdir(parents=True, exist_ok=True)
+        return p
+
+    # ------------------------------------------------------------------ inspection
+    def _table(self, spec: TableSpec, version: int | None = None) -> DeltaTable | None:
+        try:
+            return DeltaTable(self.uri(spec), version=version, storage_options=self.storage_options or None)
+        except TableNotFoundError:
+            return None
+
+    def exists(self, spec: TableSpec) -> bool:
+        return self._table(spec) is not None
+
+    def version(self, spec: TableSpec) -> int | None:
+        table = self._table(spec)
+        return None if table is None else table.version()
+
+    def history(self, spec: TableSpec) -> list[dict]:
+        table = self._table(spec)
+        return [] if table is None else table.history()
+
+    def read(self, spec: TableSpec, version: int | None = None, columns: list[str] | None = None) -> pl.DataFrame:
+        """Read a table (or an old ``version`` of it). A table never written reads as empty."""
+        table = self._table(spec, version=version)
+        if table is None:
+            if version is not None:
+                raise LakehouseError(f"table {spec.key} has no version {version}: it does not exist")
+            empty = spec.empty()
+            return empty.select(columns) if columns else empty
+        arrow = table.to_pyarrow_table(columns=columns)
+        df = pl.from_arrow(arrow)
+        assert isinstance(df, pl.DataFrame)
+        return df
+
+    def row_count(self, spec: TableSpec) -> int:
+        table = self._table(spec)
+        if table is None:
+            return 0
+        return table.to_pyarrow_dataset().count_rows()
+
+    # ------------------------------------------------------------------ validation
+    def conform(self, spec: TableSpec, df: pl.DataFrame) -> pl.DataFrame:
+        """Return ``df`` cast and ordered to ``spec``'s schema, or raise :class:`SchemaError`."""
+        schema = spec.full_schema
+        missing = [c for c in schema if c not in df.columns]
+        if missing:
+            raise SchemaError(
+                f"table {spec.key}: column {missing[0]!r} is missing from the data "
+                f"(expected {schema[missing[0]]}); missing: {missing}"
+            )
+        extra = [c for c in df.columns if c not in schema]
+        if extra:
+            raise SchemaError(
+                f"table {spec.key}: column {extra[0]!r} is not in the declared schema; "
+                f"declare it in lakehouse/tables first (unexpected: {extra})"
+            )
+        out = []
+        for col, dtype in schema.items():
+            series = df.get_column(col)
+            if series.dtype == dtype:
+                out.append(series)
+                continue
+            try:
+                out.append(series.cast(dtype, strict=True))
+            except Exception:
+                loose = series.cast(dtype, strict=False)
+                bad = (series.is_not_null() & loose.is_null()).arg_true()
+                row = int(bad[0]) if len(bad) else 0
+                raise SchemaError(
+                    f"table {spec.key}: column {col!r} must be {dtype}, got {series.dtype}; "
+                    f"row {row} has value {series[row]!r} that does not convert"
+                ) from None
+        conformed = pl.DataFrame(out)
+        for col in spec.non_nullable:
+            nulls = conformed.get_column(col).is_null().arg_true()
+            if len(nulls):
+                raise SchemaError(f"table {spec.key}: key column {col!r} is null in row {int(nulls[0])}")
+        if spec.primary_key:
+            dup = conformed.select(spec.primary_key).is_duplicated().arg_true()
+            if len(dup):
+                row = int(dup[0])
+                key = {c: conformed.get_column(c)[row] for c in spec.primary_key}
+                raise SchemaError(f"table {spec.key}: primary key {key} appears more than once (row {row})")
+        return conformed
+
+    def _to_arrow(self, spec: TableSpec, df: pl.DataFrame) -> pa.Table:
+        arrow = df.to_arrow(compat_level=pl.CompatLevel.oldest())
+        return arrow.cast(spec.arrow_schema())
+
+    def _evolution(self, spec: TableSpec, table: DeltaTable | None) -> bool:
+        """True when the table lacks columns the spec adds (additive evolution); refuse anything else."""
+        if table is None:
+            return False
+        current = pa.schema(table.schema().to_arrow())
+        wanted = spec.arrow_schema()
+        current_names = set(current.names)
+        wanted_names = set(wanted.names)
+        dropped = sorted(current_names - wanted_names)
+        if dropped:
+            raise SchemaError(
+                f"table {spec.key}: the spec drops column(s) {dropped} that the table has; "
+                "only additive schema evolution is allowed"
+            )
+        for name in current_names:
+            old_t, new_t = current.field(name).type, wanted.field(name).type
+            if not _same_type(old_t, new_t):
+                raise SchemaError(
+                    f"table {spec.key}: column {name!r} changes type {old_t} -> {new_t}; "
+                    "only additive schema evolution is allowed"
+                )
+        return bool(wanted_names - current_names)
+
+    # ------------------------------------------------------------------ writing
+    def write(
+        self,
+        spec: TableSpec,
+        df: pl.DataFrame,
+        mode: WriteMode = "overwrite",
+        partitions: list[str] | None = None,
+    ) -> WriteResult:
+        """Write ``df`` to ``spec``'s table in one Delta transaction.
+
+        ``overwrite`` replaces the table; ``append`` adds rows; ``partitions`` replaces exactly the
+        partitions present in ``df`` (or the explicit ``partitions`` list, which may name
+        partitions that become empty); ``merge`` upserts on the primary key.
+        """
+        data = self.conform(spec, df)
+        table = self._table(spec)
+        evolve = self._evolution(spec, table)
+        arrow = self._to_arrow(spec, data)
+        uri = self.uri(spec)
+        if not self.remote:
+            Path(uri).parent.mkdir(parents=True, exist_ok=True)
+        opts = self.storage_options or None
+        written_parts: tuple[str, ...] = ()
+
+        if mode == "overwrite":
+            write_deltalake(uri, arrow, mode="overwrite", schema_mode="overwrite" if evolve else None,
+                            storage_options=opts)
+        elif mode == "append":
+            write_deltalake(uri, arrow, mode="append", schema_mode="merge" if evolve else None,
+                            storage_options=opts)
+        elif mode == "partitions":
+            if not spec.partition_by:
+                raise LakehouseError(f"table {spec.key} declares no partition column; cannot rewrite partitions")
+            values = partitions if partitions is not None else data.get_column(spec.partition_by).unique().to_list()
+            values = sorted({str(v) for v in values})
+            outside = set(data.get_column(spec.partition_by).cast(pl.Utf8).unique().to_list()) - set(values)
+            if outside:
+                raise SchemaError(f"table {spec.key}: rows for partitions {sorted(outside)} not listed in {values}")
+            written_parts = tuple(values)
+            if not values:
+                return WriteResult(spec.key, uri, mode, 0, self.version(spec) or 0)
+            if table is None:
+                write_deltalake(uri, arrow, mode="overwrite", storage_options=opts)
+            else:
+                if evolve:
+                    # Add the new columns first (empty append with merged schema), then rewrite.
+                    write_deltalake(uri, arrow.slice(0, 0), mode="append", schema_mode="merge", storage_options=opts)
+                col = spec.partition_by
+                predicate = f"CAST({col} AS STRING) IN ({', '.join(_sql_literal(v) for v in values)})"
+                write_deltalake(uri, arrow, mode="overwrite", predicate=predicate, storage_options=opts)
+        elif mode == "merge":
+            if not spec.primary_key:
+                raise LakehouseError(f"table {spec.key} declares no primary key; cannot merge")
+            if table is None:
+                write_deltalake(uri, arrow, mode="overwrite", storage_options=opts)
+            else:
+                predicate = " AND ".join(f"t.{c} = s.{c}" for c in spec.primary_key)
+                (
+                    table.merge(source=arrow, predicate=predicate, source_alias="s", target_alias="t",
+                                merge_schema=evolve)
+                    .when_matched_update_all()
+                    .when_not_matched_insert_all()
+                    .execute()
+                )
+        else:
+            raise LakehouseError(f"unknown write mode {mode!r}")
+        return WriteResult(spec.key, uri, mode, data.height, self.version(spec) or 0, written_parts)
+
+    def delete(self, spec: TableSpec, predicate: str) -> int:
+        """Delete rows matching a SQL ``predicate`` in one transaction; returns rows deleted."""
+        table = self._table(spec)
+        if table is None:
+            return 0
+        return int(table.delete(predicate).get("num_deleted_rows", 0))
+
+
+def _same_type(a: pa.DataType, b: pa.DataType) -> bool:
+    def norm(t: pa.DataType) -> pa.DataType:
+        if t in (pa.large_string(), pa.string_view()):
+            return pa.string()
+        if t == pa.large_binary():
+            return pa.binary()
+        if pa.types.is_large_list(t) or pa.types.is_list(t):
+            return pa.list_(norm(t.value_type))
+        return t
+
+    return norm(a) == norm(b)

@@ -1,0 +1,3 @@
+"""Tables of the coding domain (declared by its issue)."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""Tables of the imagery domain (declared by its issue)."""
+
+from __future__ import annotations

@@ -1,0 +1,138 @@
+"""``fmlake``: the command line of the project.
+
+Core commands (tables, sql, demo, catalog) live here; each application adds a sub-group from
+``assets/<domain>/cli.py`` (a click group named ``cli``), imported only when that sub-command runs
+so ``fmlake tables`` never loads torch or dbt.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import sys
+
+import click
+
+DOMAIN_GROUPS = {
+    "coding": ("assets.coding.cli", "Automatic coding: train, evaluate, code text."),
+    "news": ("assets.news.cli", "News extraction with LLMs and the migration indicator."),
+    "imagery": ("assets.imagery.cli", "Satellite tiles: segmentation, features, clustering, naming."),
+    "docs": ("assets.documents.cli", "Draft documents (Conociendo la Industria) and the published site."),
+    "review": ("assets.documents.review_cli", "Expert review of drafts (web page)."),
+    "search": ("assets.search.cli", "Keyword, semantic and hybrid search."),
+}
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx):
+        return sorted([*super().list_commands(ctx), *DOMAIN_GROUPS])
+
+    def get_command(self, ctx, name):
+        if name in DOMAIN_GROUPS:
+            module, _ = DOMAIN_GROUPS[name]
+            try:
+                mod = importlib.import_module(module)
+            except ModuleNotFoundError as exc:
+                if exc.name == module:
+                    raise click.ClickException(f"'fmlake {name}' is not available: {module} is missing") from None
+                raise
+            return mod.cli
+        return super().get_command(ctx, name)
+
+    def format_commands(self, ctx, formatter):
+        rows = [(n, c.get_short_help_str()) for n, c in ((n, super(LazyGroup, self).get_command(ctx, n))
+                                                          for n in super().list_commands(ctx))]
+        rows += [(n, help_) for n, (_, help_) in DOMAIN_GROUPS.items()]
+        with formatter.section("Commands"):
+            formatter.write_dl(sorted(rows))
+
+
+@click.group(cls=LazyGroup)
+def main() -> None:
+    """fm-lakehouse: foundation models for official statistics over a Delta lakehouse."""
+
+
+def _lakehouse():
+    from lakehouse import Lakehouse
+    from pipelines.environment import get_environment
+
+    env = get_environment()
+    return env, Lakehouse(env.lakehouse_root, env.storage_options)
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list.")
+def tables(as_json: bool) -> None:
+    """Every table in the lakehouse: layer, name, rows, Delta version, path."""
+    from lakehouse.catalog import table_infos
+
+    _, lh = _lakehouse()
+    infos = [i.as_dict() for i in table_infos(lh)]
+    if as_json:
+        click.echo(json.dumps(infos, ensure_ascii=False, indent=2))
+        return
+    if not infos:
+        click.echo(f"no tables under {lh.root} (run `make demo`)")
+        return
+    width = max(len(f"{i['layer']}.{i['name']}") for i in infos)
+    for i in infos:
+        version = "-" if i["version"] is None else i["version"]
+        click.echo(f"{i['layer'] + '.' + i['name']:<{width}}  {i['rows']:>9,} rows  v{version}  {i['path']}")
+
+
+@main.command()
+@click.argument("query")
+@click.option("--json", "as_json", is_flag=True, help="Rows as a JSON list of objects.")
+@click.option("--catalog", default=None, help="Catalog file (default: DUCKDB_CATALOG or <root>/catalog.duckdb).")
+def sql(query: str, as_json: bool, catalog: str | None) -> None:
+    """Run a SQL query on the analysts' DuckDB catalog (read-only)."""
+    from pathlib import Path
+
+    import duckdb
+
+    from lakehouse.catalog import open_catalog
+
+    env, _ = _lakehouse()
+    path = catalog or env.catalog_path
+    if not Path(path).exists():
+        raise click.ClickException(f"catalog {path} does not exist yet: run `make demo` or materialize it")
+    con = open_catalog(path)
+    try:
+        rel = con.sql(query)
+        if rel is None:
+            return
+        if as_json:
+            cols = rel.columns
+            click.echo(json.dumps([dict(zip(cols, row)) for row in rel.fetchall()], ensure_ascii=False,
+                                  default=str, indent=2))
+        else:
+            click.echo(str(rel))
+    except duckdb.Error as exc:
+        raise click.ClickException(str(exc)) from None
+    finally:
+        con.close()
+
+
+@main.command()
+@click.option("--seed", default=7, show_default=True)
+def demo(seed: int) -> None:
+    """Generate the sample data and materialize every asset in-process on the embedded defaults."""
+    from pipelines.demo import run_demo
+
+    sys.exit(run_demo(seed=seed))
+
+
+@main.command("sample-data")
+@click.option("--seed", default=7, show_default=True)
+@click.option("--landing", default=None, help="Landing root (default: LANDING_ROOT).")
+def sample_data(seed: int, landing: str | None) -> None:
+    """Write the deterministic sample landing files."""
+    from assets.ingestion.sample_data import generate
+
+    env, _ = _lakehouse()
+    summary = generate(landing or env.landing_root, seed=seed)
+    click.echo(json.dumps({"landing": summary.root, "files": summary.files}, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,16 @@
+"""Partitions: daily news, and dynamic batches registered by the landing sensor."""
+
+import dagster as dg
+
+news_daily = dg.DailyPartitionsDefinition(start_date="2020-01-01", end_offset=1)
+
+crime_narrative_batches = dg.DynamicPartitionsDefinition(name="crime_narrative_batches")
+economic_activity_batches = dg.DynamicPartitionsDefinition(name="economic_activity_batches")
+tile_batches = dg.DynamicPartitionsDefinition(name="tile_batches")
+
+# landing source -> dynamic partitions definition the sensor feeds
+BATCH_SOURCES: dict[str, dg.DynamicPartitionsDefinition] = {
+    "crime_narratives": crime_narrative_batches,
+    "economic_activity_text": economic_activity_batches,
+    "tiles": tile_batches,
+}

@@ -1,0 +1,24 @@
+"""DuckDBCatalogResource: the analysts' DuckDB file (schemas per layer, views over Delta tables)."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from lakehouse import Lakehouse
+from lakehouse.catalog import TableInfo, build_catalog, open_catalog
+
+
+class DuckDBCatalogResource(dg.ConfigurableResource):
+    """Path of the catalog file analysts open (read-only) with DuckDB."""
+
+    path: str
+
+    def rebuild(self, lakehouse: Lakehouse) -> list[TableInfo]:
+        return build_catalog(lakehouse, self.path)
+
+    def query(self, sql: str):
+        con = open_catalog(self.path)
+        try:
+            return con.sql(sql).pl()
+        finally:
+            con.close()
