@@ -1,0 +1,1 @@
+"""Test suite of fm-lakehouse (a package, so ``tests.support`` imports from any test folder)."""

@@ -1,0 +1,117 @@
+"""LLMClient / LLMResource against the loopback Ollama-compatible server."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from resources.llm import LLMClient, LLMResource, LLMUnavailable, llm_settings_from_env, strip_thinking
+from tests.support.ollama_server import Behaviour, DropConnection, HttpError
+
+
+def fast_client(url: str, **kw) -> LLMClient:
+    kw.setdefault("timeout_s", 2.0)
+    kw.setdefault("max_retries", 2)
+    kw.setdefault("backoff_s", 0.01)
+    return LLMClient(url, **kw)
+
+
+def test_chat_and_generate_clean_and_streaming(ollama_server):
+    ollama_server.add_model("m", Behaviour.clean(lambda p: "1" if "niña" in p else "2"))
+    with fast_client(ollama_server.url) as client:
+        a = client.chat("m", "una niña migrante", temperature=0, format="json")
+        b = client.generate("m", "un hombre")
+        c = client.chat("m", "una niña", stream=True)
+        d = client.generate("m", "una niña", stream=True, system="responde con un número")
+    assert (a.text, b.text, c.text, d.text) == ("1", "2", "1", "1")
+    assert all(r.ok and r.error is None and r.attempts == 1 and r.latency_s > 0 for r in (a, b, c, d))
+    first = ollama_server.requests[0]["body"]
+    # options and format pass through to the server unchanged
+    assert first["options"] == {"temperature": 0} and first["format"] == "json"
+    assert first["messages"] == [{"role": "user", "content": "una niña migrante"}]
+    assert ollama_server.requests[3]["body"]["system"] == "responde con un número"
+    assert ollama_server.calls["m"] == 4
+
+
+def test_list_models_and_embed(ollama_server):
+    ollama_server.add_model("b:1", Behaviour.clean())
+    ollama_server.add_model("a:2", Behaviour.clean())
+    client = fast_client(ollama_server.url)
+    assert client.list_models() == ["a:2", "b:1"]
+    v1, v2, v3 = client.embed("a:2", ["hola", "adiós", "hola"])
+    assert v1 == v3 and v1 != v2 and abs(sum(x * x for x in v1) - 1) < 1e-9
+
+
+def test_retryable_failures_are_retried_then_succeed(ollama_server):
+    ollama_server.add_model("flaky500", Behaviour.http_500(times=2))
+    ollama_server.add_model("dropper", Behaviour.drop(times=1))
+    ollama_server.add_model("slowfirst", Behaviour.slow(delay_s=0.6, times=1))
+    client = fast_client(ollama_server.url, timeout_s=0.3)
+    r500 = client.chat("flaky500", "texto")
+    rdrop = client.chat("dropper", "texto")
+    rslow = client.chat("slowfirst", "texto")
+    assert r500.ok and r500.attempts == 3 and r500.text == "2"
+    assert rdrop.ok and rdrop.attempts == 2
+    assert rslow.ok and rslow.attempts == 2
+    assert ollama_server.calls == {"flaky500": 3, "dropper": 2, "slowfirst": 2}
+    assert client.stats["retries"] == 4 and client.stats["failures"] == 0
+
+
+def test_exhausted_and_non_retryable_failures_come_back_as_errors(ollama_server):
+    ollama_server.add_model("always500", Behaviour.http_500())
+    ollama_server.add_model("bad", Behaviour.custom(lambda p, n: HttpError(400, "bad request")))
+    client = fast_client(ollama_server.url, max_retries=2)
+    r = client.chat("always500", "x")
+    assert r.text is None and not r.ok and "http 500" in r.error and "after 3 attempts" in r.error
+    bad = client.chat("bad", "x")
+    assert bad.attempts == 1 and "http 400" in bad.error  # not retryable: asked once
+    missing = client.chat("nope", "x")
+    assert missing.attempts == 1 and "not found" in missing.error
+    assert ollama_server.calls == {"always500": 3, "bad": 1}
+
+
+def test_unreachable_server_is_an_error_not_an_exception():
+    client = LLMClient("http://127.0.0.1:9", timeout_s=0.5, max_retries=1, backoff_s=0.01)
+    r = client.chat("m", "x")
+    assert r.text is None and r.attempts == 2 and "ConnectionError" in r.error
+
+
+def test_concurrency_limit_is_respected(ollama_server):
+    ollama_server.add_model("m", Behaviour.clean(delay_s=0.05))
+    client = fast_client(ollama_server.url, max_concurrency=3)
+    # more threads than the limit: the semaphore must hold the extra ones back
+    replies = client.map(lambda i: client.chat("m", f"t{i}"), range(24), workers=8)
+    assert all(r.ok for r in replies)
+    assert ollama_server.max_concurrent == 3
+
+
+def test_caller_bugs_still_raise(ollama_server):
+    def boom(prompt, n):
+        raise DropConnection()
+
+    ollama_server.add_model("m", Behaviour.custom(boom))
+    client = fast_client(ollama_server.url, max_retries=0)
+    assert "RemoteProtocolError" in client.chat("m", "x").error
+    with pytest.raises(Exception):
+        client.chat("m", 12345)  # not a prompt: a bug, surfaces
+
+
+def test_strip_thinking():
+    assert strip_thinking("<think>1 o 2?</think>\n\n2") == "2"
+    assert strip_thinking("<THINK>largo sin cerrar 1") == ""
+
+
+def test_resource_embedded_and_from_env(ollama_server):
+    with pytest.raises(LLMUnavailable):
+        LLMResource().chat("m", "x")
+    settings = llm_settings_from_env({"FMLAKE_LLM_BACKEND": "ollama", "FMLAKE_LLM_MODELS": "a, b",
+                                      "FMLAKE_LLM_MAX_CONCURRENCY": "2"}, ollama_server.url)
+    res = LLMResource(**settings)
+    assert res.enabled and res.models == ["a", "b"] and res.max_concurrency == 2
+    ollama_server.add_model("a", Behaviour.think())
+    reply = res.chat("a", "mujeres migrantes")
+    assert reply.ok and strip_thinking(reply.text) == "1"
+    assert res.get_client() is res.get_client()  # one client, one semaphore per resource instance
+    with pytest.raises(ValueError, match="FMLAKE_LLM_BACKEND"):
+        llm_settings_from_env({"FMLAKE_LLM_BACKEND": "gpt"}, "x")

@@ -1,0 +1,1 @@
+"""Reusable test support: loopback servers (Ollama-compatible) and their pytest fixtures."""

@@ -1,0 +1,407 @@
+"""An Ollama-compatible HTTP server on 127.0.0.1 with scripted behaviours per model, for tests and benchmarks.
+
+It speaks the parts of the Ollama REST API the project uses, with the real server's JSON shapes:
+``POST /api/chat``, ``POST /api/generate`` (``stream`` false → one JSON object, true → NDJSON chunks
+ending with ``done: true``), ``GET /api/tags``, ``POST /api/embed`` (deterministic unit vectors from
+a hash of the text), ``GET /api/version``. An unknown model gets 404 ``{"error": "model '…' not found"}``.
+
+Each model follows a :class:`Behaviour`::
+
+    server = OllamaServer({"llama3.3:70b": Behaviour.clean(answer_fn),
+                           "deepseek-r1:32b": Behaviour.think(answer_fn),
+                           "flaky": Behaviour.http_500(times=1, then=Behaviour.clean(answer_fn)),
+                           "slow": Behaviour.slow(delay_s=0.5)}).start()
+    ... server.url, server.calls["llama3.3:70b"], server.max_concurrent ...
+    server.stop()
+
+``answer_fn(prompt) -> str`` decides the answer text of a model from the prompt it received (the
+last user message for chat). The server counts requests per model (``calls``, every attempt,
+failures included), keeps every request body (``requests``) and measures the maximum number of
+requests in flight at once (``max_concurrent``), overall and per model.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import socket
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Callable
+
+AnswerFn = Callable[[str], str]
+
+
+def default_answer(prompt: str) -> str:
+    """A plausible default: '1' when the prompt mentions women/girls, else '2'."""
+    low = prompt.lower()
+    return "1" if any(w in low for w in ("mujer", "niña", "madre", "embarazada")) else "2"
+
+
+@dataclass
+class Behaviour:
+    """How one model answers.
+
+    kind: clean | prose | think | slow | http_500 | drop | custom.
+    ``times``: for failing kinds, fail only on the first ``times`` calls, then behave as ``then``
+    (None = fail every time). ``delay_s``: sleep before answering (``slow`` sleeps then answers
+    ``then`` or clean). ``custom``: ``fn(prompt, call_number) -> str`` returns the answer text, or
+    raises :class:`DropConnection` / returns an :class:`HttpError` to fail.
+    """
+
+    kind: str = "clean"
+    answer: AnswerFn = default_answer
+    delay_s: float = 0.0
+    times: int | None = None
+    then: "Behaviour | None" = None
+    status: int = 500
+    fn: Callable[[str, int], Any] | None = None
+
+    # -------------------------------------------------------------- constructors
+    @classmethod
+    def clean(cls, answer: AnswerFn = default_answer, delay_s: float = 0.0) -> "Behaviour":
+        """Answers the bare digit, e.g. ``"1"``."""
+        return cls("clean", answer, delay_s=delay_s)
+
+    @classmethod
+    def prose(cls, answer: AnswerFn = default_answer, delay_s: float = 0.0) -> "Behaviour":
+        """Answers with a sentence around the digit: ``"Respuesta: 1"`` / ``"**2**"`` / ``"Sí, hay..."`` (no digit)."""
+        return cls("prose", answer, delay_s=delay_s)
+
+    @classmethod
+    def think(cls, answer: AnswerFn = default_answer, delay_s: float = 0.0) -> "Behaviour":
+        """DeepSeek-R1 style: ``<think>reasoning with numbers 1 and 2</think>\\n\\n1``."""
+        return cls("think", answer, delay_s=delay_s)
+
+    @classmethod
+    def slow(cls, delay_s: float, times: int | None = None, then: "Behaviour | None" = None,
+             answer: AnswerFn = default_answer) -> "Behaviour":
+        """Sleeps ``delay_s`` before answering (past a client's timeout the client gives up)."""
+        return cls("slow", answer, delay_s=delay_s, times=times, then=then)
+
+    @classmethod
+    def http_500(cls, times: int | None = None, then: "Behaviour | None" = None, status: int = 500) -> "Behaviour":
+        """Answers HTTP ``status`` with ``{"error": ...}`` (the first ``times`` calls, or always)."""
+        return cls("http_500", times=times, then=then, status=status)
+
+    @classmethod
+    def drop(cls, times: int | None = None, then: "Behaviour | None" = None) -> "Behaviour":
+        """Reads the request and closes the connection without a response."""
+        return cls("drop", times=times, then=then)
+
+    @classmethod
+    def custom(cls, fn: Callable[[str, int], Any]) -> "Behaviour":
+        return cls("custom", fn=fn)
+
+    # -------------------------------------------------------------- behaviour
+    def respond(self, prompt: str, call_number: int) -> "str | HttpError | DropConnection":
+        """The answer text for this call, or a failure to enact (call_number is 1-based, per model)."""
+        failing = self.times is None or call_number <= self.times
+        if self.kind in ("http_500", "drop", "slow") and not failing:
+            return (self.then or Behaviour.clean(self.answer)).respond(prompt, call_number - (self.times or 0))
+        if self.delay_s:
+            time.sleep(self.delay_s)
+        if self.kind == "http_500":
+            return HttpError(self.status, "model runner has unexpectedly stopped (scripted)")
+        if self.kind == "drop":
+            return DropConnection()
+        if self.kind == "custom":
+            try:
+                return self.fn(prompt, call_number)
+            except DropConnection as exc:
+                return exc
+        digit = self.answer(prompt)
+        if self.kind == "prose":
+            # rotate through the phrasings a chatty model uses (fixed per prompt, so reruns agree);
+            # one in three has no digit at all
+            style = int(hashlib.md5(prompt.encode()).hexdigest(), 16) % 3
+            if style == 1:
+                return f"Respuesta: {digit}"
+            if style == 2:
+                return f"**{digit}**"
+            return "El texto habla de migración, pero no puedo determinarlo con certeza."
+        if self.kind == "think":
+            return (f"<think>\nEl texto menciona personas migrantes. Si hay mujeres uso 1, si no 2. "
+                    f"Reviso de nuevo.\n</think>\n\n{digit}")
+        return digit
+
+
+@dataclass
+class HttpError:
+    status: int
+    message: str
+
+
+class DropConnection(Exception):
+    """Raise (custom behaviours) or return to close the connection without answering."""
+
+
+@dataclass
+class _Stats:
+    calls: Counter = field(default_factory=Counter)
+    in_flight: int = 0
+    max_concurrent: int = 0
+    in_flight_by_model: Counter = field(default_factory=Counter)
+    max_concurrent_by_model: Counter = field(default_factory=Counter)
+    requests: list = field(default_factory=list)
+
+
+def embed_vector(text: str, dims: int = 16) -> list[float]:
+    """Deterministic unit vector of ``text`` (sha256 bytes → floats), same text → same vector."""
+    digest = b""
+    counter = 0
+    while len(digest) < dims:
+        digest += hashlib.sha256(f"{counter}:{text}".encode()).digest()
+        counter += 1
+    vec = [(b - 127.5) / 127.5 for b in digest[:dims]]
+    norm = math.sqrt(sum(v * v for v in vec)) or 1.0
+    return [v / norm for v in vec]
+
+
+class OllamaServer:
+    """Threaded Ollama-compatible server on 127.0.0.1 (ephemeral port). Use as a context manager or start/stop."""
+
+    def __init__(self, models: dict[str, Behaviour] | None = None, embed_dims: int = 16,
+                 stream_chunk_chars: int = 4) -> None:
+        self.models: dict[str, Behaviour] = dict(models or {})
+        self.embed_dims = embed_dims
+        self.stream_chunk_chars = stream_chunk_chars
+        self._stats = _Stats()
+        self._lock = threading.Lock()
+        self._httpd: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # -------------------------------------------------------------- lifecycle
+    def start(self) -> "OllamaServer":
+        server = self
+
+        class Handler(_Handler):
+            owner = server
+
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._httpd.daemon_threads = True
+        self._httpd.request_queue_size = 128
+        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05},
+                                        name="ollama-loopback", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._httpd is not None:
+            self._httpd.shutdown()
+            self._httpd.server_close()
+            self._httpd = None
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+
+    def __enter__(self) -> "OllamaServer":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    @property
+    def url(self) -> str:
+        if self._httpd is None:
+            raise RuntimeError("server not started")
+        host, port = self._httpd.server_address[:2]
+        return f"http://{host}:{port}"
+
+    # -------------------------------------------------------------- scripting and counters
+    def add_model(self, name: str, behaviour: Behaviour) -> None:
+        with self._lock:
+            self.models[name] = behaviour
+
+    def reset_counts(self) -> None:
+        with self._lock:
+            self._stats = _Stats()
+
+    @property
+    def calls(self) -> Counter:
+        """Requests received per model (every attempt, failures included)."""
+        with self._lock:
+            return Counter(self._stats.calls)
+
+    @property
+    def total_calls(self) -> int:
+        return sum(self.calls.values())
+
+    @property
+    def max_concurrent(self) -> int:
+        """Most requests in flight at once (all models) since start/reset."""
+        with self._lock:
+            return self._stats.max_concurrent
+
+    @property
+    def max_concurrent_by_model(self) -> Counter:
+        with self._lock:
+            return Counter(self._stats.max_concurrent_by_model)
+
+    @property
+    def requests(self) -> list[dict[str, Any]]:
+        """Every model request received: ``{"path", "model", "body"}``."""
+        with self._lock:
+            return list(self._stats.requests)
+
+    def _enter(self, model: str, path: str, body: dict) -> int:
+        with self._lock:
+            s = self._stats
+            s.calls[model] += 1
+            s.in_flight += 1
+            s.max_concurrent = max(s.max_concurrent, s.in_flight)
+            s.in_flight_by_model[model] += 1
+            s.max_concurrent_by_model[model] = max(s.max_concurrent_by_model[model], s.in_flight_by_model[model])
+            s.requests.append({"path": path, "model": model, "body": body})
+            return s.calls[model]
+
+    def _leave(self, model: str) -> None:
+        with self._lock:
+            self._stats.in_flight -= 1
+            self._stats.in_flight_by_model[model] -= 1
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+class _Handler(BaseHTTPRequestHandler):
+    owner: OllamaServer
+    protocol_version = "HTTP/1.1"  # keep-alive like the real server; chunked streaming
+
+    def log_message(self, *args) -> None:  # quiet
+        pass
+
+    # -------------------------------------------------------------- helpers
+    def _send_json(self, status: int, obj: Any) -> None:
+        data = json.dumps(obj).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json; charset=utf-8")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _read_body(self) -> dict:
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length) if length else b"{}"
+        try:
+            return json.loads(raw or b"{}")
+        except json.JSONDecodeError:
+            return {"__invalid__": raw.decode("utf-8", "replace")}
+
+    def _drop(self) -> None:
+        self.close_connection = True
+        try:
+            self.connection.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+    # -------------------------------------------------------------- routes
+    def do_GET(self) -> None:  # noqa: N802
+        if self.path == "/api/tags":
+            models = [{"name": name, "model": name, "modified_at": _now(), "size": 1_000_000,
+                       "digest": hashlib.sha256(name.encode()).hexdigest(),
+                       "details": {"format": "gguf", "family": name.split(":")[0], "parameter_size": "1B",
+                                   "quantization_level": "Q4_0"}}
+                      for name in sorted(self.owner.models)]
+            self._send_json(200, {"models": models})
+        elif self.path == "/api/version":
+            self._send_json(200, {"version": "0.0.0-loopback"})
+        elif self.path in ("/", ""):
+            data = b"Ollama is running"
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+        else:
+            self._send_json(404, {"error": "not found"})
+
+    def do_POST(self) -> None:  # noqa: N802
+        body = self._read_body()
+        if "__invalid__" in body:
+            self._send_json(400, {"error": "invalid JSON body"})
+            return
+        path = self.path
+        if path not in ("/api/chat", "/api/generate", "/api/embed"):
+            self._send_json(404, {"error": "not found"})
+            return
+        model = body.get("model") or ""
+        if not model:
+            self._send_json(400, {"error": "model is required"})
+            return
+        behaviour = self.owner.models.get(model)
+        if behaviour is None:
+            self._send_json(404, {"error": f"model '{model}' not found"})
+            return
+        call_number = self.owner._enter(model, path, body)
+        try:
+            if path == "/api/embed":
+                inputs = body.get("input", [])
+                inputs = [inputs] if isinstance(inputs, str) else list(inputs)
+                self._send_json(200, {"model": model, "embeddings": [embed_vector(t, self.owner.embed_dims)
+                                                                      for t in inputs],
+                                      "total_duration": 1000, "load_duration": 10,
+                                      "prompt_eval_count": len(inputs)})
+                return
+            if path == "/api/chat":
+                users = [m.get("content", "") for m in body.get("messages", []) if m.get("role") == "user"]
+                prompt = users[-1] if users else ""
+            else:
+                prompt = body.get("prompt", "") or ""
+            outcome = behaviour.respond(prompt, call_number)
+            if isinstance(outcome, DropConnection):
+                self._drop()
+                return
+            if isinstance(outcome, HttpError):
+                self._send_json(outcome.status, {"error": outcome.message})
+                return
+            try:
+                self._answer(path, model, str(outcome), bool(body.get("stream", True)))
+            except (BrokenPipeError, ConnectionResetError):
+                # the client gave up (its timeout): nothing to answer to
+                self.close_connection = True
+        finally:
+            self.owner._leave(model)
+
+    def _answer(self, path: str, model: str, text: str, stream: bool) -> None:
+        stats = {"total_duration": 1_000_000, "load_duration": 10_000, "prompt_eval_count": 10,
+                 "prompt_eval_duration": 100_000, "eval_count": max(1, len(text) // 4),
+                 "eval_duration": 500_000}
+
+        def chunk(piece: str, done: bool) -> dict:
+            base: dict[str, Any] = {"model": model, "created_at": _now(), "done": done}
+            if path == "/api/chat":
+                base["message"] = {"role": "assistant", "content": piece}
+            else:
+                base["response"] = piece
+            if done:
+                base["done_reason"] = "stop"
+                base.update(stats)
+                if path == "/api/generate":
+                    base["context"] = [1, 2, 3]
+            return base
+
+        if not stream:
+            self._send_json(200, chunk(text, True))
+            return
+        # NDJSON stream, chunked transfer encoding, as the real server sends it
+        self.send_response(200)
+        self.send_header("Content-Type", "application/x-ndjson")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        n = self.owner.stream_chunk_chars
+        pieces = [text[i:i + n] for i in range(0, len(text), n)] or [""]
+        for piece in pieces:
+            self._write_chunk(json.dumps(chunk(piece, False)) + "\n")
+        self._write_chunk(json.dumps(chunk("", True)) + "\n")
+        self.wfile.write(b"0\r\n\r\n")
+        self.wfile.flush()
+
+    def _write_chunk(self, line: str) -> None:
+        data = line.encode()
+        self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
