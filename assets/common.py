@@ -5,14 +5,13 @@ preview, the table URI, the Delta version); ``key_checks`` builds the not-null /
 a silver table's primary key (applied to every silver asset in ``pipelines.definitions``).
 """
 
-from __future__ import annotations
-
 from typing import Any, Sequence
 
 import dagster as dg
 import polars as pl
 
 from lakehouse import Lakehouse, TableSpec, WriteResult
+from resources.lakehouse import LakehouseResource
 
 TABLE_METADATA_KEY = "fmlake/table"
 
@@ -44,11 +43,11 @@ def table_metadata(spec: TableSpec) -> dict[str, Any]:
 def table_result(
     spec: TableSpec,
     lh: Lakehouse,
-    written: WriteResult | None,
+    written: "WriteResult | None",
     df: pl.DataFrame,
-    extra: dict[str, Any] | None = None,
+    extra: "dict[str, Any] | None" = None,
     check_results: Sequence[dg.AssetCheckResult] = (),
-    preview: pl.DataFrame | None = None,
+    preview: "pl.DataFrame | None" = None,
 ) -> dg.MaterializeResult:
     """The ``MaterializeResult`` every table asset returns.
 
@@ -85,8 +84,6 @@ def key_violations(spec: TableSpec, df: pl.DataFrame) -> dict[str, int]:
 
 def build_key_check(asset_key: dg.AssetKey, spec: TableSpec) -> dg.AssetChecksDefinition:
     """A blocking check: the table's primary key is never null and unique (reads the whole table)."""
-    from resources.lakehouse import LakehouseResource
-
     @dg.asset_check(asset=asset_key, name="primary_key_not_null_unique", blocking=True,
                     description=f"{spec.key}: primary key {list(spec.primary_key)} is never null and unique.")
     def _check(lakehouse: LakehouseResource) -> dg.AssetCheckResult:

@@ -5,7 +5,6 @@ in this run delivered (per file, per batch or per day), so reruns are idempotent
 file leaves the rows it delivered earlier untouched.
 """
 
-from __future__ import annotations
 
 from pathlib import Path
 
@@ -144,6 +143,13 @@ def _batch_assets(source: str, bronze: TableSpec, silver: TableSpec, partitions,
 
     return _bronze, _silver
 
+
+bronze_crime, silver_crime = _batch_assets(
+    "crime_narratives", T.bronze_crime_narratives, T.silver_crime_narratives, crime_narrative_batches,
+    ["record_id", "narrative"], ["crime_code", "reported_date", "cve_geo"], readers.crime_narratives_to_silver,
+    "Crime narrative batches (CSV) as delivered, one dynamic partition per landing batch folder.",
+    "Crime narratives, cleaned and deduplicated by record id, with the crime-type code where a coder gave one.",
+    id_col="record_id")
 
 bronze_activity, silver_activity = _batch_assets(
     "economic_activity_text", T.bronze_economic_activity, T.silver_economic_activity, economic_activity_batches,

@@ -35,7 +35,7 @@ def _read_text(path: Path) -> str:
 def read_csv(path: Path, required: list[str], optional: list[str] = (), fill_id: str | None = None) -> pl.DataFrame:
     """A CSV with a header; every cell kept as text; ``required`` columns must be present.
 
-    ``fill_id`` names an id column that, where absent or blank, gets ``<file stem>:<line number>``
+    ``fill_id`` names an id column that, where absent or blank, gets ``<folder>/<file stem>:<line number>``
     (real registers such as RETC carry no record id).
     """
     text = _read_text(path)
@@ -58,14 +58,14 @@ def read_csv(path: Path, required: list[str], optional: list[str] = (), fill_id:
             lines.append(reader.line_num)
     except csv.Error as exc:
         raise LandingFileError(path, f"CSV syntax error near row {reader.line_num}: {exc}") from None
-    cols = [c for c in [*required, *optional] if c in header]
+    cols = [c for c in dict.fromkeys([*required, *optional, *([fill_id] if fill_id else [])]) if c in header]
     idx = {c: header.index(c) for c in cols}
     data = {c: [r[idx[c]] for r in rows] for c in cols}
     for c in optional:
         if c not in data:
             data[c] = [None] * len(rows)
     if fill_id:
-        data[fill_id] = [v if v and v.strip() else f"{path.stem}:{n}"
+        data[fill_id] = [v if v and v.strip() else f"{path.parent.name}/{path.stem}:{n}"
                          for v, n in zip(data.get(fill_id, [None] * len(rows)), lines)]
     return pl.DataFrame(data, schema={c: pl.Utf8 for c in dict.fromkeys([*required, *optional, *([fill_id] if fill_id else [])])})
 

@@ -1,0 +1,1 @@
+"""Expert instructions (versioned YAML, package data): edit the files, not the code."""

@@ -1,0 +1,1 @@
+"""Jinja2 templates (HTML, autoescaped) of the draft pages, the review app and the site."""

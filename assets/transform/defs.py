@@ -1,0 +1,97 @@
+"""dbt marts over the Delta tables, and the analysts' DuckDB catalog.
+
+dbt sources are the silver/gold Delta tables (asset keys ``[layer, table]``), so lineage runs from
+landing to marts in one graph; dbt tests surface as asset checks.
+"""
+
+
+import os
+from typing import Any, Mapping
+
+import dagster as dg
+from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, dbt_assets
+
+from assets.common import TABLE_METADATA_KEY, markdown_preview
+from lakehouse.catalog import MARTS_DIR
+from lakehouse.duck import install_extension
+from resources.dbt import dbt_project, manifest_path
+from resources.duckdb import DuckDBCatalogResource
+from resources.lakehouse import LakehouseResource
+
+GROUP = "transform"
+
+
+class LakehouseDbtTranslator(DagsterDbtTranslator):
+    """Sources keep the lakehouse keys ([layer, table]); models are keyed [marts|staging, name]."""
+
+    def get_asset_key(self, dbt_resource_props: Mapping[str, Any]) -> dg.AssetKey:
+        if dbt_resource_props["resource_type"] == "source":
+            return dg.AssetKey([dbt_resource_props["source_name"], dbt_resource_props["name"]])
+        layer = "marts" if dbt_resource_props["name"].startswith("mart_") else "staging"
+        return dg.AssetKey([layer, dbt_resource_props["name"]])
+
+    def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
+        return GROUP
+
+
+def _dbt_assets():
+    path = manifest_path()
+    if not path.exists():
+        raise FileNotFoundError(
+            f"dbt manifest {path} is missing: run `make dbt-parse` (make demo/test/ui do it for you)")
+
+    @dbt_assets(manifest=path, project=dbt_project,
+                dagster_dbt_translator=LakehouseDbtTranslator(
+                    settings=DagsterDbtTranslatorSettings(enable_asset_checks=True)))
+    def dbt_marts(context: dg.AssetExecutionContext, dbt: DbtCliResource, lakehouse: LakehouseResource):
+        """dbt staging views and marts (exported as Parquet under <root>/marts) with their dbt tests."""
+        install_extension("delta")  # offline: dbt's `INSTALL delta` then finds it in place
+        lakehouse.lakehouse.local_dir(MARTS_DIR)
+        # The dbt profile and sources read LAKEHOUSE_ROOT; the dbt subprocess inherits this process's env.
+        previous = os.environ.get("LAKEHOUSE_ROOT")
+        os.environ["LAKEHOUSE_ROOT"] = lakehouse.root
+        try:
+            yield from dbt.cli(["build"], context=context).stream()
+        finally:
+            if previous is None:
+                os.environ.pop("LAKEHOUSE_ROOT", None)
+            else:
+                os.environ["LAKEHOUSE_ROOT"] = previous
+
+    return dbt_marts
+
+
+def _catalog_asset(deps: list[dg.AssetKey]):
+    @dg.asset(key=["catalog", "analytics_duckdb"], group_name=GROUP, kinds={"duckdb"}, deps=deps)
+    def analytics_catalog(lakehouse: LakehouseResource, catalog: DuckDBCatalogResource) -> dg.MaterializeResult:
+        """The analysts' DuckDB file: a schema per layer (bronze, silver, gold, marts) and a view per table.
+
+        Views read Delta tables through ``delta_scan`` and marts through their Parquet export, so the
+        file stays small and always shows the latest committed data. Rebuilt by atomic swap: analysts
+        can keep it open read-only while the pipeline runs.
+        """
+        import polars as pl
+
+        infos = catalog.rebuild(lakehouse.lakehouse)
+        listing = pl.DataFrame([i.as_dict() for i in infos]).drop("description") if infos else pl.DataFrame()
+        return dg.MaterializeResult(metadata={
+            "dagster/row_count": len(infos),
+            "dagster/uri": dg.MetadataValue.path(catalog.path),
+            "views": dg.MetadataValue.md(markdown_preview(listing, rows=200)),
+            "open_with": dg.MetadataValue.md(f"`duckdb -readonly {catalog.path}` or `fmlake sql \"SELECT ...\"`"),
+        })
+
+    return analytics_catalog
+
+
+def build_transform_defs(apps: dg.Definitions) -> dg.Definitions:
+    """dbt assets plus the catalog asset, which depends on every table asset and every mart."""
+    dbt_marts = _dbt_assets()
+    deps: list[dg.AssetKey] = []
+    for assets_def in apps.assets or []:
+        if isinstance(assets_def, dg.AssetsDefinition):
+            for key in assets_def.keys:
+                if assets_def.specs_by_key[key].metadata.get(TABLE_METADATA_KEY):
+                    deps.append(key)
+    deps += [k for k in dbt_marts.keys if k.path[0] == "marts"]
+    return dg.Definitions(assets=[dbt_marts, _catalog_asset(sorted(set(deps), key=lambda k: k.path))])

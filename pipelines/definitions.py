@@ -1,0 +1,61 @@
+"""The ONE composition point: every asset, check, job, schedule, sensor and resource of the project.
+
+Cross-cutting policy lives here: key checks on every silver table, the catalog asset that depends
+on every table asset.
+"""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from assets.common import TABLE_METADATA_KEY, build_key_check
+from assets.coding.defs import defs as coding_defs
+from assets.documents.defs import defs as documents_defs
+from assets.imagery.defs import defs as imagery_defs
+from assets.ingestion.defs import ingestion_assets
+from assets.news.defs import defs as news_defs
+from assets.search.defs import defs as search_defs
+from assets.transform.defs import build_transform_defs
+from lakehouse import get_table
+from pipelines.jobs import jobs
+from pipelines.resources import build_resources
+from pipelines.schedules import schedules
+from pipelines.sensors import batch_jobs, build_landing_sensor
+
+
+def _key_checks(defs: dg.Definitions) -> list[dg.AssetChecksDefinition]:
+    """A blocking not-null/unique primary-key check for every silver table asset."""
+    checks = []
+    for assets_def in defs.assets or []:
+        if not isinstance(assets_def, dg.AssetsDefinition):
+            continue
+        for key in assets_def.keys:
+            table = assets_def.specs_by_key[key].metadata.get(TABLE_METADATA_KEY)
+            if table and key.path[0] == "silver":
+                spec = get_table(table)
+                if spec.primary_key:
+                    checks.append(build_key_check(key, spec))
+    return checks
+
+
+def build_definitions() -> dg.Definitions:
+    apps = dg.Definitions.merge(
+        dg.Definitions(assets=ingestion_assets),
+        coding_defs, news_defs, imagery_defs, documents_defs, search_defs,
+    )
+    transform = build_transform_defs(apps)
+    merged = dg.Definitions.merge(apps, transform)
+    per_batch = batch_jobs(merged.assets or [])
+    return dg.Definitions.merge(
+        merged,
+        dg.Definitions(
+            asset_checks=_key_checks(merged),
+            jobs=[*jobs, *per_batch.values()],
+            schedules=schedules,
+            sensors=[build_landing_sensor(per_batch)],
+            resources=build_resources(),
+        ),
+    )
+
+
+defs = build_definitions()
