@@ -1,19 +1,20 @@
 """``make demo`` / ``fmlake demo``: sample data, then every asset materialized in-process.
 
 Order: unpartitioned reference data, then each partitioned asset set for every partition present
-in the sample (dynamic batches registered first, as the landing sensor would), then everything
-else (applications, dbt marts, the analysts' catalog). The runs are recorded in the Dagster
-instance of ``DAGSTER_HOME`` when set, so ``make ui`` shows them afterwards.
+in the landing zone (dynamic batches registered first, as the landing sensor would), then
+everything else (applications, dbt marts, the analysts' catalog). The runs are recorded in the
+Dagster instance of ``DAGSTER_HOME`` when set, so ``make ui`` shows them afterwards.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from collections import defaultdict
+from typing import Callable
 
 import dagster as dg
-
 
 # Runs still go to the instance's event log (and the UI); the console gets warnings only.
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
@@ -23,8 +24,11 @@ def _instance() -> dg.DagsterInstance:
     return dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
 
 
-def partition_plan(defs: dg.Definitions, instance: dg.DagsterInstance, landing) -> tuple[list, list, dict]:
-    """Split asset keys into (reference, rest) unpartitioned lists and {partitions_def: (keys, partition keys)}."""
+def partition_plan(defs: dg.Definitions, instance: dg.DagsterInstance, landing, keys: set | None = None):
+    """Split asset keys into (reference, rest) unpartitioned lists and {partitions_def: (keys, partition keys)}.
+
+    Dynamic batches present in landing/ are registered on ``instance`` (what the sensor does).
+    """
     from pipelines.partitions import BATCH_SOURCES, news_daily
 
     graph = defs.resolve_asset_graph()
@@ -32,36 +36,86 @@ def partition_plan(defs: dg.Definitions, instance: dg.DagsterInstance, landing) 
     unpartitioned = []
     for key in graph.get_all_asset_keys():
         node = graph.get(key)
-        if not node.is_materializable:
+        if not node.is_materializable or (keys is not None and key not in keys):
             continue
         if node.partitions_def is None:
             unpartitioned.append(key)
         else:
             by_pdef[node.partitions_def].append(key)
     plan = {}
-    for pdef, keys in by_pdef.items():
+    for pdef, pkeys in by_pdef.items():
         if isinstance(pdef, dg.DynamicPartitionsDefinition):
             source = next(s for s, d in BATCH_SOURCES.items() if d.name == pdef.name)
             batches = landing.batches(source)
             new = [b for b in batches if not instance.has_dynamic_partition(pdef.name, b)]
             if new:
                 instance.add_dynamic_partitions(pdef.name, new)
-            plan[pdef] = (keys, batches)
+            plan[pdef] = (sorted(pkeys, key=lambda k: k.path), batches)
         elif pdef == news_daily:
-            import json
-
             days = sorted({rec["date"] for p in landing.files("news", ("*.json",))
-                           for rec in json.loads(p.read_text(encoding="utf-8")) if isinstance(rec, dict)
-                           and rec.get("date")})
-            plan[pdef] = (keys, days)
+                           for rec in _json_records(p) if _is_day(rec.get("date"))})
+            plan[pdef] = (sorted(pkeys, key=lambda k: k.path), days)
         else:
-            raise RuntimeError(f"demo does not know how to pick partitions for {pdef}")
+            raise RuntimeError(f"no rule to pick partitions for {pdef}")
     # reference data: unpartitioned assets that partitioned assets read (catalogues, statistics), run first
-    partitioned = [k for keys, _ in plan.values() for k in keys]
+    partitioned = [k for pkeys, _ in plan.values() for k in pkeys]
     ancestors = dg.AssetSelection.assets(*partitioned).upstream().resolve(graph) if partitioned else set()
     reference = sorted((k for k in unpartitioned if k in ancestors), key=lambda k: k.path)
     rest = sorted((k for k in unpartitioned if k not in ancestors), key=lambda k: k.path)
     return reference, rest, plan
+
+
+def _is_day(value) -> bool:
+    from datetime import date
+
+    try:
+        return isinstance(value, str) and date.fromisoformat(value).isoformat() == value
+    except ValueError:
+        return False
+
+
+def _json_records(path) -> list[dict]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return []  # the ingestion asset quarantines it with the reason; here we only pick partitions
+    return [r for r in data if isinstance(r, dict)] if isinstance(data, list) else []
+
+
+def materialize_everything(defs: dg.Definitions, resources: dict, instance: dg.DagsterInstance,
+                           keys: set | None = None, report: Callable[[str], None] = lambda _: None,
+                           raise_on_error: bool = True) -> list[dg.ExecuteInProcessResult]:
+    """Materialize ``keys`` (default: every asset) in dependency order, every partition in landing/."""
+    graph = defs.resolve_asset_graph()
+    assets = [a for a in (defs.assets or []) if isinstance(a, (dg.AssetsDefinition, dg.AssetSpec))]
+    checks = list(defs.asset_checks or [])
+    reference, rest, plan = partition_plan(defs, instance, resources["lakehouse"].landing, keys)
+    results = []
+
+    def run(selection, label, tags=None, **kwargs):
+        if not selection:
+            return
+        t0 = time.time()
+        result = dg.materialize([*assets, *checks], selection=selection, resources=resources, instance=instance,
+                                tags={"fmlake/demo": "true", **(tags or {})}, run_config=QUIET,
+                                raise_on_error=raise_on_error, **kwargs)
+        results.append(result)
+        n = len(result.get_asset_materialization_events())
+        report(f"  {label}: {n} materializations in {time.time() - t0:.1f}s")
+
+    run(reference, "reference data")
+    for pdef, (pkeys, partition_keys) in plan.items():
+        policies = {graph.get(k).backfill_policy for k in pkeys}
+        name = getattr(pdef, "name", None) or "daily news"
+        if partition_keys and policies == {dg.BackfillPolicy.single_run()}:
+            run(pkeys, f"{name} [{partition_keys[0]} .. {partition_keys[-1]}]", tags={
+                "dagster/asset_partition_range_start": partition_keys[0],
+                "dagster/asset_partition_range_end": partition_keys[-1]})
+        else:
+            for pk in partition_keys:
+                run(pkeys, f"{name} [{pk}]", partition_key=pk)
+    run(rest, "applications, marts and catalog")
+    return results
 
 
 def run_demo(seed: int = 7) -> int:
@@ -76,42 +130,17 @@ def run_demo(seed: int = 7) -> int:
     summary = generate(env.landing_root, seed=seed)
     print(f"sample data written to {summary.root}: {summary.files}")
     resources = build_resources(env)
-    instance = _instance()
-    graph = defs.resolve_asset_graph()
-    assets = [a for a in (defs.assets or []) if isinstance(a, (dg.AssetsDefinition, dg.AssetSpec))]
-    checks = list(defs.asset_checks or [])
-    reference, rest, plan = partition_plan(defs, instance, resources["lakehouse"].landing)
-
-    def run(selection, label, tags=None, **kwargs):
-        t0 = time.time()
-        result = dg.materialize([*assets, *checks], selection=selection, resources=resources, instance=instance,
-                                tags={"fmlake/demo": "true", **(tags or {})}, run_config=QUIET, **kwargs)
-        n = len(result.get_asset_materialization_events())
-        print(f"  {label}: {n} materializations in {time.time() - t0:.1f}s")
-
-    print("materializing reference data ...")
-    run(reference, "reference data")
-    for pdef, (keys, partition_keys) in plan.items():
-        policy = {graph.get(k).backfill_policy for k in keys}
-        name = getattr(pdef, "name", None) or "daily news"
-        if partition_keys and policy == {dg.BackfillPolicy.single_run()}:
-            run(keys, f"{name} [{partition_keys[0]} .. {partition_keys[-1]}]", tags={
-                "dagster/asset_partition_range_start": partition_keys[0],
-                "dagster/asset_partition_range_end": partition_keys[-1]})
-        else:
-            for pk in partition_keys:
-                run(keys, f"{name} [{pk}]", partition_key=pk)
-    print("materializing applications, dbt marts and the catalog ...")
-    run(rest, "applications + marts + catalog")
+    materialize_everything(defs, resources, _instance(), report=print)
 
     lh = resources["lakehouse"].lakehouse
     infos = table_infos(lh)
     print(f"\n{len(infos)} tables under {lh.root}:")
     for info in infos:
-        print(f"  {info.layer + '.' + info.name:<45} {info.rows:>8,} rows  v{info.version if info.version is not None else '-'}")
+        version = "-" if info.version is None else info.version
+        print(f"  {info.layer + '.' + info.name:<45} {info.rows:>8,} rows  v{version}")
     print(f"\nDuckDB catalog for analysts: {env.catalog_path}")
-    print(f"  fmlake sql \"SELECT * FROM marts.mart_municipality_profile LIMIT 5\"")
-    print(f"  duckdb -readonly {env.catalog_path}   (LOAD delta; views read the Delta tables)")
+    print("  fmlake sql \"SELECT * FROM marts.mart_municipality_profile LIMIT 5\"")
+    print("  fmlake tables --json")
     print("Dagster UI with these runs: make ui  ->  http://127.0.0.1:3000")
     print(f"demo finished in {time.time() - started:.0f}s")
     return 0

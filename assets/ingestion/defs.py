@@ -28,7 +28,7 @@ def _quarantine_check(asset_key: dg.AssetKey) -> dg.AssetCheckSpec:
 
 
 def _bronze_result(spec: TableSpec, lakehouse: LakehouseResource, landed: LandedBatch, written,
-                   key: dg.AssetKey) -> dg.MaterializeResult:
+                   key: dg.AssetKey, extra: dict | None = None) -> dg.MaterializeResult:
     quarantine_md = "\n".join(f"- `{q.original}`: {q.reason}" for q in landed.quarantined) or "none"
     check = dg.AssetCheckResult(
         asset_key=key, check_name="no_quarantined_files", passed=not landed.quarantined,
@@ -39,6 +39,7 @@ def _bronze_result(spec: TableSpec, lakehouse: LakehouseResource, landed: Landed
     return table_result(spec, lakehouse.lakehouse, written, landed.frame, check_results=[check], extra={
         "files_read": len(landed.files),
         "quarantined_files": dg.MetadataValue.md(quarantine_md),
+        **(extra or {}),
     })
 
 
@@ -178,10 +179,28 @@ def bronze_news_articles(context: dg.AssetExecutionContext, lakehouse: Lakehouse
         landing, "news", landing.files("news", ("*.json",)),
         lambda p: readers.read_json_records(p, ["id", "date", "text"], ["url", "title", "outlet", "cve_geo"]),
         batch_id=lambda p: Path(p).stem)
-    frame = landed.frame.filter(pl.col("date").is_in(sorted(days))) if landed.files else T.bronze_news.empty()
+    valid, invalid = readers.split_invalid_dates(landed.frame, "date") if landed.files else (
+        T.bronze_news.empty(), T.bronze_news.empty())
+    frame = valid.filter(pl.col("date").is_in(sorted(days)))
     landed.frame = frame
+    rejected = record_rejects(lakehouse, "news", invalid, id_col="id", field="date",
+                              reason="not a calendar date YYYY-MM-DD; the article cannot be assigned a day")
     written = lakehouse.lakehouse.write(T.bronze_news, frame, mode="partitions", partitions=sorted(days))
-    return _bronze_result(T.bronze_news, lakehouse, landed, written, NEWS_KEY)
+    return _bronze_result(T.bronze_news, lakehouse, landed, written, NEWS_KEY,
+                          extra={"rejected_records": dg.MetadataValue.md(rejected or "none")})
+
+
+def record_rejects(lakehouse: LakehouseResource, source: str, rows: pl.DataFrame, id_col: str, field: str,
+                   reason: str) -> str:
+    """Keep rejected records in bronze.rejected_records (upsert) and return a markdown list of them."""
+    if rows.height == 0:
+        return ""
+    rejects = rows.select(
+        pl.lit(source).alias("source"), pl.col("_source_file").alias("source_file"),
+        pl.col(id_col).alias("record"), pl.lit(field).alias("field"), pl.col(field).alias("value"),
+        pl.lit(reason).alias("reason"), pl.col("_ingested_at").alias("rejected_at"))
+    lakehouse.lakehouse.write(T.rejected_records, rejects, mode="merge")
+    return "\n".join(f"- `{r['record']}` {field}={r['value']!r}: {reason}" for r in rejects.iter_rows(named=True))
 
 
 @dg.asset(key=["silver", "news_articles"], group_name=GROUP, kinds={"delta", "polars"}, partitions_def=news_daily,

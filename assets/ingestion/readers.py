@@ -92,6 +92,16 @@ def read_json_records(path: Path, required: list[str], optional: list[str] = ())
     return pl.DataFrame(data, schema={c: pl.Utf8 for c in cols})
 
 
+_ISO_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+def split_invalid_dates(df: pl.DataFrame, column: str) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(rows whose ``column`` is a real calendar day YYYY-MM-DD, the other rows)."""
+    parsed = pl.col(column).str.to_date("%Y-%m-%d", strict=False)
+    ok = pl.col(column).str.contains(_ISO_DAY.pattern) & parsed.is_not_null()
+    return df.filter(ok), df.filter(~ok)
+
+
 # ---------------------------------------------------------------- silver transforms
 def clean_text(s: str | None) -> str | None:
     if s is None:

@@ -99,3 +99,11 @@ silver_scian = register(TableSpec(
     {"code": U, "title": U, "level": U, "digits": I, "parent_code": U},
     primary_key=("code",), domain="ingestion",
     description="SCIAN 2018 hierarchy: sector (2) > subsector (3) > rama (4) > subrama (5) > clase (6)."))
+
+# ---------------------------------------------------------------- rejected records (any source)
+rejected_records = register(TableSpec(
+    "bronze", "rejected_records",
+    {"source": U, "source_file": U, "record": U, "field": U, "value": U, "reason": U, "rejected_at": TS},
+    primary_key=("source", "source_file", "record", "field"), domain="ingestion",
+    description="Records of otherwise valid landing files that could not be ingested, with the field and "
+                "the reason (e.g. an impossible publication date). Nothing is dropped silently."))

@@ -1,0 +1,107 @@
+"""The one write path: schema enforcement, partition rewrite, merge, evolution, time travel."""
+
+import polars as pl
+import pytest
+
+from lakehouse import Lakehouse, LakehouseError, SchemaError, TableSpec
+
+SPEC = TableSpec("silver", "things", {"id": pl.Utf8(), "day": pl.Utf8(), "value": pl.Float64()},
+                 primary_key=("id",), partition_by="day")
+
+
+@pytest.fixture
+def lake(tmp_path):
+    return Lakehouse(tmp_path / "root")
+
+
+def frame(rows):
+    return pl.DataFrame(rows, schema={"id": pl.Utf8, "day": pl.Utf8, "value": pl.Float64}, orient="row")
+
+
+def test_overwrite_then_read_back(lake):
+    lake.write(SPEC, frame([("a", "d1", 1.0), ("b", "d2", 2.0)]))
+    assert lake.read(SPEC).sort("id").to_dicts() == [
+        {"id": "a", "day": "d1", "value": 1.0}, {"id": "b", "day": "d2", "value": 2.0}]
+    assert lake.version(SPEC) == 0
+
+
+def test_partition_rewrite_replaces_only_that_partition_and_is_idempotent(lake):
+    lake.write(SPEC, frame([("a", "d1", 1.0), ("b", "d1", 2.0), ("c", "d2", 3.0)]))
+    new = frame([("a2", "d1", 10.0)])
+    lake.write(SPEC, new, mode="partitions")
+    once = lake.read(SPEC).sort("id")
+    lake.write(SPEC, new, mode="partitions")
+    twice = lake.read(SPEC).sort("id")
+    assert once.equals(twice)
+    assert once.get_column("id").to_list() == ["a2", "c"]
+
+
+def test_partition_listed_but_absent_from_data_is_emptied(lake):
+    lake.write(SPEC, frame([("a", "d1", 1.0), ("c", "d2", 3.0)]))
+    lake.write(SPEC, frame([]), mode="partitions", partitions=["d1"])
+    assert lake.read(SPEC).get_column("id").to_list() == ["c"]
+
+
+def test_merge_upserts_on_primary_key(lake):
+    lake.write(SPEC, frame([("a", "d1", 1.0), ("b", "d1", 2.0)]))
+    lake.write(SPEC, frame([("b", "d1", 20.0), ("z", "d3", 9.0)]), mode="merge")
+    got = dict(lake.read(SPEC).select("id", "value").iter_rows())
+    assert got == {"a": 1.0, "b": 20.0, "z": 9.0}
+
+
+@pytest.mark.parametrize("bad, message", [
+    (pl.DataFrame({"id": ["a"], "day": ["d"]}), "column 'value' is missing"),
+    (pl.DataFrame({"id": ["a"], "day": ["d"], "value": [1.0], "oops": [1]}), "column 'oops' is not in the declared"),
+    (pl.DataFrame({"id": ["a", "b"], "day": ["d", "d"], "value": ["1.5", "abc"]}), "row 1 has value 'abc'"),
+    (pl.DataFrame({"id": [None], "day": ["d"], "value": [1.0]}, schema={"id": pl.Utf8, "day": pl.Utf8,
+                                                                       "value": pl.Float64}),
+     "key column 'id' is null in row 0"),
+    (pl.DataFrame({"id": ["a", "a"], "day": ["d", "d"], "value": [1.0, 2.0]}), "appears more than once"),
+])
+def test_schema_violation_names_the_column_and_writes_nothing(lake, bad, message):
+    lake.write(SPEC, frame([("keep", "d0", 0.0)]))
+    with pytest.raises(SchemaError, match=message):
+        lake.write(SPEC, bad, mode="append")
+    assert lake.version(SPEC) == 0
+    assert lake.read(SPEC).get_column("id").to_list() == ["keep"]
+
+
+def test_schema_violation_on_new_table_creates_nothing(lake):
+    with pytest.raises(SchemaError):
+        lake.write(SPEC, pl.DataFrame({"id": ["a"]}))
+    assert not lake.exists(SPEC)
+
+
+def test_additive_evolution_allowed_other_changes_refused(lake):
+    lake.write(SPEC, frame([("a", "d1", 1.0)]))
+    wider = TableSpec("silver", "things", {**SPEC.schema, "note": pl.Utf8()}, primary_key=("id",),
+                      partition_by="day")
+    lake.write(wider, pl.DataFrame({"id": ["b"], "day": ["d2"], "value": [2.0], "note": ["new"]}), mode="merge")
+    rows = {r["id"]: r["note"] for r in lake.read(wider).to_dicts()}
+    assert rows == {"a": None, "b": "new"}
+    retyped = TableSpec("silver", "things", {"id": pl.Utf8(), "day": pl.Utf8(), "value": pl.Utf8(),
+                                             "note": pl.Utf8()}, primary_key=("id",), partition_by="day")
+    with pytest.raises(SchemaError, match="changes type"):
+        lake.write(retyped, pl.DataFrame({"id": ["c"], "day": ["d"], "value": ["x"], "note": [None]}))
+    with pytest.raises(SchemaError, match="drops column"):
+        lake.write(SPEC, frame([("c", "d", 1.0)]))
+
+
+def test_time_travel_reads_old_versions(lake):
+    lake.write(SPEC, frame([("a", "d1", 1.0)]))
+    lake.write(SPEC, frame([("a", "d1", 5.0)]), mode="merge")
+    assert lake.read(SPEC, version=0).get_column("value").to_list() == [1.0]
+    assert lake.read(SPEC).get_column("value").to_list() == [5.0]
+    assert len(lake.history(SPEC)) == 2
+
+
+def test_partition_mode_needs_a_partition_column(lake):
+    spec = TableSpec("gold", "flat", {"id": pl.Utf8()}, primary_key=("id",))
+    with pytest.raises(LakehouseError, match="no partition column"):
+        lake.write(spec, pl.DataFrame({"id": ["a"]}), mode="partitions")
+
+
+def test_object_store_uri_is_accepted_without_touching_local_disk():
+    lake = Lakehouse("s3://bucket/prefix/", {"AWS_REGION": "us-east-1"})
+    assert lake.remote and lake.uri(SPEC) == "s3://bucket/prefix/silver/things"
+    assert lake.storage_options == {"AWS_REGION": "us-east-1"}
