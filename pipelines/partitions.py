@@ -2,7 +2,8 @@
 
 import dagster as dg
 
-news_daily = dg.DailyPartitionsDefinition(start_date="2020-01-01", end_offset=1)
+# A day is ingested once it is over (the 06:00 schedule takes yesterday).
+news_daily = dg.DailyPartitionsDefinition(start_date="2020-01-01")
 
 crime_narrative_batches = dg.DynamicPartitionsDefinition(name="crime_narrative_batches")
 economic_activity_batches = dg.DynamicPartitionsDefinition(name="economic_activity_batches")

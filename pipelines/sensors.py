@@ -56,15 +56,16 @@ def build_landing_sensor(jobs_by_source: dict[str, Any]) -> dg.SensorDefinition:
         fresh = {s: b for s, b in new_batches(lakehouse.landing, seen).items() if s in jobs_by_source}
         if not fresh:
             return dg.SensorResult(skip_reason="no new landing batches")
-        requests, adds = [], []
+        requests = []
         for source, batches in fresh.items():
-            adds.append(BATCH_SOURCES[source].build_add_request(batches))
+            # Registered before the runs are requested, so each request names an existing partition.
+            # Idempotent: re-adding a known partition is a no-op.
+            context.instance.add_dynamic_partitions(BATCH_SOURCES[source].name, batches)
             for batch in batches:
                 requests.append(dg.RunRequest(run_key=f"{source}:{batch}", partition_key=batch,
                                               job_name=jobs_by_source[source].name,
                                               tags={"fmlake/source": source}))
             seen[source] = sorted({*seen.get(source, []), *batches})
-        return dg.SensorResult(run_requests=requests, dynamic_partitions_requests=adds,
-                               cursor=json.dumps(seen, sort_keys=True))
+        return dg.SensorResult(run_requests=requests, cursor=json.dumps(seen, sort_keys=True))
 
     return landing_batches_sensor
