@@ -37,9 +37,15 @@ from typing import Any, Callable
 AnswerFn = Callable[[str], str]
 
 
+def quoted_text(prompt: str) -> str:
+    """The article inside a prompt that quotes it ('…' as in the news seed prompt), else the whole prompt."""
+    first, last = prompt.find("'"), prompt.rfind("'")
+    return prompt[first + 1:last] if 0 <= first < last else prompt
+
+
 def default_answer(prompt: str) -> str:
-    """A plausible default: '1' when the prompt mentions women/girls, else '2'."""
-    low = prompt.lower()
+    """A plausible default: '1' when the (quoted) text mentions women/girls, else '2'."""
+    low = quoted_text(prompt).lower()
     return "1" if any(w in low for w in ("mujer", "niña", "madre", "embarazada")) else "2"
 
 
@@ -273,6 +279,8 @@ def _now() -> str:
 class _Handler(BaseHTTPRequestHandler):
     owner: OllamaServer
     protocol_version = "HTTP/1.1"  # keep-alive like the real server; chunked streaming
+    # headers and body go out in separate writes: without TCP_NODELAY, Nagle + delayed ACK add ~40 ms
+    disable_nagle_algorithm = True
 
     def log_message(self, *args) -> None:  # quiet
         pass

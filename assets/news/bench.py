@@ -1,0 +1,137 @@
+"""Benchmarks of the news extraction (``fmlake news bench``).
+
+1. The embedded rules extractor on synthetic Spanish articles (target ≥ 2,000 articles/s), and on
+   the real 2020 file when ``../shared/data`` is there.
+2. Five scripted models × N articles on the loopback Ollama-compatible server of
+   ``tests/support`` (clean, prose, ``<think>``, flaky 500/dropped connection, slow), through the
+   real client and extraction code: wall time, answers per status, the most requests in flight the
+   server saw (must not exceed the client's limit) and the calls a rerun makes (must be 0).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+import threading
+import time
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+
+def _shared_news() -> Path | None:
+    base = Path(os.environ["FMLAKE_SHARED_DATA"]) if os.environ.get("FMLAKE_SHARED_DATA") \
+        else PROJECT_ROOT / ".." / "shared" / "data"
+    path = base / "news" / "migration_news_2020.json"
+    return path if path.exists() else None
+
+
+def bench_rules(n: int) -> dict:
+    from assets.news.rules import RulesExtractor
+    from assets.news.synthetic import synthetic_articles
+
+    texts = [a["text"] for a in synthetic_articles(n)]
+    rules = RulesExtractor()
+    t0 = time.perf_counter()
+    answers = [rules.answer(t) for t in texts]
+    dt = time.perf_counter() - t0
+    out = {"articles": n, "seconds": round(dt, 4), "articles_per_s": round(n / dt, 1),
+           "present": sum(a == 1 for a in answers)}
+    real = _shared_news()
+    if real is not None:
+        records = json.loads(real.read_text(encoding="utf-8"))
+        reps = max(1, n // max(len(records), 1))
+        real_texts = [r["text"] for r in records] * reps
+        t0 = time.perf_counter()
+        real_answers = [rules.answer(t) for t in real_texts]
+        dt = time.perf_counter() - t0
+        out["real_file"] = {"articles": len(real_texts), "distinct": len(records), "seconds": round(dt, 4),
+                            "articles_per_s": round(len(real_texts) / dt, 1),
+                            "present_per_copy": sum(a == 1 for a in real_answers[:len(records)])}
+    return out
+
+
+def scripted_models(latency_s: float, n_models: int = 5):
+    """Name -> Behaviour for the loopback server: the seed's five models with different manners."""
+    if str(PROJECT_ROOT) not in sys.path:
+        sys.path.insert(0, str(PROJECT_ROOT))
+    from tests.support.ollama_server import Behaviour, DropConnection, HttpError, default_answer
+
+    attempts: dict[str, int] = {}
+    lock = threading.Lock()
+
+    def flaky(prompt: str, n: int):
+        # a quarter of the texts fail once (HTTP 500 or a dropped connection), then answer
+        h = int(hashlib.md5(prompt.encode()).hexdigest(), 16)
+        with lock:
+            attempts[prompt] = attempts.get(prompt, 0) + 1
+            first = attempts[prompt] == 1
+        time.sleep(latency_s)
+        if first and h % 4 == 0:
+            if h % 8 == 0:
+                raise DropConnection()
+            return HttpError(500, "scripted failure")
+        return default_answer(prompt)
+
+    models = {
+        "llama3.3:70b": Behaviour.clean(delay_s=latency_s),
+        "mixtral:8x7b": Behaviour.prose(delay_s=latency_s),
+        "deepseek-r1:32b": Behaviour.think(delay_s=latency_s),
+        "gemma3:27b": Behaviour.custom(flaky),
+        "mistral-small:24b": Behaviour.clean(delay_s=latency_s * 2),
+    }
+    return dict(list(models.items())[:n_models])
+
+
+def bench_loopback(n_articles: int, n_models: int, concurrency: int, latency_ms: float) -> dict:
+    if str(PROJECT_ROOT) not in sys.path:
+        sys.path.insert(0, str(PROJECT_ROOT))
+    from tests.support.ollama_server import OllamaServer
+
+    from assets.news.extraction import AnswerCache, ArticleText, extract_answers
+    from assets.news.prompts import get_prompt
+    from assets.news.synthetic import synthetic_articles
+    from resources.llm import LLMClient
+
+    models = scripted_models(latency_ms / 1000.0, n_models)
+    articles = [ArticleText.of(a["id"], a["text"]) for a in synthetic_articles(n_articles)]
+    prompt = get_prompt()
+    with OllamaServer(models) as server, LLMClient(server.url, timeout_s=10, max_retries=2, backoff_s=0.01,
+                                                   max_concurrency=concurrency) as client:
+        cache = AnswerCache()
+        t0 = time.perf_counter()
+        result = extract_answers(articles, list(models), prompt=prompt, client=client, cache=cache)
+        seconds = time.perf_counter() - t0
+        first_calls = server.total_calls
+        max_conc = server.max_concurrent
+        server.reset_counts()
+        t1 = time.perf_counter()
+        extract_answers(articles, list(models), prompt=prompt, client=client, cache=cache)
+        rerun_seconds = time.perf_counter() - t1
+        rerun_calls = server.total_calls
+    status = result.answers.group_by("model", "status").len().sort("model", "status")
+    by_model: dict[str, dict[str, int]] = {}
+    for model, st, n in status.iter_rows():
+        by_model.setdefault(model, {})[st] = n
+    questions = n_articles * len(models)
+    return {"models": len(models), "articles": n_articles, "questions": questions, "seconds": round(seconds, 3),
+            "answers_per_s": round(questions / seconds, 1), "server_calls": first_calls,
+            "retries": client.stats["retries"], "concurrency_limit": concurrency,
+            "server_max_concurrent": max_conc, "scripted_latency_ms": latency_ms,
+            "status_by_model": by_model, "rerun_calls": rerun_calls, "rerun_seconds": round(rerun_seconds, 3)}
+
+
+def run_bench(n_rules: int = 20000, n_llm: int = 1000, n_models: int = 5, concurrency: int = 4,
+              latency_ms: float = 5.0) -> dict:
+    rules = bench_rules(n_rules)
+    loop = bench_loopback(n_llm, n_models, concurrency, latency_ms)
+    targets = {
+        "rules_at_least_2000_per_s": rules["articles_per_s"] >= 2000,
+        "loopback_all_answered": sum(sum(v.values()) for v in loop["status_by_model"].values()) == loop["questions"],
+        "concurrency_limit_respected": loop["server_max_concurrent"] <= loop["concurrency_limit"],
+        "rerun_zero_calls": loop["rerun_calls"] == 0,
+    }
+    return {"rules": rules, "loopback": loop, "targets": targets, "targets_met": all(targets.values()),
+            "cpu_count": os.cpu_count()}
