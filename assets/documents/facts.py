@@ -313,3 +313,27 @@ def _fold(s: str) -> str:
 
     s = unicodedata.normalize("NFKD", s.strip().lower())
     return "".join(c for c in s if not unicodedata.combining(c))
+
+
+def verify_facts(stats: pl.DataFrame, facts: pl.DataFrame) -> dict:
+    """Cross-check census-level facts against the statistics they came from.
+
+    ``mismatches``: a published fact whose value differs from its cell; ``invented``: a fact with a
+    value where the cell is blank (or absent), or a confidential fact where the cell has a value.
+    """
+    levels = facts.filter(pl.col("base_year").is_null() & pl.col("metric").is_in(list(BASE_METRICS)))
+    metrics = [m for m in BASE_METRICS if m in stats.columns]
+    if levels.height == 0 or not metrics:
+        return {"mismatches": 0, "invented": 0, "examples": []}
+    cells = stats.unpivot(index=["sector_code", "geo_code", "census_year"], on=metrics,
+                          variable_name="metric", value_name="cell").with_columns(pl.lit(True).alias("_row"))
+    joined = levels.join(cells, on=["sector_code", "geo_code", "census_year", "metric"], how="left")
+    tol = pl.max_horizontal(pl.lit(1.0), pl.col("cell").abs()) * 1e-9
+    mismatch = joined.filter(pl.col("value").is_not_null() & pl.col("cell").is_not_null()
+                             & ((pl.col("value") - pl.col("cell")).abs() > tol))
+    invented = joined.filter((pl.col("value").is_not_null() & pl.col("cell").is_null())
+                             | (pl.col("value").is_null() & pl.col("cell").is_not_null())
+                             | pl.col("_row").is_null())
+    examples = [f"{r['fact_id']}: fact {r['value']} vs cell {r['cell']}"
+                for r in pl.concat([mismatch, invented]).head(10).iter_rows(named=True)]
+    return {"mismatches": mismatch.height, "invented": invented.height, "examples": examples}

@@ -1,0 +1,181 @@
+"""The reviewers' web page (``fmlake review serve``): stdlib ``http.server``, Jinja2 autoescaped pages.
+
+Routes::
+
+    GET  /                                   drafts (latest version each) with state and grounding counts
+    GET  /drafts/<id>[?version=N]            one draft beside its grounding report, facts and history
+    GET  /drafts/<id>/v<N>/charts/<f>.png    its charts
+    POST /drafts/<id>/review                 version, decision, reviewer, comment -> gold.document_reviews
+    GET  /healthz
+
+The decision rules live in :mod:`assets.documents.review` (approve refused with flagged numbers,
+outdated versions refused, comments required to reject); the app only shows their answer. A POST
+whose ``Origin`` names another host is refused (a page elsewhere cannot make a reviewer's browser
+approve a draft). Writes are serialised with a lock (one Delta append at a time).
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import parse_qs, quote, unquote, urlsplit
+
+from assets.documents import review
+from assets.documents.render import markdown_blocks, render_template
+from assets.documents.store import exhibits, get_draft
+from lakehouse import Lakehouse
+
+MAX_BODY = 64 * 1024
+NOTICES = {"approved": "Borrador aprobado: se publicará en el sitio.",
+           "rejected": "Borrador rechazado.",
+           "changes_requested": "Se solicitaron cambios al borrador."}
+_DRAFT = re.compile(r"^/drafts/([A-Za-z0-9_.-]+)$")
+_REVIEW = re.compile(r"^/drafts/([A-Za-z0-9_.-]+)/review$")
+_CHART = re.compile(r"^/drafts/([A-Za-z0-9_.-]+)/v(\d+)/charts/([a-z_]+\.png)$")
+
+
+@dataclass
+class Response:
+    status: int
+    body: bytes
+    content_type: str = "text/html; charset=utf-8"
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def _html(status: int, text: str) -> Response:
+    return Response(status, text.encode("utf-8"))
+
+
+class ReviewApp:
+    """Request handling, independent of the socket server (tests call :meth:`handle` directly too)."""
+
+    def __init__(self, lh: Lakehouse):
+        self.lh = lh
+        self._write_lock = threading.Lock()
+
+    # ------------------------------------------------------------------ dispatch
+    def handle(self, method: str, target: str, body: bytes = b"", headers: dict[str, str] | None = None) -> Response:
+        headers = {k.lower(): v for k, v in (headers or {}).items()}
+        url = urlsplit(target)
+        path, query = unquote(url.path), parse_qs(url.query)
+        if method == "GET":
+            if path == "/":
+                return self.index()
+            if path == "/healthz":
+                return Response(200, b"ok", "text/plain")
+            if m := _DRAFT.match(path):
+                version = query.get("version", [None])[0]
+                done = query.get("done", [None])[0]
+                return self.show(m.group(1), int(version) if version and version.isdigit() else None,
+                                 notice=NOTICES.get(done or ""))
+            if m := _CHART.match(path):
+                return self.chart(m.group(1), int(m.group(2)), m.group(3))
+            return self.message(404, "No encontrado", f"No existe la página {path}.")
+        if method == "POST":
+            if m := _REVIEW.match(path):
+                origin = headers.get("origin")
+                if origin and origin != "null" and urlsplit(origin).netloc != headers.get("host", ""):
+                    return self.message(403, "Origen no permitido", "La decisión debe enviarse desde esta página.")
+                if len(body) > MAX_BODY:
+                    return self.message(413, "Solicitud demasiado grande", "El comentario es demasiado largo.")
+                form = {k: v[0] for k, v in parse_qs(body.decode("utf-8", "replace")).items()}
+                return self.decide(m.group(1), form)
+            return self.message(404, "No encontrado", f"No existe la acción {path}.")
+        return self.message(405, "Método no permitido", method)
+
+    # ------------------------------------------------------------------ pages
+    def message(self, status: int, title: str, message: str) -> Response:
+        return _html(status, render_template("message.html", title=title, message=message, home="/"))
+
+    def index(self) -> Response:
+        return _html(200, render_template("review_list.html", rows=review.overview(self.lh), home="/"))
+
+    def show(self, draft_id: str, version: int | None, notice: str | None = None, error: str | None = None,
+             status_code: int = 200) -> Response:
+        draft = get_draft(self.lh, draft_id, version)
+        if draft is None:
+            return self.message(404, "Borrador inexistente", f"No hay borrador {draft_id} versión {version}.")
+        latest = get_draft(self.lh, draft_id)
+        hist = review.history(self.lh, draft_id)
+        rows = [dict(r, status_es=review.STATUS_ES.get(r["status"], r["status"]),
+                     created_at=r["created_at"].strftime("%Y-%m-%d %H:%M:%S")) for r in hist.iter_rows(named=True)]
+        mine = [r for r in rows if r["version"] == draft.version]
+        status = mine[-1]["status"] if mine else "draft"
+        _, tables, charts = exhibits(draft, None)
+        chart_dir = Path(draft.artifacts_dir or "/nonexistent") / "charts"
+        charts = [c for c in charts if (chart_dir / c.filename).is_file()]
+        facts = sorted(draft.facts, key=lambda f: (f.geo_code != draft.geo_code, f.geo_code, f.metric,
+                                                   f.base_year or 0, f.census_year))
+        page = render_template(
+            "review_draft.html", draft=draft, latest_version=latest.version if latest else draft.version,
+            blocks=markdown_blocks(draft.body_markdown), tables=tables, charts=charts,
+            chart_prefix=f"/drafts/{quote(draft.draft_id)}/v{draft.version}/charts/", report=draft.grounding,
+            style=draft.style, history=list(reversed(rows)), facts=facts, status=status,
+            status_es=review.STATUS_ES.get(status, status), notice=notice, error=error, home="/")
+        return _html(status_code, page)
+
+    def chart(self, draft_id: str, version: int, filename: str) -> Response:
+        draft = get_draft(self.lh, draft_id, version)
+        if draft is None or not draft.artifacts_dir:
+            return Response(404, b"not found", "text/plain")
+        path = Path(draft.artifacts_dir) / "charts" / filename
+        if not path.is_file():
+            return Response(404, b"not found", "text/plain")
+        return Response(200, path.read_bytes(), "image/png")
+
+    def decide(self, draft_id: str, form: dict[str, str]) -> Response:
+        version = form.get("version", "")
+        if not version.isdigit():
+            return self.message(400, "Solicitud incompleta", "Falta la versión del borrador.")
+        decision = form.get("decision", "")
+        try:
+            with self._write_lock:
+                review.record_review(self.lh, draft_id, int(version), decision, form.get("reviewer", ""),
+                                     form.get("comment", ""))
+        except review.ReviewError as exc:
+            return self.show(draft_id, int(version), error=f"Decisión no registrada: {exc}", status_code=409)
+        location = f"/drafts/{quote(draft_id)}?version={int(version)}&done={quote(decision)}"
+        return Response(303, b"", "text/plain", {"Location": location})
+
+
+def make_server(lh: Lakehouse, host: str = "127.0.0.1", port: int = 8020, quiet: bool = False) -> ThreadingHTTPServer:
+    """A threaded HTTP server around :class:`ReviewApp` (not started). Port 0 = any free port."""
+    app = ReviewApp(lh)
+
+    class Handler(BaseHTTPRequestHandler):
+        def _respond(self, method: str) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(min(length, MAX_BODY + 1)) if length else b""
+            try:
+                resp = app.handle(method, self.path, body, dict(self.headers.items()))
+            except Exception as exc:  # an unexpected failure is a 500 page *and* a log line, never silent
+                self.log_error("error handling %s %s: %r", method, self.path, exc)
+                resp = Response(500, f"internal error: {type(exc).__name__}".encode(), "text/plain")
+            self.send_response(resp.status)
+            self.send_header("Content-Type", resp.content_type)
+            self.send_header("Content-Length", str(len(resp.body)))
+            self.send_header("X-Content-Type-Options", "nosniff")
+            self.send_header("Content-Security-Policy", "default-src 'self'; style-src 'self' 'unsafe-inline'; "
+                                                        "img-src 'self'; form-action 'self'")
+            for k, v in resp.headers.items():
+                self.send_header(k, v)
+            self.end_headers()
+            self.wfile.write(resp.body)
+
+        def do_GET(self) -> None:  # noqa: N802
+            self._respond("GET")
+
+        def do_POST(self) -> None:  # noqa: N802
+            self._respond("POST")
+
+        def log_message(self, fmt, *args) -> None:
+            if not quiet:
+                super().log_message(fmt, *args)
+
+    server = ThreadingHTTPServer((host, port), Handler)
+    server.daemon_threads = True
+    server.app = app  # type: ignore[attr-defined]
+    return server
