@@ -25,6 +25,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import select
 import socket
 import threading
 import time
@@ -105,13 +106,15 @@ class Behaviour:
         return cls("custom", fn=fn)
 
     # -------------------------------------------------------------- behaviour
-    def respond(self, prompt: str, call_number: int) -> "str | HttpError | DropConnection":
+    def respond(self, prompt: str, call_number: int) -> "str | HttpError | DropConnection | Slow":
         """The answer text for this call, or a failure to enact (call_number is 1-based, per model)."""
         failing = self.times is None or call_number <= self.times
         if self.kind in ("http_500", "drop", "slow") and not failing:
             return (self.then or Behaviour.clean(self.answer)).respond(prompt, call_number - (self.times or 0))
         if self.delay_s:
-            time.sleep(self.delay_s)
+            inner = Behaviour(self.kind if self.kind != "slow" else "clean", self.answer, 0.0, self.times,
+                              self.then, self.status, self.fn)
+            return Slow(self.delay_s, inner.respond(prompt, call_number))
         if self.kind == "http_500":
             return HttpError(self.status, "model runner has unexpectedly stopped (scripted)")
         if self.kind == "drop":
@@ -135,6 +138,18 @@ class Behaviour:
             return (f"<think>\nEl texto menciona personas migrantes. Si hay mujeres uso 1, si no 2. "
                     f"Reviso de nuevo.\n</think>\n\n{digit}")
         return digit
+
+
+@dataclass
+class Slow:
+    """Return from a custom behaviour to answer ``outcome`` after ``delay_s`` seconds.
+
+    The server waits watching the connection: when the client gives up (its timeout) the request
+    ends there, as a real Ollama server cancels a generation whose client has gone.
+    """
+
+    delay_s: float
+    outcome: "str | HttpError | DropConnection"
 
 
 @dataclass
@@ -302,6 +317,20 @@ class _Handler(BaseHTTPRequestHandler):
         except json.JSONDecodeError:
             return {"__invalid__": raw.decode("utf-8", "replace")}
 
+    def _wait(self, seconds: float) -> bool:
+        """Sleep ``seconds`` unless the client closes the connection first (then False)."""
+        deadline = time.monotonic() + seconds
+        while (remaining := deadline - time.monotonic()) > 0:
+            readable, _, _ = select.select([self.connection], [], [], min(remaining, 0.02))
+            if readable:
+                try:
+                    if not self.connection.recv(1, socket.MSG_PEEK):
+                        return False
+                except OSError:
+                    return False
+                time.sleep(min(remaining, 0.02))  # bytes waiting (pipelining): keep waiting
+        return True
+
     def _drop(self) -> None:
         self.close_connection = True
         try:
@@ -362,6 +391,11 @@ class _Handler(BaseHTTPRequestHandler):
             else:
                 prompt = body.get("prompt", "") or ""
             outcome = behaviour.respond(prompt, call_number)
+            while isinstance(outcome, Slow):
+                if not self._wait(outcome.delay_s):
+                    self.close_connection = True  # the client hung up while "generating"
+                    return
+                outcome = outcome.outcome
             if isinstance(outcome, DropConnection):
                 self._drop()
                 return

@@ -1,0 +1,218 @@
+"""The news assets end to end on a loopback Ollama-compatible server with five scripted models."""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+
+import dagster as dg
+import polars as pl
+import pytest
+
+from assets.news import defs as news
+from assets.news.defs import IndicatorConfig, NewsAnswersConfig
+from assets.news.rules import RULES_MODEL
+from lakehouse.tables import news as T
+from resources.llm import LLMResource
+from tests.support.ollama_server import Behaviour, DropConnection, HttpError, Slow, default_answer
+
+TIMEOUT_S = 0.3
+ALL_ASSETS = [news.news_article_locations, news.news_llm_answers, news.news_majority_vote,
+              news.news_model_agreement, news.migrant_women_mentions_by_municipality,
+              news.migration_intensity_indicator]
+
+
+def h(prompt: str) -> int:
+    return int(hashlib.md5(prompt.encode()).hexdigest(), 16)
+
+
+class Scripts:
+    """The five seed models, each with its own manners, deterministic per prompt."""
+
+    def __init__(self) -> None:
+        self.seen: dict[str, int] = {}
+        self.lock = threading.Lock()
+
+    def flaky(self, prompt: str, n: int):
+        # a third of the texts fail on their first attempt (HTTP 500 or a dropped connection)
+        with self.lock:
+            self.seen[prompt] = self.seen.get(prompt, 0) + 1
+            first = self.seen[prompt] == 1
+        if first and h(prompt) % 3 == 0:
+            if h(prompt) % 2:
+                raise DropConnection()
+            return HttpError(500, "llama runner process has terminated")
+        return default_answer(prompt)
+
+    @staticmethod
+    def broken(prompt: str, n: int):
+        # some texts are always too slow, some always get HTTP 500: recorded as failed after retries
+        if h(prompt) % 8 == 0:
+            return Slow(TIMEOUT_S * 3, default_answer(prompt))
+        if h(prompt) % 8 == 1:
+            return HttpError(500, "out of memory")
+        return default_answer(prompt)
+
+    def models(self) -> dict[str, Behaviour]:
+        return {
+            "llama3.3:70b": Behaviour.clean(),
+            "mixtral:8x7b": Behaviour.prose(),
+            "deepseek-r1:32b": Behaviour.think(),
+            "gemma3:27b": Behaviour.custom(self.flaky),
+            "mistral-small:24b": Behaviour.custom(self.broken),
+        }
+
+
+def llm_resource(server, models) -> LLMResource:
+    return LLMResource(backend="ollama", host=server.url, models=list(models), timeout_s=TIMEOUT_S, max_retries=1,
+                       backoff_s=0.01, max_backoff_s=0.05, max_concurrency=4)
+
+
+def checks(result) -> dict[str, dg.AssetCheckEvaluation]:
+    return {e.check_name: e for e in result.get_asset_check_evaluations()}
+
+
+@pytest.mark.slow
+def test_five_models_pipeline_rerun_and_prompt_change(news_lake, ollama_server):
+    lake, articles = news_lake
+    scripts = Scripts()
+    for name, behaviour in scripts.models().items():
+        ollama_server.add_model(name, behaviour)
+    models = list(scripts.models())
+    resources = {"lakehouse": lake, "llm": llm_resource(ollama_server, models)}
+    n = len(articles)
+
+    # ---- first run: everything, on the scripted server
+    result = dg.materialize(ALL_ASSETS, resources=resources, raise_on_error=True)
+    assert result.success
+    lh = lake.lakehouse
+    answers = lh.read(T.llm_answers)
+    assert answers.height == n * (len(models) + 1)  # + the rules model
+    assert sorted(answers.get_column("model").unique()) == sorted(models + [RULES_MODEL])
+    by = {m: answers.filter(pl.col("model") == m) for m in models + [RULES_MODEL]}
+    # clean, <think> and flaky-but-retried models all answer validly, and agree with each other
+    for m in ("llama3.3:70b", "deepseek-r1:32b", "gemma3:27b"):
+        assert (by[m].get_column("status") == "valid").all(), m
+    assert by["deepseek-r1:32b"].sort("article_id").get_column("answer").to_list() == \
+        by["llama3.3:70b"].sort("article_id").get_column("answer").to_list()
+    flaky_texts = sum(1 for p in scripts.seen if h(p) % 3 == 0)
+    assert flaky_texts > 0 and (by["gemma3:27b"].get_column("attempts") == 2).sum() == flaky_texts
+    calls = ollama_server.calls
+    assert calls["gemma3:27b"] == n + flaky_texts and calls["llama3.3:70b"] == n
+    # prose: parsed where it is a bare/labelled digit, invalid (raw kept) where it is not
+    mix = by["mixtral:8x7b"]
+    invalid = mix.filter(pl.col("status") == "invalid")
+    assert invalid.height > 0 and invalid.get_column("answer").is_null().all()
+    assert invalid.get_column("raw").str.contains("no puedo determinarlo").all()
+    assert mix.filter(pl.col("status") == "valid").height > 0
+    # slow past the timeout and permanent 500s: retried once, then recorded as failed
+    mis = by["mistral-small:24b"]
+    failed = mis.filter(pl.col("status") == "failed")
+    assert failed.height > 0 and (failed.get_column("attempts") == 2).all()
+    assert failed.get_column("error").str.contains("Timeout|http 500").all()
+    assert failed.get_column("error").str.contains("Timeout").any()
+    assert failed.get_column("error").str.contains("http 500").any()
+    assert ollama_server.max_concurrent <= 4
+
+    evals = checks(result)
+    assert evals["every_article_answered"].passed
+    assert evals["cve_geo_valid"].passed
+    assert evals["located_articles_accounted"].passed
+    assert not evals["invalid_answer_rate"].passed  # mixtral's prose answers are over 20 %
+    assert evals["invalid_answer_rate"].severity == dg.AssetCheckSeverity.WARN
+
+    # the seed's table: one row per municipality and model, counts adding up to the located articles
+    mentions = lh.read(T.mentions_by_municipality)
+    locations = lh.read(T.article_locations)
+    located = locations.filter(pl.col("cve_geo").is_not_null()).height
+    assert located >= n - 4
+    for m in models + [RULES_MODEL, "majority_vote"]:
+        rows = mentions.filter(pl.col("model") == m)
+        assert rows.get_column("n_articles").sum() == located, m
+        assert (rows["n_present"] + rows["n_absent"] + rows["n_invalid"] == rows["n_articles"]).all()
+    failed_cells = mentions.filter(pl.col("model") == "mistral-small:24b").get_column("n_failed").sum()
+    assert failed_cells == failed.join(locations.filter(pl.col("cve_geo").is_not_null()),
+                                       on="article_id").height
+    indicator = lh.read(T.migration_intensity)
+    assert indicator.height > 0 and indicator.get_column("cve_geo").is_in(
+        mentions.get_column("cve_geo").unique().to_list() + ["07089", "27017", "28027"]).all()
+    agreement = lh.read(T.model_agreement)
+    pair = agreement.filter((pl.col("model_a") == "deepseek-r1:32b") & (pl.col("model_b") == "llama3.3:70b"))
+    assert pair.get_column("kappa")[0] == pytest.approx(1.0)
+    mats = {m.asset_key: m for m in result.get_asset_materialization_events()}
+    chart_md = mats[news.K_INDICATOR].materialization.metadata["chart"].value
+    assert chart_md.startswith("![migration intensity](data:image/png;base64,iVBOR")
+
+    # ---- rerun: answers come from the cache, the server sees no call at all
+    ollama_server.reset_counts()
+    again = dg.materialize([news.news_llm_answers], resources=resources, raise_on_error=True)
+    assert again.success and ollama_server.total_calls == 0
+    answers2 = lh.read(T.llm_answers)
+    assert answers2.filter(pl.col("model") != RULES_MODEL).get_column("from_cache").all()
+    assert answers2.sort("article_id", "model").select("answer", "status").equals(
+        answers.sort("article_id", "model").select("answer", "status"))
+
+    # ---- a new prompt version: every (model, text) asked once more, then cached again
+    template = ("Texto: '<texto_noticia>' ¿Aparecen mujeres o niñas migrantes? Responde solo 1 (sí) o 2 (no).")
+    cfg = dg.RunConfig(ops={"gold__news_llm_answers": NewsAnswersConfig(prompt_version="es-v2",
+                                                                        prompt_template=template)})
+    ollama_server.reset_counts()
+    dg.materialize([news.news_llm_answers], resources=resources, run_config=cfg, raise_on_error=True)
+    asked = {(r["model"], r["body"]["messages"][-1]["content"]) for r in ollama_server.requests}
+    assert len(asked) == n * len(models)  # each model asked about each text exactly once (retries aside)
+    assert all(c.startswith("Texto: '") for _, c in asked)
+    assert ollama_server.calls["llama3.3:70b"] == n
+    v2 = lh.read(T.llm_answers)
+    assert set(v2.filter(pl.col("model") != RULES_MODEL).get_column("prompt_version")) == {"es-v2"}
+    ollama_server.reset_counts()
+    dg.materialize([news.news_llm_answers], resources=resources, run_config=cfg, raise_on_error=True)
+    assert ollama_server.total_calls == 0
+    cache = lh.read(T.answer_cache)
+    assert cache.height == 2 * n * len(models)  # both prompt versions kept
+
+
+def test_retry_failed_reasks_only_failures(news_lake, ollama_server):
+    lake, articles = news_lake
+    state = {"down": True}
+    ollama_server.add_model("m", Behaviour.custom(
+        lambda p, n: HttpError(503, "loading model") if state["down"] and h(p) % 4 == 0 else default_answer(p)))
+    resources = {"lakehouse": lake, "llm": llm_resource(ollama_server, ["m"])}
+    dg.materialize([news.news_article_locations, news.news_llm_answers], resources=resources)
+    failed = lake.lakehouse.read(T.llm_answers).filter(pl.col("status") == "failed").height
+    assert failed > 0
+    state["down"] = False
+    ollama_server.reset_counts()
+    dg.materialize([news.news_llm_answers], resources=resources)
+    assert ollama_server.total_calls == 0  # failures are cached too: no silent re-asking
+    cfg = dg.RunConfig(ops={"gold__news_llm_answers": NewsAnswersConfig(retry_failed=True)})
+    dg.materialize([news.news_llm_answers], resources=resources, run_config=cfg)
+    assert ollama_server.total_calls == failed
+    assert (lake.lakehouse.read(T.llm_answers).get_column("status") == "valid").all()
+
+
+def test_rules_only_without_a_server_and_weights_from_config(news_lake):
+    lake, articles = news_lake
+    resources = {"lakehouse": lake, "llm": LLMResource()}  # backend embedded: no server at all
+    cfg = dg.RunConfig(ops={"gold__migration_intensity_indicator": IndicatorConfig(
+        w_share_women_news=0, w_news_per_100k=0, w_shelters=0, w_shelter_capacity=1)})
+    result = dg.materialize(ALL_ASSETS, resources=resources, run_config=cfg)
+    assert result.success
+    answers = lake.lakehouse.read(T.llm_answers)
+    assert set(answers.get_column("model")) == {RULES_MODEL} and answers.height == len(articles)
+    assert answers.get_column("evidence").is_not_null().all()
+    top = lake.lakehouse.read(T.migration_intensity).sort("rank").row(0, named=True)
+    assert top["cve_geo"] == "07089" and top["weights"] == \
+        '{"news_per_100k": 0.0, "share_women_news": 0.0, "shelter_capacity": 1.0, "shelters": 0.0}'
+    bad = dg.RunConfig(ops={"gold__migration_intensity_indicator": IndicatorConfig(w_shelters=-1)})
+    failed = dg.materialize([news.migration_intensity_indicator], resources=resources, run_config=bad,
+                            raise_on_error=False)
+    assert not failed.success
+
+
+def test_asking_llms_without_a_server_is_a_clear_error(news_lake):
+    lake, _ = news_lake
+    cfg = dg.RunConfig(ops={"gold__news_llm_answers": NewsAnswersConfig(models=["gemma3:27b"])})
+    with pytest.raises(Exception, match="backend='embedded'"):
+        dg.materialize([news.news_article_locations, news.news_llm_answers],
+                       resources={"lakehouse": lake, "llm": LLMResource()}, run_config=cfg)
+    assert lake.lakehouse.read(T.llm_answers).height == 0  # nothing half-written
