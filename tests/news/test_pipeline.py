@@ -216,3 +216,45 @@ def test_asking_llms_without_a_server_is_a_clear_error(news_lake):
         dg.materialize([news.news_article_locations, news.news_llm_answers],
                        resources={"lakehouse": lake, "llm": LLMResource()}, run_config=cfg)
     assert lake.lakehouse.read(T.llm_answers).height == 0  # nothing half-written
+
+
+@pytest.mark.realdata
+def test_real_2020_news_through_the_news_assets(tmp_path):
+    """The real file (no municipality given) through silver (foundation reader) and the news assets."""
+    import json
+
+    from assets.ingestion import readers
+    from lakehouse.tables import ingestion as I
+    from resources.lakehouse import LakehouseResource
+    from tests.news.test_rules_geocode import shared_data
+
+    news_path = shared_data() / "news" / "migration_news_2020.json"
+    cat_path = shared_data() / "catalogs" / "municipios_completo.json"
+    if not news_path.exists() or not cat_path.exists():
+        pytest.skip(f"real data not found under {shared_data()} (set FMLAKE_SHARED_DATA)")
+    lake = LakehouseResource(root=str(tmp_path / "lake"), landing_root=str(tmp_path / "landing"))
+    lh = lake.lakehouse
+    cat = json.loads(cat_path.read_text(encoding="utf-8"))
+    lh.write(I.silver_municipalities, pl.DataFrame([{
+        "cve_geo": m["cve_completa"], "cve_entidad": m["cve_entidad"], "state_name": m["nom_entidad"],
+        "cve_municipio": m["cve_municipio"], "municipality_name": m["nom_municipio"],
+        "population_total": m["poblacion_total"], "population_female": m["poblacion_femenina"],
+        "population_male": m["poblacion_masculina"], "inhabited_dwellings": m["viviendas_habitadas"]}
+        for m in cat]), mode="overwrite")
+    lh.write(I.silver_shelters, I.silver_shelters.empty(), mode="overwrite")
+    raw = json.loads(news_path.read_text(encoding="utf-8"))
+    bronze = pl.DataFrame([{"id": a["id"], "date": a["date"], "text": a["text"], "url": a.get("url"),
+                            "title": None, "outlet": None, "cve_geo": None} for a in raw],
+                          schema={c: pl.Utf8 for c in ("id", "date", "text", "url", "title", "outlet", "cve_geo")})
+    silver = readers.news_to_silver(bronze, {m["cve_completa"] for m in cat})
+    lh.write(I.silver_news, silver, mode="overwrite")
+    result = dg.materialize(ALL_ASSETS, resources={"lakehouse": lake, "llm": LLMResource()})
+    assert result.success and all(e.passed for e in result.get_asset_check_evaluations())
+    locations = lh.read(T.article_locations)
+    located = dict(locations.filter(pl.col("cve_geo").is_not_null()).select("article_id", "cve_geo").iter_rows())
+    assert located["imumi-008"] == "28027" and located["imumi-106"] == "28022"
+    assert 8 <= len(located) <= 25  # most items are national or international: unlocated, not guessed
+    answers = lh.read(T.llm_answers)
+    assert answers.height == silver.height
+    indicator = lh.read(T.migration_intensity)
+    assert set(indicator.get_column("cve_geo")) == set(located.values())
