@@ -9,12 +9,12 @@ from __future__ import annotations
 import dagster as dg
 
 from assets.common import TABLE_METADATA_KEY, build_key_check
-from assets.coding.defs import defs as coding_defs
-from assets.documents.defs import defs as documents_defs
-from assets.imagery.defs import defs as imagery_defs
+from assets.coding import defs as coding
+from assets.documents import defs as documents
+from assets.imagery import defs as imagery
 from assets.ingestion.defs import ingestion_assets
-from assets.news.defs import defs as news_defs
-from assets.search.defs import defs as search_defs
+from assets.news import defs as news
+from assets.search import defs as search
 from assets.transform.defs import build_transform_defs
 from lakehouse import get_table
 from pipelines.jobs import jobs
@@ -41,7 +41,8 @@ def _key_checks(defs: dg.Definitions) -> list[dg.AssetChecksDefinition]:
 def build_definitions() -> dg.Definitions:
     apps = dg.Definitions.merge(
         dg.Definitions(assets=ingestion_assets),
-        coding_defs, news_defs, imagery_defs, documents_defs, search_defs,
+        # each domain module exposes its own Definitions (assets, checks, jobs, sensors; no resources)
+        coding.defs, news.defs, imagery.defs, documents.defs, search.defs,
     )
     transform = build_transform_defs(apps)
     merged = dg.Definitions.merge(apps, transform)
