@@ -52,7 +52,7 @@ def fmt_percent(value: float, decimals: int = 1) -> str:
 def fmt_points(value: float, decimals: int = 1) -> str:
     """Percentage points with a correct plural: ``'1.0 punto porcentual'`` only for exactly one."""
     text = fmt_number(value, decimals)
-    return f"{text} {plural(abs(round_half_away(value, decimals)), 'punto porcentual', 'puntos porcentuales')}"
+    return f"{text} {plural_for(text, 'punto porcentual', 'puntos porcentuales')}"
 
 
 def fmt_pesos_millions(millions: float, decimals: int = 1) -> str:
@@ -63,24 +63,24 @@ def fmt_pesos_millions(millions: float, decimals: int = 1) -> str:
     """
     a = abs(millions)
     if a >= 1e6:
-        return f"{fmt_number(millions / 1e6, decimals)} {_scale_word(millions / 1e6, decimals, 'billón', 'billones')} de pesos"
+        text = fmt_number(millions / 1e6, decimals)
+        return f"{text} {plural_for(text, 'billón', 'billones')} de pesos"
     if a >= 1e3:
         return f"{fmt_number(millions / 1e3, decimals)} mil millones de pesos"
-    return f"{fmt_number(millions, decimals)} {_scale_word(millions, decimals, 'millón', 'millones')} de pesos"
-
-
-def _scale_word(value: float, decimals: int, singular: str, plural_: str) -> str:
-    return plural(abs(round_half_away(value, decimals)), singular, plural_)
+    text = fmt_number(millions, decimals)
+    return f"{text} {plural_for(text, 'millón', 'millones')} de pesos"
 
 
 def fmt_people(n: float) -> str:
     """``343428`` -> ``'343,428 personas'``; ``1`` -> ``'1 persona'``."""
-    return f"{fmt_number(n, 0)} {plural(round_half_away(n, 0), 'persona', 'personas')}"
+    text = fmt_number(n, 0)
+    return f"{text} {plural_for(text, 'persona', 'personas')}"
 
 
 def fmt_pesos(n: float) -> str:
     """Whole pesos: ``592594.2`` -> ``'592,594 pesos'``; ``1`` -> ``'1 peso'``."""
-    return f"{fmt_number(n, 0)} {plural(round_half_away(n, 0), 'peso', 'pesos')}"
+    text = fmt_number(n, 0)
+    return f"{text} {plural_for(text, 'peso', 'pesos')}"
 
 
 def fmt_index(n: float) -> str:
@@ -90,6 +90,11 @@ def fmt_index(n: float) -> str:
 def plural(n: float, singular: str, plural_: str) -> str:
     """Spanish number agreement: singular only for exactly 1 (``0 personas``, ``1.5 millones``)."""
     return singular if n == 1 else plural_
+
+
+def plural_for(written: str, singular: str, plural_: str) -> str:
+    """Agreement with a number as written: singular only for exactly "1" ("1.0 millones", "-1 punto")."""
+    return singular if written.lstrip("-") == "1" else plural_
 
 
 def join_es(items: list[str]) -> str:

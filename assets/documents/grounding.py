@@ -7,7 +7,9 @@ Rules (the same ones :mod:`assets.documents.formatting` writes by):
 - What follows the number decides its kind: ``%`` / ``por ciento`` -> a percentage, compared with
   facts in ``%``; ``punto(s) porcentual(es)`` -> compared with facts in percentage points; the scale
   words ``mil``, ``millón/millones``, ``mil millones``, ``billón/billones`` (10^12) multiply the
-  number, which is then compared with the fact in base units (pesos, personas); a bare integer
+  number, which is then compared with the fact in base units (pesos, personas); a following
+  ``pesos`` or ``personas`` (``trabajadores``, ``empleos``) restricts it to money or head-count
+  facts, so "0 millones de pesos" never matches a head count; a bare integer
   between 1900 and 2100 is a year and must be one of the census years of the facts.
 - A number with *d* decimals matches a fact when the fact rounds to it: ``|n·m - v| <= 0.5·10^-d·m``.
   For growth/change facts a text may state the magnitude with a verb ("disminuyó 3.2%"), so the
@@ -37,6 +39,10 @@ _SCALES = [
     (re.compile(r"^\s*(millones|millón|millon)\b", re.IGNORECASE), 1e6),
     (re.compile(r"^\s*mil\b", re.IGNORECASE), 1e3),
 ]
+_MONEY = re.compile(r"^\s*(de\s+)?pesos?\b", re.IGNORECASE)
+_PEOPLE = re.compile(r"^\s*(de\s+)?(personas?|trabajador(es|as)?|empleos?|empleados?|ocupados?)\b", re.IGNORECASE)
+MONEY_UNITS = ("millones de pesos", "pesos por persona ocupada")
+PEOPLE_UNITS = ("personas",)
 _IDENTIFIERS = [
     re.compile(r"\b(?:SCIAN|[Ss]ectores|[Ss]ector|[Ss]ubsector)\s+\d{2,6}(?:-\d{2})?"
                r"(?:\s*(?:,|y|e|o)\s*\d{2,6}(?:-\d{2})?)*"),
@@ -135,16 +141,18 @@ def check(text: str, facts: Iterable[Fact], prefer_geo: str | None = None) -> Gr
             continue
         value, decimals = parsed
         after = masked[m.end(): m.end() + 40]
-        kind, mult = "quantity", 1.0
+        kind, mult, noun = "quantity", 1.0, None
         if _PERCENT.match(after):
             kind = "percent"
         elif _POINTS.match(after):
             kind = "points"
         else:
+            rest = after
             for pat, factor in _SCALES:
-                if pat.match(after):
-                    mult = factor
+                if sm := pat.match(after):
+                    mult, rest = factor, after[sm.end():]
                     break
+            noun = "money" if _MONEY.match(rest) else "people" if _PEOPLE.match(rest) else None
             if mult == 1.0 and decimals == 0 and "," not in token and value == int(value) \
                     and 1900 <= value <= 2100 and token[:1] not in "-−":
                 kind = "year"
@@ -155,7 +163,7 @@ def check(text: str, facts: Iterable[Fact], prefer_geo: str | None = None) -> Gr
             else:
                 item.reason = f"year {int(value)} is not a census year of the facts ({sorted(years)})"
         else:
-            best = _match(value, decimals, mult, kind, published, prefer_geo)
+            best = _match(value, decimals, mult, kind, published, prefer_geo, noun)
             if best is not None:
                 item.status, item.fact_id, item.reason = "grounded", best.fact_id, best.label
             else:
@@ -164,20 +172,24 @@ def check(text: str, facts: Iterable[Fact], prefer_geo: str | None = None) -> Gr
     return report
 
 
-def _candidates(kind: str, facts: list[Fact]) -> list[Fact]:
+def _candidates(kind: str, facts: list[Fact], noun: str | None = None) -> list[Fact]:
     if kind == "percent":
         return [f for f in facts if f.unit in PERCENT_UNITS]
     if kind == "points":
         return [f for f in facts if f.unit in POINT_UNITS]
+    if noun == "money":  # "... pesos": only money facts
+        return [f for f in facts if f.unit in MONEY_UNITS]
+    if noun == "people":  # "... personas": only head counts
+        return [f for f in facts if f.unit in PEOPLE_UNITS]
     return [f for f in facts if f.unit not in PERCENT_UNITS + POINT_UNITS]
 
 
 def _match(value: float, decimals: int, mult: float, kind: str, facts: list[Fact],
-           prefer_geo: str | None = None) -> Fact | None:
+           prefer_geo: str | None = None, noun: str | None = None) -> Fact | None:
     tol = 0.5 * 10 ** (-decimals) * mult * (1 + 1e-9) + 1e-9
     target = value * mult
     best, best_rank = None, None
-    for f in _candidates(kind, facts):
+    for f in _candidates(kind, facts, noun):
         base = f.value * UNIT_SCALE[f.unit]
         diffs = [abs(target - base)]
         if f.is_change:

@@ -102,27 +102,35 @@ def _md_escape_alt(text: str) -> str:
     return re.sub(r"[\[\]\(\)]", "", text)
 
 
+def md_safe(text: str) -> str:
+    """Neutralise HTML in Markdown text: most Markdown renderers pass ``<tags>`` through raw."""
+    return text.replace("<", "&lt;").replace(">", "&gt;")
+
+
 def document_markdown(draft, tables: list[Table], charts: list[Chart], chart_prefix: str = "charts/") -> str:
-    """The full draft as Markdown: title, status line, body, tables, charts and the grounding summary."""
+    """The full draft as Markdown: title, status line, body, tables, charts and the grounding summary.
+
+    Text is Markdown-safe: ``<`` and ``>`` are written as entities, so a renderer never runs a tag.
+    """
     g = draft.grounding
-    parts = [f"# {draft.title}", "",
+    parts = [f"# {md_safe(draft.title)}", "",
              f"_Borrador versión {draft.version} · redacción: {draft.backend}"
              f"{' (' + draft.model + ')' if draft.model else ''} · instrucciones: {draft.instructions_id}_", "",
-             draft.body_markdown.strip(), ""]
+             md_safe(draft.body_markdown.strip()), ""]
     if tables:
         parts += ["## Cuadros", ""]
         for t in tables:
-            parts += [t.to_markdown(), ""]
+            parts += [md_safe(t.to_markdown()), ""]
     if charts:
         parts += ["## Gráficas", ""]
         for c in charts:
-            parts += [f"![{_md_escape_alt(c.alt)}]({chart_prefix}{c.filename})", ""]
+            parts += [f"![{md_safe(_md_escape_alt(c.alt))}]({chart_prefix}{c.filename})", ""]
     parts += ["## Verificación de cifras", "",
               f"Cifras en el texto: {g.numbers_found}; respaldadas por un dato: {g.grounded}; "
               f"señaladas: {g.flagged}.", ""]
     for item in g.items:
         if item.status == "flagged":
-            parts.append(f"- SEÑALADA `{item.text}`: {item.reason} — «{item.context.strip()}»")
+            parts.append(md_safe(f"- SEÑALADA `{item.text}`: {item.reason} — «{item.context.strip()}»"))
     return "\n".join(parts).rstrip() + "\n"
 
 
