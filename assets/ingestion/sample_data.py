@@ -186,6 +186,17 @@ NEWS_ABSENT = [
     "La presidenta municipal de {mun} se reunió con empresarios para hablar de inversión.",
 ]
 
+NEWS_CONTEXT = [
+    "La información fue confirmada por autoridades locales el {dia} de noviembre.",
+    "Vecinos de la zona relataron lo ocurrido a este medio.",
+    "Las autoridades no han emitido un comunicado oficial.",
+    "El reporte se dio a conocer durante la mañana del {dia}.",
+    "Protección Civil informó que dará seguimiento al caso.",
+    "La nota se actualizará conforme haya más información.",
+    "Según datos oficiales, el flujo en la región ha variado en las últimas semanas.",
+    "Organizaciones civiles pidieron atención a la situación.",
+]
+
 # ---------------------------------------------------------------- industry statistics
 SECTORS = [
     ("11", "Agricultura, cría y explotación de animales, aprovechamiento forestal, pesca y caza"),
@@ -297,6 +308,8 @@ def write_news(landing: Path, rng: random.Random, days: int = 14, per_day: int =
             template = rng.choice(NEWS_PRESENT if present else NEWS_ABSENT)
             mun_name = by_code[cve][2]
             text = template.replace("{mun}", mun_name).replace("{k}", str(rng.randint(2, 30)))
+            # Reporters add context of their own, so two stories on the same event read differently.
+            text = f"{text} {rng.choice(NEWS_CONTEXT)}".replace("{dia}", str(day.day))
             items.append({
                 "id": f"nota-{n:05d}", "date": day.isoformat(), "title": text.split(";")[0][:80],
                 "text": text, "url": f"https://noticias.example.mx/{day.isoformat()}/{n}",
