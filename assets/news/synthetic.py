@@ -11,6 +11,10 @@ from datetime import date, timedelta
 
 from assets.ingestion.sample_data import MUNICIPALITIES, NEWS_ABSENT, NEWS_PRESENT, ROUTE
 
+SHELTERS = [("ALB-1", "Albergue Belén", "07089", 150, "Iglesia"),
+            ("ALB-2", "Casa del Migrante Nazareth", "28027", 60, "Iglesia"),
+            ("ALB-3", "Albergue Frontera Digna", "05025", 80, "Asociación civil")]
+
 
 def synthetic_articles(n: int, seed: int = 7, start: date = date(2026, 11, 1), days: int = 14,
                        with_cve_geo: bool = True) -> list[dict]:
@@ -29,3 +33,24 @@ def synthetic_articles(n: int, seed: int = 7, start: date = date(2026, 11, 1), d
                     "url": f"https://noticias.example.mx/{day}/{i}", "outlet": "Sintético",
                     "cve_geo": cve if with_cve_geo else None})
     return out
+
+
+def seed_silver_tables(lh, articles: list[dict]) -> None:
+    """Write silver.municipalities (sample catalogue), silver.migrant_shelters and silver.news_articles
+    straight into a (scratch) lakehouse, for benchmarks and tests of the news assets."""
+    import polars as pl
+
+    from lakehouse.lineage import text_hash
+    from lakehouse.tables import ingestion as I
+
+    lh.write(I.silver_municipalities, pl.DataFrame([{
+        "cve_geo": c, "cve_entidad": c[:2], "state_name": st, "cve_municipio": c[2:], "municipality_name": mun,
+        "population_total": pop, "population_female": fem, "population_male": male, "inhabited_dwellings": viv,
+    } for c, st, mun, pop, fem, male, viv in MUNICIPALITIES]), mode="overwrite")
+    lh.write(I.silver_shelters, pl.DataFrame(SHELTERS, schema=list(I.silver_shelters.full_schema), orient="row"),
+             mode="overwrite")
+    lh.write(I.silver_news, pl.DataFrame([{
+        "article_id": a["id"], "published_date": a["date"], "cve_geo": a.get("cve_geo"),
+        "cve_geo_status": "valid" if a.get("cve_geo") else "missing", "outlet": a.get("outlet"),
+        "title": a.get("title"), "text": a["text"], "url": a.get("url"), "text_hash": text_hash(a["text"].lower()),
+    } for a in articles], schema=I.silver_news.full_schema), mode="overwrite")

@@ -112,7 +112,7 @@ def test_five_models_pipeline_rerun_and_prompt_change(news_lake, ollama_server):
     assert failed.get_column("error").str.contains("Timeout|http 500").all()
     assert failed.get_column("error").str.contains("Timeout").any()
     assert failed.get_column("error").str.contains("http 500").any()
-    assert ollama_server.max_concurrent <= 4
+    assert 2 <= ollama_server.max_concurrent <= 4  # parallel, within the limit
 
     evals = checks(result)
     assert evals["every_article_answered"].passed
@@ -135,7 +135,7 @@ def test_five_models_pipeline_rerun_and_prompt_change(news_lake, ollama_server):
                                        on="article_id").height
     indicator = lh.read(T.migration_intensity)
     assert indicator.height > 0 and indicator.get_column("cve_geo").is_in(
-        mentions.get_column("cve_geo").unique().to_list() + ["07089", "27017", "28027"]).all()
+        mentions.get_column("cve_geo").unique().to_list() + ["07089", "05025", "28027"]).all()
     agreement = lh.read(T.model_agreement)
     pair = agreement.filter((pl.col("model_a") == "deepseek-r1:32b") & (pl.col("model_b") == "llama3.3:70b"))
     assert pair.get_column("kappa")[0] == pytest.approx(1.0)
