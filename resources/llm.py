@@ -297,9 +297,11 @@ def _is_call_failure(exc: BaseException) -> bool:
     """Failures of the call itself (server/transport), as opposed to bugs in the caller."""
     import httpx
     import ollama
+    import pydantic
 
+    # a body that is not JSON, or JSON that is not an Ollama response (a proxy's page), is a failed call
     return isinstance(exc, (ollama.ResponseError, httpx.TransportError, ConnectionError, TimeoutError,
-                            json.JSONDecodeError))
+                            json.JSONDecodeError, pydantic.ValidationError))
 
 
 def _gather_chat(parts):

@@ -7,7 +7,7 @@ import threading
 import pytest
 
 from resources.llm import LLMClient, LLMResource, LLMUnavailable, llm_settings_from_env, strip_thinking
-from tests.support.ollama_server import Behaviour, DropConnection, HttpError
+from tests.support.ollama_server import Behaviour, DropConnection, HttpError, RawBody
 
 
 def fast_client(url: str, **kw) -> LLMClient:
@@ -115,3 +115,12 @@ def test_resource_embedded_and_from_env(ollama_server):
     assert res.get_client() is res.get_client()  # one client, one semaphore per resource instance
     with pytest.raises(ValueError, match="FMLAKE_LLM_BACKEND"):
         llm_settings_from_env({"FMLAKE_LLM_BACKEND": "gpt"}, "x")
+
+
+def test_malformed_bodies_are_failed_calls_not_crashes(ollama_server):
+    ollama_server.add_model("html", Behaviour.custom(lambda p, n: RawBody(200, b"<html>proxy</html>", "text/html")))
+    ollama_server.add_model("shape", Behaviour.custom(lambda p, n: RawBody(200, b'{"unexpected": true}')))
+    client = fast_client(ollama_server.url, max_retries=2)
+    html, shape = client.chat("html", "x"), client.chat("shape", "x")
+    assert html.text is None and "JSONDecodeError" in html.error and html.attempts == 1
+    assert shape.text is None and "ValidationError" in shape.error

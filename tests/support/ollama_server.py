@@ -106,7 +106,7 @@ class Behaviour:
         return cls("custom", fn=fn)
 
     # -------------------------------------------------------------- behaviour
-    def respond(self, prompt: str, call_number: int) -> "str | HttpError | DropConnection | Slow":
+    def respond(self, prompt: str, call_number: int) -> "str | HttpError | RawBody | DropConnection | Slow":
         """The answer text for this call, or a failure to enact (call_number is 1-based, per model)."""
         failing = self.times is None or call_number <= self.times
         if self.kind in ("http_500", "drop", "slow") and not failing:
@@ -150,6 +150,15 @@ class Slow:
 
     delay_s: float
     outcome: "str | HttpError | DropConnection"
+
+
+@dataclass
+class RawBody:
+    """Return from a custom behaviour to send these bytes as the body (a broken proxy, a truncated answer)."""
+
+    status: int
+    body: bytes
+    content_type: str = "application/json"
 
 
 @dataclass
@@ -398,6 +407,13 @@ class _Handler(BaseHTTPRequestHandler):
                 outcome = outcome.outcome
             if isinstance(outcome, DropConnection):
                 self._drop()
+                return
+            if isinstance(outcome, RawBody):
+                self.send_response(outcome.status)
+                self.send_header("Content-Type", outcome.content_type)
+                self.send_header("Content-Length", str(len(outcome.body)))
+                self.end_headers()
+                self.wfile.write(outcome.body)
                 return
             if isinstance(outcome, HttpError):
                 self._send_json(outcome.status, {"error": outcome.message})
