@@ -190,6 +190,7 @@ class LLMClient:
                 text, thinking = extract(response)
                 raw = response.model_dump(exclude_none=True) if hasattr(response, "model_dump") else {}
                 raw.pop("context", None)
+                raw.pop("embeddings", None)  # the caller has them; the reply keeps only metadata
                 return LLMReply(text=text, latency_s=time.perf_counter() - start, model=model, attempts=attempt,
                                 thinking=thinking, raw=raw)
             except Exception as exc:
