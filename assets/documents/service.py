@@ -68,11 +68,15 @@ def plan_documents(facts: pl.DataFrame, sectors: list[str] | None, geo_codes: li
 
 def draft_all(facts: pl.DataFrame, pairs: list[tuple[str, str]], writer: Writer,
               instructions_version: int | None = None, instructions_dir: str | None = None) -> list[Draft]:
-    drafts = []
-    for sector, geo in pairs:
+    """One checked draft per (sector, geography). An LLM writer runs them concurrently (its client's
+    limit); any failure raises before anything is stored, so a run never stores half of its drafts."""
+    def one(pair: tuple[str, str]) -> Draft:
+        sector, geo = pair
         ins = instr.select(DOCUMENT_TYPE, sector, instructions_version, instructions_dir)
-        drafts.append(draft_document(document_facts(facts, sector, geo), geo, ins, writer))
-    return drafts
+        return draft_document(document_facts(facts, sector, geo), geo, ins, writer)
+
+    mapper = getattr(getattr(writer, "client", None), "map", None)
+    return list(mapper(one, pairs)) if callable(mapper) else [one(p) for p in pairs]
 
 
 def publish(lh: Lakehouse):

@@ -78,14 +78,16 @@ def test_llm_backend_through_the_resource(sample_landing, resources, ollama_serv
         lambda p: "## Panorama general\n\nEn 2023 el sector ocupó a 9,999,999 personas."))
     resources = dict(resources, llm=LLMResource(backend="ollama", host=ollama_server.url, max_retries=0,
                                                 timeout_s=10))
-    config = {"ops": {"gold__document_drafts": {"config": {"sectors": ["46"], "backend": "auto"}}}}
+    config = {"ops": {"gold__document_drafts": {"config": {"sectors": ["46", "23"], "backend": "auto"}}}}
     result = run(resources, [ING.bronze_industry.key, ING.silver_industry.key, D.K_FACTS, D.K_DRAFTS], config)
     check = [e for e in result.get_asset_check_evaluations() if e.check_name == "all_numbers_grounded"][0]
     assert not check.passed and check.severity == dg.AssetCheckSeverity.WARN
     lh = resources["lakehouse"].lakehouse
-    row = lh.read(T.document_drafts).row(0, named=True)
-    assert (row["backend"], row["model"], row["numbers_flagged"]) == ("llm", "mixtral:8x7b", 1)
-    assert ollama_server.calls["mixtral:8x7b"] == 1
+    drafts = lh.read(T.document_drafts).sort("draft_id")
+    assert drafts.select("draft_id", "backend", "model", "numbers_flagged").rows() == [
+        ("conociendo_la_industria-23-28", "llm", "mixtral:8x7b", 1),
+        ("conociendo_la_industria-46-28", "llm", "mixtral:8x7b", 1)]
+    assert ollama_server.calls["mixtral:8x7b"] == 2
 
 
 def test_definitions_register_the_domain():
