@@ -213,15 +213,18 @@ def silver_news_articles(context: dg.AssetExecutionContext, lakehouse: Lakehouse
     lh = lakehouse.lakehouse
     bronze = lh.read(T.bronze_news).filter(pl.col("date").is_in(days))
     valid = set(lh.read(T.silver_municipalities, columns=["cve_geo"]).get_column("cve_geo").to_list())
-    df = readers.news_to_silver(bronze, valid) if bronze.height else T.silver_news.empty()
-    earlier = lh.read(T.silver_news, columns=["published_date", "text_hash"]).filter(
+    df, dropped = readers.news_to_silver(bronze, valid) if bronze.height else (T.silver_news.empty(), bronze)
+    earlier = lh.read(T.silver_news, columns=["article_id", "published_date", "text_hash"]).filter(
         ~pl.col("published_date").is_in(days))
-    before = df.height
+    again = df.filter(pl.col("text_hash").is_in(earlier.get_column("text_hash").implode()))
     df = df.filter(~pl.col("text_hash").is_in(earlier.get_column("text_hash").implode()))
     written = lh.write(T.silver_news, df, mode="partitions", partitions=days)
     status = df.group_by("cve_geo_status").len().sort("cve_geo_status")
+    duplicates = [f"- `{r['article_id']}` ({r['date']}, {r['url']})" for r in dropped.iter_rows(named=True)]
+    duplicates += [f"- `{r['article_id']}`: same text as an article of an earlier day" for r in again.iter_rows(named=True)]
     return table_result(T.silver_news, lh, written, df, extra={
-        "duplicates_dropped": bronze.height - before + (before - df.height),
+        "duplicates_dropped": len(duplicates),
+        "duplicates": dg.MetadataValue.md("\n".join(duplicates) or "none"),
         "cve_geo_status": dg.MetadataValue.md(readers_status_md(status)),
     })
 

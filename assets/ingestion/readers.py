@@ -133,6 +133,8 @@ def municipalities_to_silver(bronze: pl.DataFrame) -> pl.DataFrame:
             pl.col("poblacion_femenina").alias("population_female"),
             pl.col("poblacion_masculina").alias("population_male"),
             pl.col("viviendas_habitadas").alias("inhabited_dwellings"),
+            pl.when(pl.col("nom_cabecera").str.strip_chars() == "").then(None)
+            .otherwise(pl.col("nom_cabecera").str.strip_chars()).alias("seat_name"),
         ).sort("cve_geo")
     )
 
@@ -171,8 +173,14 @@ def economic_activity_to_silver(bronze: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def news_to_silver(bronze: pl.DataFrame, valid_cve_geo: set[str]) -> pl.DataFrame:
-    """Deduplicate by URL (query string dropped) and by text hash; validate CVE_GEO."""
+def news_to_silver(bronze: pl.DataFrame, valid_cve_geo: set[str]) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Typed, deduplicated articles with the CVE_GEO validated, and the duplicates that were dropped.
+
+    An article is a duplicate when (1) its id was delivered again (the latest delivery wins), (2) its
+    text is identical to an earlier article's (syndicated copies), or (3) it has the same real web
+    address (http/https, query and fragment ignored) and the same day as another (a re-published
+    update; the latest delivery wins). Placeholder addresses such as "#" never deduplicate.
+    """
     df = (
         bronze.with_columns(
             _clean_col("text").alias("text"),
@@ -181,24 +189,33 @@ def news_to_silver(bronze: pl.DataFrame, valid_cve_geo: set[str]) -> pl.DataFram
         .filter(pl.col("text").is_not_null())
         .with_columns(
             pl.col("text").str.to_lowercase().map_elements(text_hash, return_dtype=pl.Utf8).alias("text_hash"),
-            pl.col("url").str.replace(r"[?#].*$", "").alias("_url_key"),
+            pl.when(pl.col("url").str.contains(r"^https?://[^/?#]+"))
+            .then(pl.col("url").str.replace(r"[?#].*$", "").str.to_lowercase()).otherwise(None).alias("_url_key"),
         )
-        .sort(["date", "id"])
-        .unique("text_hash", keep="first", maintain_order=True)
-        .unique("_url_key", keep="first", maintain_order=True)
+        .with_row_index("_order")
     )
+    kept = (
+        df.sort(["_ingested_at", "_order"]).unique("id", keep="last", maintain_order=True)
+        .sort(["date", "id"]).unique("text_hash", keep="first", maintain_order=True)
+    )
+    with_url = kept.filter(pl.col("_url_key").is_not_null()).sort(["_ingested_at", "_order"]) \
+        .unique(["_url_key", "date"], keep="last", maintain_order=True)
+    kept = pl.concat([with_url, kept.filter(pl.col("_url_key").is_null())]).sort(["date", "id"])
+    dropped = df.join(kept.select("_order"), on="_order", how="anti").select(
+        pl.col("id").alias("article_id"), "date", "url", "_source_file")
     status = (
         pl.when(pl.col("cve_geo").is_null() | (pl.col("cve_geo") == "00000")).then(pl.lit("missing"))
         .when(pl.col("cve_geo").is_in(sorted(valid_cve_geo))).then(pl.lit("valid"))
         .otherwise(pl.lit("unknown"))
     )
-    return df.select(
+    articles = kept.select(
         pl.col("id").alias("article_id"),
         pl.col("date").alias("published_date"),
         pl.when(status == "valid").then(pl.col("cve_geo")).otherwise(None).alias("cve_geo"),
         status.alias("cve_geo_status"),
         "outlet", "title", "text", "url", "text_hash",
     )
+    return articles, dropped
 
 
 def shelters_to_silver(bronze: pl.DataFrame) -> pl.DataFrame:

@@ -50,6 +50,12 @@ MUNICIPALITIES: list[tuple[str, str, str, int, int, int, int]] = [
     ("24028", "San Luis Potosí", "San Luis Potosí", 911908, 471011, 440897, 259503),
     ("01001", "Aguascalientes", "Aguascalientes", 948990, 486917, 462073, 266942),
 ]
+# Municipal seat (cabecera) where its name differs from the municipality's (INEGI catalogue; the
+# Mexico City boroughs have none).
+SEATS = {"07089": "Tapachula de Córdova y Ordóñez", "28022": "Heroica Matamoros", "26043": "Heroica Nogales",
+         "21114": "Heroica Puebla de Zaragoza", "27004": "Villahermosa", "11020": "León de los Aldama",
+         "23005": "Cancún", "15106": "Toluca de Lerdo", "25006": "Culiacán Rosales",
+         "22014": "Santiago de Querétaro", "09015": "", "09007": ""}
 # Municipalities on migration routes get more migration news and shelters.
 ROUTE = ["07089", "02004", "08037", "28032", "28022", "28027", "26043", "05025", "09015", "20067", "27004",
          "21114", "30193", "02002"]
@@ -242,6 +248,7 @@ def _write_csv(path: Path, header: list[str], rows: list[list]) -> None:
 def write_municipalities(landing: Path) -> Path:
     rows = [{
         "cve_entidad": c[:2], "nom_entidad": st, "cve_municipio": c[2:], "nom_municipio": mun, "cve_completa": c,
+        "nom_cabecera": SEATS.get(c, mun),
         "poblacion_total": pop, "poblacion_femenina": fem, "poblacion_masculina": male, "viviendas_habitadas": viv,
     } for c, st, mun, pop, fem, male, viv in MUNICIPALITIES]
     path = landing / "municipalities" / "municipios.json"

@@ -9,7 +9,7 @@ from __future__ import annotations
 import random
 from datetime import date, timedelta
 
-from assets.ingestion.sample_data import MUNICIPALITIES, NEWS_ABSENT, NEWS_PRESENT, ROUTE
+from assets.ingestion.sample_data import MUNICIPALITIES, NEWS_ABSENT, NEWS_PRESENT, ROUTE, SEATS
 
 SHELTERS = [("ALB-1", "Albergue Belén", "07089", 150, "Iglesia"),
             ("ALB-2", "Casa del Migrante Nazareth", "28027", 60, "Iglesia"),
@@ -46,6 +46,7 @@ def seed_silver_tables(lh, articles: list[dict]) -> None:
     lh.write(I.silver_municipalities, pl.DataFrame([{
         "cve_geo": c, "cve_entidad": c[:2], "state_name": st, "cve_municipio": c[2:], "municipality_name": mun,
         "population_total": pop, "population_female": fem, "population_male": male, "inhabited_dwellings": viv,
+        "seat_name": SEATS.get(c, mun) or None,
     } for c, st, mun, pop, fem, male, viv in MUNICIPALITIES]), mode="overwrite")
     lh.write(I.silver_shelters, pl.DataFrame(SHELTERS, schema=list(I.silver_shelters.full_schema), orient="row"),
              mode="overwrite")

@@ -15,6 +15,7 @@ TS = pl.Datetime("us", "UTC")
 MUNICIPALITIES_RAW = {
     "cve_completa": U, "cve_entidad": U, "nom_entidad": U, "cve_municipio": U, "nom_municipio": U,
     "poblacion_total": I, "poblacion_femenina": I, "poblacion_masculina": I, "viviendas_habitadas": I,
+    "nom_cabecera": U,
 }
 bronze_municipalities = register(TableSpec(
     "bronze", "municipalities", MUNICIPALITIES_RAW, partition_by="_source_file", lineage=True, domain="ingestion",
@@ -22,9 +23,10 @@ bronze_municipalities = register(TableSpec(
 silver_municipalities = register(TableSpec(
     "silver", "municipalities",
     {"cve_geo": U, "cve_entidad": U, "state_name": U, "cve_municipio": U, "municipality_name": U,
-     "population_total": I, "population_female": I, "population_male": I, "inhabited_dwellings": I},
+     "population_total": I, "population_female": I, "population_male": I, "inhabited_dwellings": I,
+     "seat_name": U},
     primary_key=("cve_geo",), domain="ingestion",
-    description="Municipality catalogue: 5-digit CVE_GEO, names, 2020 population by sex."))
+    description="Municipality catalogue: 5-digit CVE_GEO, names, municipal seat, 2020 population by sex."))
 
 # ---------------------------------------------------------------- crime narratives (batches)
 CRIME_RAW = {"record_id": U, "narrative": U, "crime_code": U, "reported_date": U, "cve_geo": U}

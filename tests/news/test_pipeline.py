@@ -12,6 +12,7 @@ import pytest
 from assets.news import defs as news
 from assets.news.defs import IndicatorConfig, NewsAnswersConfig
 from assets.news.rules import RULES_MODEL
+from lakehouse.lineage import with_lineage
 from lakehouse.tables import news as T
 from resources.llm import LLMResource
 from tests.support.ollama_server import Behaviour, DropConnection, HttpError, Slow, default_answer
@@ -239,14 +240,16 @@ def test_real_2020_news_through_the_news_assets(tmp_path):
         "cve_geo": m["cve_completa"], "cve_entidad": m["cve_entidad"], "state_name": m["nom_entidad"],
         "cve_municipio": m["cve_municipio"], "municipality_name": m["nom_municipio"],
         "population_total": m["poblacion_total"], "population_female": m["poblacion_femenina"],
-        "population_male": m["poblacion_masculina"], "inhabited_dwellings": m["viviendas_habitadas"]}
+        "population_male": m["poblacion_masculina"], "inhabited_dwellings": m["viviendas_habitadas"],
+        "seat_name": m.get("nom_cabecera") or None}
         for m in cat]), mode="overwrite")
     lh.write(I.silver_shelters, I.silver_shelters.empty(), mode="overwrite")
     raw = json.loads(news_path.read_text(encoding="utf-8"))
     bronze = pl.DataFrame([{"id": a["id"], "date": a["date"], "text": a["text"], "url": a.get("url"),
                             "title": None, "outlet": None, "cve_geo": None} for a in raw],
                           schema={c: pl.Utf8 for c in ("id", "date", "text", "url", "title", "outlet", "cve_geo")})
-    silver = readers.news_to_silver(bronze, {m["cve_completa"] for m in cat})
+    bronze = with_lineage(bronze, str(news_path), "test", "news")
+    silver, _ = readers.news_to_silver(bronze, {m["cve_completa"] for m in cat})
     lh.write(I.silver_news, silver, mode="overwrite")
     result = dg.materialize(ALL_ASSETS, resources={"lakehouse": lake, "llm": LLMResource()})
     assert result.success and all(e.passed for e in result.get_asset_check_evaluations())
