@@ -137,7 +137,7 @@ class Lakehouse:
                 continue
             try:
                 out.append(series.cast(dtype, strict=True))
-            except Exception:
+            except (pl.exceptions.PolarsError, ValueError, TypeError):
                 loose = series.cast(dtype, strict=False)
                 bad = (series.is_not_null() & loose.is_null()).arg_true()
                 row = int(bad[0]) if len(bad) else 0
