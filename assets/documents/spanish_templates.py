@@ -51,7 +51,8 @@ def _change(value: float, decimals: int = 1) -> tuple[str, str]:
 
 
 def _sentence(*parts: str) -> str:
-    text = " ".join(p for p in parts if p).strip()
+    """Join clause parts with spaces (no space before the final period) and capitalise."""
+    text = " ".join(p for p in parts if p).strip().replace(" .", ".")
     return text[:1].upper() + text[1:] if text else ""
 
 

@@ -218,3 +218,20 @@ def test_content_hash_ignores_version_and_time_but_not_text(sample_stats):
     b.body_markdown += "\nOtra frase."
     assert a.content_hash != b.content_hash
     assert json.loads(json.dumps(a.report()))["approvable"] is True
+
+
+def test_unchanged_and_falling_values_are_worded_without_signs():
+    rows = []
+    for year, emp, va in ((2013, 1000.0, 50.0), (2018, 1000.0, 60.0), (2023, 1000.4, 45.0)):
+        for geo, name, level, k in (("28", "Tamaulipas", "state", 1), ("00", "Total Nacional", "national", 10)):
+            rows.append({"census_year": year, "geo_code": geo, "geo_name": name, "geo_level": level,
+                         "sector_code": "23", "sector_title": "Construcción", "employment": emp * k,
+                         "gross_output": 2 * va * k, "intermediate_consumption": va * k, "value_added": va * k,
+                         "source_row": len(rows) + 2})
+    d = draft_from_stats(pl.DataFrame(rows), DraftRequest(sector="23"))
+    body = d.body_markdown
+    assert "de 2018 a 2023, el empleo se mantuvo prácticamente sin cambio." in body  # 0.04% rounds to 0.0
+    assert "El valor agregado disminuyó 10.0% de 2013 a 2023" in body  # magnitude + verb, no minus sign
+    assert "ocupó a 1,000 personas" in body
+    assert " ." not in body and "-" not in body.replace("SCIAN", "")
+    assert d.grounding.flagged == 0
