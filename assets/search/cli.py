@@ -1,0 +1,231 @@
+"""``fmlake search``: query, serve, evaluate and benchmark keyword / semantic / hybrid search.
+
+Heavy modules (numpy models, bm25s, DuckDB) are imported inside the commands.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+import click
+
+MODES = ("bm25", "dense", "hybrid")
+
+
+def _echo_json(obj) -> None:
+    click.echo(json.dumps(obj, ensure_ascii=False, indent=2, default=str))
+
+
+def _progress(quiet: bool):
+    return (lambda msg: None) if quiet else (lambda msg: click.echo(msg, err=True))
+
+
+def _embedder(backend: str | None):
+    """The embedder the environment configures (SEARCH_EMBEDDER_* variables), optionally another backend."""
+    from assets.search.store import embedder_from_env
+
+    return embedder_from_env(backend)
+
+
+def _index_options(f):
+    f = click.option("--source", type=click.Choice(["auto", "lakehouse", "catalog"]), default="auto",
+                     show_default=True,
+                     help="lakehouse: gold.search_documents + gold.search_embeddings; catalog: build in memory "
+                          "from the SCIAN catalogue; auto: the lakehouse when its tables exist.")(f)
+    f = click.option("--catalog", "catalog_path", default=None,
+                     help="SCIAN CSV (codigo,titulo,nivel) for --source catalog (default: silver.scian_catalog, "
+                          "else the shared scian2018.csv, else the scian-ciiu package).")(f)
+    f = click.option("--embedder", "backend", type=click.Choice(["use", "minilm", "ollama"]), default=None,
+                     help="Embedder backend (default: SEARCH_EMBEDDER or 'use').")(f)
+    f = click.option("--fusion", type=click.Choice(["weighted", "rrf"]), default=None,
+                     help="Hybrid fusion (default: SEARCH_FUSION or weighted).")(f)
+    return f
+
+
+def _load_index(source: str, catalog_path: str | None, backend: str | None, fusion: str | None, quiet: bool):
+    from assets.search.store import load_index
+
+    try:
+        index, origin = load_index(source=source, catalog_path=catalog_path, embedder=_embedder(backend),
+                                   fusion=fusion)
+    except Exception as exc:  # noqa: BLE001 - shown to the user as a clean CLI error, with its type
+        raise click.ClickException(f"could not load the search index: {type(exc).__name__}: {exc}") from exc
+    _progress(quiet)(f"index: {origin} ({index.corpus.height} documents, {len(index.vectors)} vectors, "
+                     f"{index.stats.vector_index})")
+    return index, origin
+
+
+@click.group()
+def cli() -> None:
+    """Keyword (BM25), semantic (embeddings) and hybrid search over the SCIAN catalogue, tables and documents."""
+
+
+@cli.command()
+@click.argument("text")
+@click.option("--mode", type=click.Choice(MODES), default="hybrid", show_default=True)
+@click.option("-k", "k", type=click.IntRange(1, 100), default=10, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the hits as JSON.")
+@_index_options
+def query(text: str, mode: str, k: int, as_json: bool, source: str, catalog_path: str | None,
+          backend: str | None, fusion: str | None) -> None:
+    """Search TEXT and print the top K documents."""
+    import time
+
+    from assets.search.engine import SearchError
+
+    index, origin = _load_index(source, catalog_path, backend, fusion, quiet=as_json)
+    t = time.perf_counter()
+    try:
+        hits = index.search(text, mode, k)
+    except SearchError as exc:
+        raise click.BadParameter(str(exc), param_hint="TEXT") from None
+    ms = (time.perf_counter() - t) * 1000
+    if as_json:
+        _echo_json({"query": text, "mode": mode, "k": k, "index": origin, "took_ms": round(ms, 2),
+                    "hits": [h.as_dict() for h in hits]})
+        return
+    if not hits:
+        click.echo("no results")
+    for h in hits:
+        click.echo(f"{h.rank:>3}. [{h.doc_type}] {h.ref}  {h.title}  (score {h.score:.4f})")
+    click.echo(f"({mode}, {ms:.1f} ms)", err=True)
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8020, show_default=True, type=int)
+@click.option("--quiet", is_flag=True, help="No request log.")
+@_index_options
+def serve(host: str, port: int, quiet: bool, source: str, catalog_path: str | None, backend: str | None,
+          fusion: str | None) -> None:
+    """Serve GET /search?q=&mode=&k= (JSON) and the HTML results page at /."""
+    from assets.search.service import make_server
+
+    index, origin = _load_index(source, catalog_path, backend, fusion, quiet=False)
+    index.embed_queries(["warm up"])  # load the model before the first request
+    server = make_server(index, host=host, port=port, quiet=quiet, origin=origin)
+    click.echo(f"search service on http://{server.server_address[0]}:{server.server_address[1]}/ "
+               f"(JSON: /search?q=...&mode=hybrid&k=10); Ctrl-C stops", err=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+
+
+def _default_catalog() -> str | None:
+    from assets.search.store import shared_data_dir
+
+    shared = shared_data_dir()
+    path = shared / "catalogs" / "scian2018.csv" if shared else None
+    return str(path) if path and path.is_file() else None
+
+
+@cli.command()
+@click.option("--queries", "queries_path", required=True, type=click.Path(dir_okay=False),
+              help="CSV of labelled queries (e.g. ../shared/data/coding/retc_scian_2008_2019.csv).")
+@click.option("--text-col", default="text", show_default=True)
+@click.option("--code-col", default="code", show_default=True)
+@click.option("--year-col", default="year", show_default=True,
+              help="Year column for the time split ('' = none: catalogue-only on all rows, default alpha).")
+@click.option("--title-col", default="code_title", show_default=True,
+              help="Optional column with the code's title (names legacy classes in with_examples).")
+@click.option("--legacy-classes/--no-legacy-classes", default=True, show_default=True,
+              help="with_examples: add a document for each code of the example years that SCIAN 2018 lacks.")
+@click.option("--catalog", "catalog_path", default=None,
+              help="SCIAN CSV (default: the shared scian2018.csv, else the scian-ciiu package).")
+@click.option("--protocol", type=click.Choice(["both", "catalogue_only", "with_examples"]), default="both",
+              show_default=True)
+@click.option("--test-from", default=2014, show_default=True, type=int,
+              help="Evaluate on the years >= this; examples and tuning use the earlier years.")
+@click.option("--dev-year", default=None, type=int, help="Year used to tune alpha in with_examples "
+              "(default: the last year before --test-from).")
+@click.option("--latency-sample", default=300, show_default=True, type=int,
+              help="Queries timed one by one per mode (single-query path, query embedding included).")
+@click.option("--limit", default=None, type=int, help="Evaluate on a random subset of N rows (quick runs).")
+@click.option("--embedder", "backend", type=click.Choice(["use", "minilm", "ollama"]), default=None)
+@click.option("--cache-dir", default=None,
+              help="Query-embedding cache (default: <tmp>/fmlake-search-cache); --no-cache to disable.")
+@click.option("--no-cache", is_flag=True)
+@click.option("--json", "as_json", is_flag=True)
+def evaluate(queries_path: str, text_col: str, code_col: str, year_col: str, title_col: str, legacy_classes: bool,
+             catalog_path: str | None,
+             protocol: str, test_from: int, dev_year: int | None, latency_sample: int, limit: int | None,
+             backend: str | None, cache_dir: str | None, no_cache: bool, as_json: bool) -> None:
+    """Recall@1/10, MRR@10, nDCG@10 and p50/p95 latency of bm25, dense and hybrid on labelled queries."""
+    import random
+
+    import numpy as np
+
+    from assets.search.evaluation import CachedEmbedder, EvaluationError, load_catalog, read_queries, run_evaluation
+
+    progress = _progress(False)
+    try:
+        queries = read_queries(queries_path, text_col, code_col, year_col or None, title_col or None)
+        catalog, catalog_origin = load_catalog(catalog_path or _default_catalog())
+    except (EvaluationError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from None
+    if limit:
+        keep = np.zeros(len(queries), dtype=bool)
+        keep[random.Random(0).sample(range(len(queries)), min(limit, len(queries)))] = True
+        queries = queries.subset(keep)
+    embedder = _embedder(backend)
+    query_embedder = embedder if no_cache else CachedEmbedder(
+        embedder, cache_dir or Path(tempfile.gettempdir()) / "fmlake-search-cache")
+    protocols = ("catalogue_only", "with_examples") if protocol == "both" else (protocol,)
+    try:
+        report = run_evaluation(queries, catalog, embedder, query_embedder=query_embedder, test_from=test_from,
+                                dev_year=dev_year, protocols=protocols, latency_sample=latency_sample,
+                                legacy=legacy_classes, progress=progress)
+    except EvaluationError as exc:
+        raise click.ClickException(str(exc)) from None
+    report["catalogue"]["source"] = catalog_origin
+    if isinstance(query_embedder, CachedEmbedder):
+        report["embedding_cache"] = {"path": str(query_embedder.path), "hits": query_embedder.hits,
+                                     "misses": query_embedder.misses}
+    if as_json:
+        _echo_json(report)
+        return
+    for name in ("catalogue_only", "with_examples"):
+        if name not in report:
+            continue
+        part = report[name]
+        click.echo(f"\n{name}: eval on {part['eval']['queries']}; alpha={part['tuning']['alpha']}; "
+                   f"index build {part['index']['total_s']} s")
+        click.echo(f"{'mode':<12}{'n':>7}{'R@1':>8}{'R@10':>8}{'MRR@10':>8}{'nDCG@10':>9}{'p50 ms':>9}{'p95 ms':>9}")
+        for mode, m in part["eval"]["modes"].items():
+            click.echo(f"{mode:<12}{m['n']:>7}{m['recall@1']:>8.3f}{m['recall@10']:>8.3f}{m['mrr@10']:>8.3f}"
+                       f"{m['ndcg@10']:>9.3f}{m.get('p50_ms', float('nan')):>9.1f}{m.get('p95_ms', float('nan')):>9.1f}")
+
+
+@cli.command()
+@click.option("--docs", "n_docs", default=100_000, show_default=True, type=int)
+@click.option("--queries", "n_queries", default=300, show_default=True, type=int)
+@click.option("--vector-index", type=click.Choice(["auto", "exact", "hnsw"]), default="auto", show_default=True)
+@click.option("--embedder", "backend", type=click.Choice(["use", "minilm", "ollama"]), default=None)
+@click.option("--threads", default=None, type=int, help="Embedder threads (default: SEARCH_EMBEDDER_THREADS or 2).")
+@click.option("--seed", default=0, show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+def benchmark(n_docs: int, n_queries: int, vector_index: str, backend: str | None, threads: int | None,
+              seed: int, as_json: bool) -> None:
+    """Index build throughput and p50/p95 query latency per mode on a synthetic corpus."""
+    from assets.search.benchmark import run_benchmark
+
+    if threads is not None:
+        os.environ["SEARCH_EMBEDDER_THREADS"] = str(threads)
+    report = run_benchmark(n_docs, n_queries, _embedder(backend), vector_index=vector_index, seed=seed,
+                           progress=_progress(as_json))
+    if as_json:
+        _echo_json(report)
+        return
+    b = report["build"]
+    click.echo(f"{n_docs} docs: build {b['total_s']} s = {b['docs_per_s']} docs/s "
+               f"(embed {b['embed_s']} s, bm25 {b['bm25_s']} s, vector index {b['vector_index']} {b['vector_index_s']} s)")
+    for mode, m in report["latency"].items():
+        click.echo(f"{mode:<8} p50 {m['p50_ms']:.1f} ms  p95 {m['p95_ms']:.1f} ms  ({m['queries']} queries)")
+    sys.stdout.flush()

@@ -1,0 +1,377 @@
+"""The search engine: BM25 keyword search, dense (embedding) search and their fusion (no Dagster).
+
+``SearchIndex.build(corpus, embedder)`` indexes a corpus frame (see :mod:`assets.search.corpus`):
+
+* keyword: BM25 (``bm25s``, Lucene variant) over the Spanish-normalised, stemmed tokens of title + body + examples;
+* dense: one unit vector per document text (lower-cased title + body: the USE encoder is case-sensitive and register
+  answers are often written in capitals) and one per example description; a document's dense score is a soft
+  maximum over its vectors, ``tau * log(sum(exp((cos - 1) / tau)))`` (with one vector per document it is just the
+  cosine). The vector index is exact numpy up to ``exact_max_vectors`` vectors and DuckDB ``vss`` HNSW above;
+* hybrid: ``weighted`` = ``alpha * z(bm25) + (1 - alpha) * z(dense)`` (z-scores over the corpus), or ``rrf`` =
+  reciprocal rank fusion ``sum 1 / (rrf_k + rank)`` over each retriever's top ``depth``.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from assets.search.text import analyse
+
+MODES = ("bm25", "dense", "hybrid")
+FUSIONS = ("weighted", "rrf")
+MAX_QUERY_CHARS = 2000
+MAX_K = 100
+
+
+class SearchError(ValueError):
+    """Bad search input (empty query, unknown mode, k out of range): the message says which."""
+
+
+@dataclass(frozen=True)
+class IndexConfig:
+    """How the index scores. Defaults were tuned on a development split (see ``fmlake search evaluate``)."""
+
+    fusion: str = "weighted"
+    alpha: float = 0.3          # weight of BM25 in the weighted fusion
+    rrf_k: int = 60
+    depth: int = 100            # candidates per retriever for RRF and for the HNSW index
+    tau: float = 0.05           # soft-max temperature over a document's vectors
+    k1: float = 1.2
+    b: float = 0.75
+    exact_max_vectors: int = 200_000
+    vector_index: str = "auto"  # auto | exact | hnsw
+    embed_batch_size: int = 64
+
+    def __post_init__(self) -> None:
+        if self.fusion not in FUSIONS:
+            raise SearchError(f"fusion must be one of {FUSIONS}, got {self.fusion!r}")
+        if not 0.0 <= self.alpha <= 1.0:
+            raise SearchError(f"alpha must be in [0, 1], got {self.alpha}")
+        if self.vector_index not in ("auto", "exact", "hnsw"):
+            raise SearchError(f"vector_index must be auto, exact or hnsw, got {self.vector_index!r}")
+        if self.tau <= 0 or self.rrf_k < 1 or self.depth < 1:
+            raise SearchError("tau must be > 0, rrf_k and depth >= 1")
+
+
+@dataclass
+class Hit:
+    rank: int
+    doc_id: str
+    doc_type: str
+    ref: str
+    title: str
+    url: str | None
+    snippet: str
+    score: float
+    bm25: float
+    dense: float
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class BuildStats:
+    documents: int = 0
+    vectors: int = 0
+    embedded: int = 0
+    reused_vectors: int = 0
+    embed_s: float = 0.0
+    bm25_s: float = 0.0
+    vector_index_s: float = 0.0
+    total_s: float = 0.0
+    vector_index: str = "exact"
+    model: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def docs_per_s(self) -> float:
+        return self.documents / self.total_s if self.total_s > 0 else float("inf")
+
+    def as_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["docs_per_s"] = round(self.docs_per_s, 1)
+        for k in ("embed_s", "bm25_s", "vector_index_s", "total_s"):
+            d[k] = round(d[k], 3)
+        return d
+
+
+def dense_text(title: str | None, body: str | None) -> str:
+    """What a document's own vector embeds (lower case: see the module docstring)."""
+    return f"{title or ''}. {body or ''}".strip(" .").lower()
+
+
+def validate_query(query: Any, mode: Any = "hybrid", k: Any = 10) -> tuple[str, str, int]:
+    """Check a search request; returns (query, mode, k) or raises SearchError with a clear message."""
+    if not isinstance(query, str) or not query.strip():
+        raise SearchError("the query is empty: pass some text to search for")
+    if len(query) > MAX_QUERY_CHARS:
+        raise SearchError(f"the query has {len(query)} characters; at most {MAX_QUERY_CHARS} are accepted")
+    if "\x00" in query:
+        raise SearchError("the query contains a NUL character")
+    if mode not in MODES:
+        raise SearchError(f"mode must be one of {', '.join(MODES)}; got {str(mode)[:40]!r}")
+    try:
+        k_int = int(k)
+    except (TypeError, ValueError):
+        raise SearchError(f"k must be an integer between 1 and {MAX_K}; got {str(k)[:40]!r}") from None
+    if not 1 <= k_int <= MAX_K or str(k).strip() not in (str(k_int), f"+{k_int}"):
+        raise SearchError(f"k must be an integer between 1 and {MAX_K}; got {str(k)[:40]!r}")
+    return query.strip(), mode, k_int
+
+
+def _z(x: np.ndarray) -> np.ndarray:
+    sd = float(x.std())
+    return (x - float(x.mean())) / sd if sd > 1e-12 else np.zeros_like(x)
+
+
+def _top(scores: np.ndarray, k: int) -> np.ndarray:
+    k = min(k, scores.shape[0])
+    if k <= 0:
+        return np.zeros(0, dtype=np.int64)
+    part = np.argpartition(-scores, k - 1)[:k]
+    return part[np.argsort(-scores[part], kind="stable")]
+
+
+class _HNSW:
+    """DuckDB vss HNSW index over the vectors (inner product on unit vectors = cosine)."""
+
+    def __init__(self, vectors: np.ndarray) -> None:
+        import pyarrow as pa
+
+        from lakehouse.duck import connect
+
+        self.dim = int(vectors.shape[1])
+        self.con = connect(extensions=("vss",))
+        self.con.execute("SET hnsw_enable_experimental_persistence = false")
+        flat = pa.array(vectors.astype(np.float32).ravel(), type=pa.float32())
+        arr = pa.FixedSizeListArray.from_arrays(flat, self.dim)
+        table = pa.table({"vid": pa.array(np.arange(len(vectors), dtype=np.int64)), "vec": arr})
+        self.con.register("vectors_arrow", table)
+        self.con.execute(f"CREATE TABLE vectors AS SELECT vid, vec::FLOAT[{self.dim}] AS vec FROM vectors_arrow")
+        self.con.unregister("vectors_arrow")
+        self.con.execute("CREATE INDEX vectors_hnsw ON vectors USING HNSW (vec) WITH (metric = 'ip')")
+        self.lock = threading.Lock()
+
+    def _sql(self, n: int) -> str:
+        # LIMIT must be a literal (an integer we formatted) for the HNSW optimizer to replace the scan.
+        return (f"SELECT vid, array_negative_inner_product(vec, $q::FLOAT[{self.dim}]) AS d FROM vectors "
+                f"ORDER BY d LIMIT {int(n)}")
+
+    def plan(self, n: int = 10) -> str:
+        rows = self.con.execute("EXPLAIN " + self._sql(n), {"q": [0.0] * self.dim}).fetchall()
+        return "\n".join(r[1] for r in rows)
+
+    def search(self, q: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+        with self.lock:
+            rows = self.con.execute(self._sql(n), {"q": q.astype(np.float32).tolist()}).fetchall()
+        if not rows:
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
+        vids, dists = zip(*rows)
+        return np.asarray(vids, dtype=np.int64), -np.asarray(dists, dtype=np.float32)
+
+
+class SearchIndex:
+    """An in-memory BM25 + vector index over a corpus frame. Thread-safe for concurrent ``search`` calls."""
+
+    def __init__(self, corpus: pl.DataFrame, vectors: np.ndarray, owners: np.ndarray, embedder: Any,
+                 config: IndexConfig, stats: BuildStats, bm25: Any, vocab: dict[str, int]) -> None:
+        self.corpus = corpus
+        self.vectors = vectors
+        self.owners = owners
+        self.embedder = embedder
+        self.config = config
+        self.stats = stats
+        self._bm25 = bm25
+        self._vocab = vocab
+        self._n = corpus.height
+        self._single_vector = bool(len(owners) == self._n and np.array_equal(owners, np.arange(self._n)))
+        self._ids = corpus["doc_id"].to_list()
+        self._types = corpus["doc_type"].to_list()
+        self._refs = corpus["ref"].to_list()
+        self._titles = corpus["title"].to_list()
+        self._urls = corpus["url"].to_list()
+        self._bodies = corpus["body"].to_list()
+        self._hnsw: _HNSW | None = None
+        use_hnsw = config.vector_index == "hnsw" or (
+            config.vector_index == "auto" and len(vectors) > config.exact_max_vectors)
+        if use_hnsw and len(vectors):
+            t = time.perf_counter()
+            self._hnsw = _HNSW(vectors)
+            stats.vector_index_s += time.perf_counter() - t
+            stats.total_s += stats.vector_index_s
+        stats.vector_index = "hnsw" if self._hnsw else "exact"
+
+    # ------------------------------------------------------------ building
+    @classmethod
+    def build(cls, corpus: pl.DataFrame, embedder: Any, config: IndexConfig | None = None,
+              stored: pl.DataFrame | None = None) -> "SearchIndex":
+        """Index ``corpus``; ``stored`` (rows of gold.search_embeddings: doc_id, kind, text, embedding) supplies
+        vectors already computed with the same model, so only new texts are embedded."""
+        config = config or IndexConfig()
+        if corpus.is_empty():
+            raise SearchError("the search corpus is empty: nothing to index")
+        t0 = time.perf_counter()
+        stats = BuildStats(documents=corpus.height, model=getattr(embedder, "name", type(embedder).__name__))
+        texts, owners, kinds = vector_texts(corpus)
+        have: dict[tuple[str, str], np.ndarray] = {}
+        if stored is not None and stored.height:
+            for r in stored.select("doc_id", "kind", "text", "embedding").iter_rows():
+                have[(r[1], r[2])] = np.asarray(r[3], dtype=np.float32)
+        need = [i for i, (kind, t) in enumerate(zip(kinds, texts)) if (kind, t) not in have]
+        t = time.perf_counter()
+        new = embedder.embed([texts[i] for i in need], batch_size=config.embed_batch_size) if need else None
+        stats.embed_s = time.perf_counter() - t
+        stats.embedded, stats.reused_vectors = len(need), len(texts) - len(need)
+        if new is not None:
+            dim = new.shape[1]
+        elif have:
+            dim = len(next(iter(have.values())))
+        else:
+            raise SearchError("no texts to embed")
+        vectors = np.empty((len(texts), dim), dtype=np.float32)
+        new_pos = {i: j for j, i in enumerate(need)}
+        for i, (kind, text) in enumerate(zip(kinds, texts)):
+            if i in new_pos:
+                vectors[i] = new[new_pos[i]]
+            else:
+                v = have[(kind, text)]
+                if v.shape[0] != dim:
+                    raise SearchError(f"stored embedding of {text[:40]!r} has {v.shape[0]} dims, expected {dim}: "
+                                      "the embeddings were made with another model; rebuild them")
+                vectors[i] = v
+        stats.vectors = len(texts)
+        t = time.perf_counter()
+        bm25, vocab = build_bm25(keyword_texts(corpus), config)
+        stats.bm25_s = time.perf_counter() - t
+        stats.total_s = time.perf_counter() - t0
+        return cls(corpus, vectors, np.asarray(owners, dtype=np.int64), embedder, config, stats, bm25, vocab)
+
+    def with_config(self, **changes: Any) -> "SearchIndex":
+        """The same index scored with other fusion parameters (no re-embedding; vector index kept)."""
+        new = object.__new__(SearchIndex)
+        new.__dict__.update(self.__dict__)
+        new.config = replace(self.config, **changes)
+        return new
+
+    # ------------------------------------------------------------ scoring
+    def bm25_scores(self, query: str) -> np.ndarray:
+        toks = [t for t in analyse(query) if t in self._vocab]
+        if not toks:
+            return np.zeros(self._n, dtype=np.float32)
+        return np.asarray(self._bm25.get_scores(toks), dtype=np.float32)
+
+    def embed_queries(self, queries: list[str]) -> np.ndarray:
+        return self.embedder.embed([q.lower() for q in queries], batch_size=self.config.embed_batch_size)
+
+    def dense_scores(self, qvec: np.ndarray) -> np.ndarray:
+        """Per-document dense score for one unit query vector (non-candidates of HNSW get the lowest seen)."""
+        if self._hnsw is not None:
+            n = max(self.config.depth, 1) * (1 if self._single_vector else 4)
+            vids, sims = self._hnsw.search(qvec, n)
+            floor = float(sims.min()) if len(sims) else -1.0
+            if self._single_vector:
+                out = np.full(self._n, floor, dtype=np.float32)
+                out[vids] = sims
+                return out
+            sims_all = np.full(len(self.vectors), floor - 1.0, dtype=np.float32)
+            sims_all[vids] = sims
+            return self._aggregate(sims_all)
+        sims = self.vectors @ qvec.astype(np.float32)
+        return sims if self._single_vector else self._aggregate(sims)
+
+    def dense_scores_batch(self, qvecs: np.ndarray) -> np.ndarray:
+        """Dense scores for many queries at once (evaluation); exact only."""
+        if self._hnsw is not None:
+            return np.stack([self.dense_scores(q) for q in qvecs])
+        sims = qvecs.astype(np.float32) @ self.vectors.T
+        if self._single_vector:
+            return sims
+        return np.stack([self._aggregate(row) for row in sims])
+
+    def _aggregate(self, sims: np.ndarray) -> np.ndarray:
+        tau = self.config.tau
+        mass = np.bincount(self.owners, weights=np.exp((sims.astype(np.float64) - 1.0) / tau), minlength=self._n)
+        return (1.0 + tau * np.log(np.maximum(mass, 1e-300))).astype(np.float32)
+
+    def fuse(self, bm25: np.ndarray, dense: np.ndarray) -> np.ndarray:
+        c = self.config
+        if c.fusion == "weighted":
+            return (c.alpha * _z(bm25) + (1.0 - c.alpha) * _z(dense)).astype(np.float32)
+        out = np.zeros(self._n, dtype=np.float64)
+        for scores in (bm25, dense):
+            if scores.max() <= scores.min():   # a retriever with no signal (e.g. no known word) adds nothing
+                continue
+            top = _top(scores, c.depth)
+            out[top] += 1.0 / (c.rrf_k + np.arange(1, len(top) + 1))
+        return out.astype(np.float32)
+
+    def scores(self, query: str, mode: str, qvec: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(final, bm25, dense) score arrays over the corpus for one query."""
+        zero = np.zeros(self._n, dtype=np.float32)
+        bm25 = self.bm25_scores(query) if mode in ("bm25", "hybrid") else zero
+        if mode in ("dense", "hybrid"):
+            qvec = self.embed_queries([query])[0] if qvec is None else qvec
+            dense = self.dense_scores(qvec)
+        else:
+            dense = zero
+        final = bm25 if mode == "bm25" else dense if mode == "dense" else self.fuse(bm25, dense)
+        return final, bm25, dense
+
+    def search(self, query: Any, mode: Any = "hybrid", k: Any = 10) -> list[Hit]:
+        """Top ``k`` documents for ``query``. BM25 returns only documents sharing a word with the query."""
+        query, mode, k = validate_query(query, mode, k)
+        final, bm25, dense = self.scores(query, mode)
+        top = _top(final, k)
+        if mode == "bm25":
+            top = top[bm25[top] > 0]
+        return [self.hit(i, r + 1, float(final[i]), float(bm25[i]), float(dense[i])) for r, i in enumerate(top)]
+
+    def hit(self, i: int, rank: int, score: float, bm25: float = 0.0, dense: float = 0.0) -> Hit:
+        body = self._bodies[i] or ""
+        snippet = body if len(body) <= 240 else body[:239].rsplit(" ", 1)[0] + "…"
+        return Hit(rank=rank, doc_id=self._ids[i], doc_type=self._types[i], ref=self._refs[i], title=self._titles[i],
+                   url=self._urls[i], snippet=snippet, score=round(score, 6), bm25=round(bm25, 6),
+                   dense=round(dense, 6))
+
+    def describe(self) -> dict[str, Any]:
+        counts = self.corpus.group_by("doc_type").len().sort("doc_type")
+        return {"documents": self._n, "vectors": int(len(self.vectors)), "by_type": dict(counts.iter_rows()),
+                "vector_index": self.stats.vector_index, "model": self.stats.model,
+                "config": asdict(self.config)}
+
+
+def keyword_texts(corpus: pl.DataFrame) -> list[str]:
+    """What BM25 sees per document: title, body and the example descriptions."""
+    out = []
+    for title, body, examples in corpus.select("title", "body", "examples").iter_rows():
+        out.append(" ".join([title or "", body or "", *(examples or [])]))
+    return out
+
+
+def vector_texts(corpus: pl.DataFrame) -> tuple[list[str], list[int], list[str]]:
+    """(texts, owner document index, kind) of every vector: the document itself, then each distinct example."""
+    texts, owners, kinds = [], [], []
+    for i, (title, body, examples) in enumerate(corpus.select("title", "body", "examples").iter_rows()):
+        texts.append(dense_text(title, body))
+        owners.append(i)
+        kinds.append("document")
+        for ex in dict.fromkeys(e.lower() for e in (examples or []) if e and e.strip()):
+            texts.append(ex)
+            owners.append(i)
+            kinds.append("example")
+    return texts, owners, kinds
+
+
+def build_bm25(texts: list[str], config: IndexConfig) -> tuple[Any, dict[str, int]]:
+    import bm25s
+
+    model = bm25s.BM25(k1=config.k1, b=config.b, method="lucene")
+    model.index([analyse(t, max_tokens=100_000) for t in texts], show_progress=False)
+    return model, dict(model.vocab_dict)

@@ -1,0 +1,358 @@
+"""Evaluate keyword, dense and hybrid search on labelled queries (no Dagster).
+
+Each query is a free-text activity description with its 6-digit SCIAN code; its one relevant document is the SCIAN
+class with that code. Two protocols:
+
+``catalogue_only``  the index holds only the catalogue (class titles, parent titles, CIIU notes). The weighted fusion's
+                    ``alpha`` is tuned on the queries of the years before ``test_from`` and every mode is reported on
+                    the years from ``test_from`` on (and, for comparison with the published baselines, on all rows).
+``with_examples``   labelled descriptions of the years before ``test_from`` are attached to their class as examples
+                    (BM25 text and extra vectors); evaluation is on the years from ``test_from`` on, which the index
+                    never saw; codes of those years that SCIAN 2018 lacks (SCIAN 2007/2013 classes such as
+                    221110) get a document named by the title delivered with the labels. ``alpha`` is tuned with an index of the years before ``dev_year`` on ``dev_year``'s
+                    queries. ``eval_unseen_texts`` repeats the evaluation on the queries whose normalised text is not
+                    one of the examples (registers repeat descriptions year after year).
+
+Metrics: recall@1, recall@10, mrr@10, ndcg@10 (batched scoring), and p50/p95 latency of the single-query path
+(``SearchIndex.search``: embedding the query included) on a random sample of the evaluation queries.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import random
+import re
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from assets.search.corpus import CorpusError, combine, examples_by_code, legacy_class_documents, scian_documents
+from assets.search.engine import IndexConfig, SearchIndex, _top
+from assets.search.metrics import summarise
+from assets.search.text import fold
+
+ALPHA_GRID = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 1.0)
+
+
+class EvaluationError(ValueError):
+    """The queries file is unusable (names the file, row and column)."""
+
+
+@dataclass
+class Queries:
+    texts: list[str]
+    codes: list[str]
+    years: list[int | None]
+    path: str
+    titles: list[str | None] | None = None   # the code's title as delivered with the label, when the file has one
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+    def subset(self, mask: np.ndarray) -> "Queries":
+        idx = np.flatnonzero(mask)
+        titles = [self.titles[i] for i in idx] if self.titles is not None else None
+        return Queries([self.texts[i] for i in idx], [self.codes[i] for i in idx], [self.years[i] for i in idx],
+                       self.path, titles)
+
+
+def read_queries(path: str | Path, text_col: str = "text", code_col: str = "code",
+                 year_col: str | None = "year", title_col: str | None = "code_title") -> Queries:
+    """Read a labelled queries CSV. Rows with an empty text or a code that is not 6 digits are errors naming the row."""
+    path = Path(path)
+    if not path.is_file():
+        raise EvaluationError(f"queries file {path} does not exist")
+    texts, codes, years, titles = [], [], [], []
+    with path.open(encoding="utf-8-sig", newline="") as fh:
+        reader = csv.DictReader(fh)
+        cols = reader.fieldnames or []
+        for col in (text_col, code_col):
+            if col not in cols:
+                raise EvaluationError(f"{path}: no column {col!r} (columns: {cols})")
+        use_year = bool(year_col) and year_col in cols
+        use_title = bool(title_col) and title_col in cols
+        for line, row in enumerate(reader, start=2):
+            text, code = (row.get(text_col) or "").strip(), (row.get(code_col) or "").strip()
+            if not text:
+                raise EvaluationError(f"{path}: row {line}: column {text_col!r} is empty")
+            if not re.fullmatch(r"\d{6}", code):
+                raise EvaluationError(f"{path}: row {line}: column {code_col!r} = {code!r} is not a 6-digit SCIAN code")
+            year = None
+            if use_year:
+                raw = (row.get(year_col) or "").strip()
+                if not re.fullmatch(r"\d{4}", raw):
+                    raise EvaluationError(f"{path}: row {line}: column {year_col!r} = {raw!r} is not a year")
+                year = int(raw)
+            texts.append(text)
+            codes.append(code)
+            years.append(year)
+            titles.append((row.get(title_col) or "").strip() or None if use_title else None)
+    if not texts:
+        raise EvaluationError(f"{path}: no query rows")
+    return Queries(texts, codes, years, str(path), titles if use_title else None)
+
+
+class CachedEmbedder:
+    """Wraps an embedder with an on-disk text -> vector cache (one .npz per model) for repeated evaluations."""
+
+    def __init__(self, embedder: Any, cache_dir: str | Path) -> None:
+        self.inner = embedder
+        self.name = embedder.name
+        slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", self.name)[:80]
+        self.path = Path(cache_dir) / f"{slug}.npz"
+        self._lock = threading.Lock()
+        self._mem: dict[str, np.ndarray] = {}
+        self.hits = self.misses = 0
+        if self.path.exists():
+            try:
+                with np.load(self.path, allow_pickle=False) as z:
+                    for key, vec in zip(z["keys"], z["vectors"]):
+                        self._mem[str(key)] = vec
+            except (OSError, ValueError, KeyError) as exc:
+                raise EvaluationError(f"embedding cache {self.path} is unreadable ({exc}); delete it") from exc
+
+    @staticmethod
+    def _key(text: str) -> str:
+        return hashlib.sha1(text.encode("utf-8")).hexdigest()
+
+    def embed(self, texts: list[str], batch_size: int | None = None) -> np.ndarray:
+        keys = [self._key(t) for t in texts]
+        with self._lock:
+            missing = list(dict.fromkeys(k_t for k_t in zip(keys, texts) if k_t[0] not in self._mem))
+            self.hits += len(texts) - len(missing)
+            self.misses += len(missing)
+            if missing:
+                vecs = self.inner.embed([t for _, t in missing], batch_size=batch_size)
+                for (k, _), v in zip(missing, vecs):
+                    self._mem[k] = v
+                self._save()
+            if not texts:
+                return self.inner.embed([])
+            return np.stack([self._mem[k] for k in keys]).astype(np.float32)
+
+    def _save(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_suffix(".tmp.npz")
+        keys = np.array(list(self._mem), dtype="U40")
+        np.savez(tmp, keys=keys, vectors=np.stack(list(self._mem.values())))
+        tmp.replace(self.path)
+
+
+def gold_ranks(index: SearchIndex, queries: Queries, mode: str, qvecs: np.ndarray | None,
+               unique_pos: list[int], k: int = 10) -> list[int]:
+    """1-based rank of each query's class within the top ``k`` (0 = not there) for one mode (batched)."""
+    pos = {ref: i for i, ref in enumerate(index.corpus["ref"].to_list())}
+    uniq = list(dict.fromkeys(queries.texts))
+    dense_all = index.dense_scores_batch(qvecs) if mode in ("dense", "hybrid") else None
+    tops: list[np.ndarray] = []
+    for u, text in enumerate(uniq):
+        bm25 = index.bm25_scores(text) if mode in ("bm25", "hybrid") else None
+        dense = dense_all[u] if dense_all is not None else None
+        final = bm25 if mode == "bm25" else dense if mode == "dense" else index.fuse(bm25, dense)
+        top = _top(final, k)
+        if mode == "bm25":
+            top = top[bm25[top] > 0]
+        tops.append(top)
+    out = []
+    for text_pos, code in zip(unique_pos, queries.codes):
+        target = pos.get(code)
+        hits = np.flatnonzero(tops[text_pos] == target) if target is not None else []
+        out.append(int(hits[0]) + 1 if len(hits) else 0)
+    return out
+
+
+def _unique_positions(queries: Queries) -> tuple[list[str], list[int]]:
+    order: dict[str, int] = {}
+    pos = [order.setdefault(t, len(order)) for t in queries.texts]
+    return list(order), pos
+
+
+def evaluate_index(index: SearchIndex, queries: Queries, *, latency_index: SearchIndex | None = None,
+                   latency_sample: int = 300, seed: int = 0, modes: tuple[str, ...] = ("bm25", "dense", "hybrid"),
+                   rrf: bool = True) -> dict[str, Any]:
+    """Metrics of every mode on ``queries`` (plus ``hybrid_rrf`` when the index fuses with weights)."""
+    uniq, pos = _unique_positions(queries)
+    qvecs = index.embed_queries(uniq) if any(m in ("dense", "hybrid") for m in modes) else None
+    rng = random.Random(seed)
+    sample = rng.sample(range(len(queries)), min(latency_sample, len(queries))) if latency_sample else []
+    lat_index = latency_index or index
+    results: dict[str, Any] = {}
+    variants: list[tuple[str, SearchIndex, str]] = [(m, index, m) for m in modes]
+    if rrf and "hybrid" in modes and index.config.fusion != "rrf":
+        variants.append(("hybrid_rrf", index.with_config(fusion="rrf"), "hybrid"))
+    for name, idx, mode in variants:
+        ranks = gold_ranks(idx, queries, mode, qvecs, pos)
+        lat = []
+        if sample:
+            timed = lat_index if idx is index else lat_index.with_config(fusion=idx.config.fusion)
+            timed.search(queries.texts[sample[0]], mode, 10)   # warm-up, not timed
+            for i in sample:
+                t = time.perf_counter()
+                timed.search(queries.texts[i][:2000], mode, 10)
+                lat.append(time.perf_counter() - t)
+        results[name] = summarise(ranks, lat)
+    return results
+
+
+def tune_alpha(index: SearchIndex, queries: Queries, grid: tuple[float, ...] = ALPHA_GRID) -> dict[str, Any]:
+    """The BM25 weight of the weighted fusion that maximises recall@10 (then mrr@10) on ``queries``."""
+    uniq, pos = _unique_positions(queries)
+    qvecs = index.embed_queries(uniq)
+    table = []
+    for a in grid:
+        m = summarise(gold_ranks(index.with_config(fusion="weighted", alpha=a), queries, "hybrid", qvecs, pos))
+        table.append({"alpha": a, "recall@10": m["recall@10"], "mrr@10": m["mrr@10"]})
+    best = max(table, key=lambda r: (r["recall@10"], r["mrr@10"]))
+    return {"alpha": best["alpha"], "grid": table, "n": len(queries)}
+
+
+def _norm(text: str) -> str:
+    return " ".join(re.findall(r"[a-z0-9]+", fold(text)))
+
+
+def run_evaluation(queries: Queries, catalog: pl.DataFrame, embedder: Any, *, query_embedder: Any | None = None,
+                   test_from: int | None = 2014, dev_year: int | None = None, protocols: tuple[str, ...] = (
+                       "catalogue_only", "with_examples"), latency_sample: int = 300, max_examples: int = 200,
+                   config: IndexConfig | None = None, legacy: bool = True,
+                   progress=lambda msg: None) -> dict[str, Any]:
+    """Run the protocols (see the module docstring) and return a JSON-able report.
+
+    ``embedder`` embeds the catalogue documents (never cached: the build time is real); ``query_embedder`` (e.g. a
+    :class:`CachedEmbedder`) embeds queries and example descriptions for the batched metrics; latency is always
+    measured with ``embedder``.
+    """
+    config = config or IndexConfig()
+    query_embedder = query_embedder or embedder
+    years = np.array([y if y is not None else -1 for y in queries.years])
+    has_years = bool((years >= 0).all())
+    report: dict[str, Any] = {"queries_file": queries.path, "rows": len(queries),
+                              "distinct_texts": len(set(queries.texts)), "embedder": embedder.name,
+                              "config": {"fusion": config.fusion, "rrf_k": config.rrf_k, "tau": config.tau,
+                                         "k1": config.k1, "b": config.b}}
+    if has_years:
+        report["rows_by_year"] = {int(y): int((years == y).sum()) for y in sorted(set(years.tolist()))}
+    if not has_years or test_from is None:
+        protocols = tuple(p for p in protocols if p == "catalogue_only")
+        test_mask = np.ones(len(queries), dtype=bool)
+        tune_mask = None
+    else:
+        test_mask = years >= test_from
+        tune_mask = years < test_from
+        if not test_mask.any() or not tune_mask.any():
+            raise EvaluationError(f"test_from={test_from} leaves no rows on one side (years {sorted(set(years))})")
+    base = scian_documents(catalog)
+    known = set(base["ref"].to_list())
+    report["catalogue"] = {"classes": base.height,
+                           "queries_whose_code_is_not_a_class": sum(c not in known for c in queries.codes)}
+
+    def build(corpus: pl.DataFrame, label: str, emb: Any) -> SearchIndex:
+        progress(f"building index: {label}")
+        idx = SearchIndex.build(corpus, emb, config)
+        progress(f"  {idx.stats.as_dict()}")
+        return idx
+
+    def timed_copy(idx: SearchIndex) -> SearchIndex:
+        copy = idx.with_config()
+        copy.embedder = embedder
+        return copy
+
+    if "catalogue_only" in protocols:
+        idx = build(base, "catalogue only", embedder)
+        idx.embedder = query_embedder
+        out: dict[str, Any] = {"index": idx.stats.as_dict()}
+        if tune_mask is not None:
+            progress("tuning alpha on the years before %s" % test_from)
+            tuning = tune_alpha(idx, queries.subset(tune_mask))
+            out["tuning"] = {"queries": f"years < {test_from}", **tuning}
+            idx = idx.with_config(alpha=tuning["alpha"])
+        else:
+            out["tuning"] = {"queries": "none (no year column): default alpha", "alpha": config.alpha}
+        progress("evaluating catalogue-only")
+        out["eval"] = {"queries": f"years >= {test_from}" if tune_mask is not None else "all rows",
+                       "modes": evaluate_index(idx, queries.subset(test_mask), latency_index=timed_copy(idx),
+                                               latency_sample=latency_sample)}
+        if tune_mask is not None:
+            out["all_rows"] = {"queries": "all rows (alpha was tuned on part of them)",
+                               "modes": evaluate_index(idx, queries, latency_sample=0)}
+        report["catalogue_only"] = out
+
+    if "with_examples" in protocols:
+        dev = dev_year if dev_year is not None else int(years[years < test_from].max())
+        out = {}
+        # tuning: index with examples before dev, queries of dev
+        dev_idx = build(_corpus_with_examples(catalog, queries, years < dev, max_examples, legacy)[0],
+                        f"examples < {dev}", query_embedder)
+        progress(f"tuning alpha on {dev}")
+        tuning = tune_alpha(dev_idx, queries.subset(years == dev))
+        out["tuning"] = {"index_examples": f"years < {dev}", "queries": f"year {dev}", **tuning}
+        # final: index with examples before test_from, queries from test_from on
+        corpus, ex, n_legacy = _corpus_with_examples(catalog, queries, years < test_from, max_examples, legacy)
+        # built with the uncached embedder: the reported build time is real
+        idx = build(corpus, f"examples < {test_from}", embedder).with_config(alpha=tuning["alpha"])
+        idx.embedder = query_embedder
+        out["index"] = {**idx.stats.as_dict(), "examples": int(sum(len(v) for v in ex.values())),
+                        "classes_with_examples": len(ex), "legacy_classes_added": n_legacy}
+        test = queries.subset(test_mask)
+        progress("evaluating with examples")
+        out["eval"] = {"queries": f"years >= {test_from}", "modes": evaluate_index(
+            idx, test, latency_index=timed_copy(idx), latency_sample=latency_sample)}
+        seen = {_norm(t) for v in ex.values() for t in v}
+        unseen = np.array([_norm(t) not in seen for t in test.texts])
+        out["eval_unseen_texts"] = {"queries": f"years >= {test_from} whose normalised text is not an example",
+                                    "modes": evaluate_index(idx, test.subset(unseen), latency_sample=0)}
+        if has_years:
+            per_year = {}
+            test_years = np.array(test.years)
+            for y in sorted(set(test.years)):
+                per_year[int(y)] = {m: v["recall@10"] for m, v in evaluate_index(
+                    idx, test.subset(test_years == y), latency_sample=0).items()}
+            out["recall@10_by_year"] = per_year
+        report["with_examples"] = out
+    return report
+
+
+def _corpus_with_examples(catalog: pl.DataFrame, queries: Queries, mask: np.ndarray, max_examples: int,
+                          legacy: bool) -> tuple[pl.DataFrame, dict[str, list[str]], int]:
+    """Catalogue + the labelled rows of ``mask`` as examples (+ documents for their codes the catalogue lacks)."""
+    idx = np.flatnonzero(mask)
+    ex = _cap(examples_by_code([queries.texts[i] for i in idx], [queries.codes[i] for i in idx]), max_examples)
+    classes = scian_documents(catalog, examples=ex)
+    if not legacy:
+        return classes, ex, 0
+    titles: dict[str, str] = {}
+    if queries.titles is not None:
+        for i in idx:
+            if queries.titles[i]:
+                titles.setdefault(queries.codes[i], queries.titles[i])
+    extra = legacy_class_documents(set(classes["ref"].to_list()), ex, titles)
+    return combine(classes, extra), ex, extra.height
+
+
+def _cap(examples: dict[str, list[str]], max_per_class: int) -> dict[str, list[str]]:
+    """Distinct examples per class, most frequent first, at most ``max_per_class``."""
+    out = {}
+    for code, texts in examples.items():
+        counts: dict[str, int] = {}
+        for t in texts:
+            counts[t] = counts.get(t, 0) + 1
+        out[code] = [t for t, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))][:max_per_class]
+    return out
+
+
+def load_catalog(path: str | Path | None) -> tuple[pl.DataFrame, str]:
+    """The SCIAN catalogue from a CSV (codigo,titulo,...) or, with no path, the ``scian-ciiu`` package."""
+    from assets.search.corpus import read_scian_csv, scian_from_package
+
+    if path:
+        return read_scian_csv(path), str(path)
+    return scian_from_package(), "scian-ciiu package (6-digit titles only)"
+
+
+__all__ = ["CachedEmbedder", "CorpusError", "EvaluationError", "Queries", "evaluate_index", "read_queries",
+           "run_evaluation", "tune_alpha"]

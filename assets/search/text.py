@@ -1,0 +1,69 @@
+"""Spanish text normalisation for keyword search: lower case, accents folded, stop words dropped, Snowball stems.
+
+``analyse("Fabricación de PANADERÍAS")`` -> ``["fabric", "panad"]``. Documents and queries go through the same
+function, so "panaderías", "PANADERIA" and "panadería" all meet on the stem ``panad``.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import unicodedata
+from functools import lru_cache
+
+# Spanish function words (Snowball list, accent-folded) plus catalogue boilerplate that carries no meaning
+# for search ("otros", "excepto" and "n.c.p." appear in hundreds of SCIAN titles).
+_STOPWORDS = """
+a al algo algunas algunos ante antes como con contra cual cuando de del desde donde durante e el ella ellas
+ellos en entre era erais eramos eran eras eres es esa esas ese eso esos esta estaba estado estais estamos estan
+estar estas este esto estos estoy fue fueron fui fuimos ha habia han has hasta hay la las le les lo los mas me mi
+mis mucho muchos muy nada ni no nos nosotras nosotros o os otra otras otro otros para pero poco por porque que
+quien quienes se sea sean ser si sido sin sobre sois somos son soy su sus suya suyas suyo suyos tambien tanto te
+tenia tiene tienen todo todos tu tus un una uno unos usted ustedes vosotras vosotros y ya
+excepto ncp etc incluye incluyen incluido otros otras
+""".split()
+STOPWORDS = frozenset(_STOPWORDS)
+
+_TOKEN = re.compile(r"[a-z0-9]+")
+_stemmer_lock = threading.Lock()
+_stemmer = None
+
+
+def fold(text: str) -> str:
+    """Lower case with accents removed (``ñ`` -> ``n``), keeping letters, digits and spaces."""
+    decomposed = unicodedata.normalize("NFKD", text.lower())
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+
+
+def _stem_word(word: str) -> str:
+    global _stemmer
+    if _stemmer is None:
+        with _stemmer_lock:
+            if _stemmer is None:
+                import Stemmer  # PyStemmer: the Snowball Spanish stemmer, C speed
+
+                _stemmer = Stemmer.Stemmer("spanish")
+    return _stemmer.stemWord(word)
+
+
+@lru_cache(maxsize=200_000)
+def stem(word: str) -> str:
+    """Snowball Spanish stem of one folded word (cached: vocabularies are small)."""
+    return _stem_word(word)
+
+
+def tokens(text: str) -> list[str]:
+    """Folded word tokens of ``text`` (no stemming, stop words kept)."""
+    return _TOKEN.findall(fold(text))
+
+
+def analyse(text: str, max_tokens: int = 512) -> list[str]:
+    """Tokens for BM25: folded, stop words and 1-letter tokens dropped, stemmed; at most ``max_tokens``."""
+    out: list[str] = []
+    for tok in tokens(text):
+        if len(tok) < 2 or tok in STOPWORDS:
+            continue
+        out.append(stem(tok))
+        if len(out) >= max_tokens:
+            break
+    return out

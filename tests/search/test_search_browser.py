@@ -1,0 +1,72 @@
+"""The search page in headless Chromium: type, submit, read the results; hostile input stays text."""
+
+from __future__ import annotations
+
+import shutil
+import threading
+from pathlib import Path
+
+import pytest
+
+from assets.search.service import make_server
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+CHROMIUM = next((p for p in ("/usr/bin/chromium", "/usr/bin/chromium-browser") if Path(p).exists()), None)
+CHROMEDRIVER = "/usr/bin/chromedriver" if Path("/usr/bin/chromedriver").exists() else shutil.which("chromedriver")
+
+
+@pytest.fixture
+def driver():
+    if not CHROMIUM or not CHROMEDRIVER:
+        pytest.skip("headless Chromium or chromedriver not installed (apt-get install chromium chromium-driver)")
+    webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed")
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for arg in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-dev-shm-usage"):
+        options.add_argument(arg)
+    drv = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    drv.set_page_load_timeout(60)
+    yield drv
+    drv.quit()
+
+
+@pytest.fixture
+def base_url(small_index):
+    server = make_server(small_index, port=0, quiet=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_search_page_in_chromium(driver, base_url):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as EC
+    from selenium.webdriver.support.select import Select
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    driver.get(base_url + "/")
+    box = driver.find_element(By.ID, "q")
+    box.send_keys("panificación tradicional")
+    Select(driver.find_element(By.ID, "mode")).select_by_value("bm25")
+    driver.find_element(By.ID, "go").click()
+    WebDriverWait(driver, 30).until(EC.presence_of_element_located((By.ID, "results")))
+    hits = driver.find_elements(By.CSS_SELECTOR, "#results li.hit")
+    assert hits and hits[0].get_attribute("data-doc-id") == "scian:311812"
+    assert "Panificación tradicional" in hits[0].text
+    assert driver.find_element(By.ID, "q").get_attribute("value") == "panificación tradicional"
+    assert "bm25" in driver.find_element(By.ID, "summary").text
+
+    # hostile input is shown as text, never run
+    driver.get(base_url + "/?q=%3Cimg%20src%3Dx%20onerror%3D%22document.title%3D%27pwned%27%22%3E&mode=hybrid")
+    WebDriverWait(driver, 30).until(EC.presence_of_element_located((By.ID, "summary")))
+    assert driver.title != "pwned" and not driver.find_elements(By.CSS_SELECTOR, "#summary img")
+    assert "<img src=x" in driver.find_element(By.ID, "summary").text
+
+    # an empty query is a visible error, not a crash
+    driver.get(base_url + "/?q=")
+    assert "empty" in driver.find_element(By.ID, "error").text

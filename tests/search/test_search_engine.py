@@ -1,0 +1,134 @@
+"""The engine: BM25, dense, fusion, validation, the HNSW index, multi-vector documents."""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+import pytest
+
+from assets.search.corpus import scian_documents, synthetic_corpus
+from assets.search.engine import (MAX_QUERY_CHARS, IndexConfig, SearchError, SearchIndex, _HNSW, _z, validate_query,
+                                  vector_texts)
+
+
+def test_bm25_finds_the_class_by_stemmed_words(small_index):
+    hits = small_index.search("PANIFICACIÓN TRADICIONAL", "bm25", 3)
+    assert hits[0].ref == "311812" and hits[0].rank == 1
+    assert hits[0].bm25 > hits[1].bm25 > 0
+    # only documents sharing a word come back in bm25 mode
+    assert all(h.bm25 > 0 for h in hits)
+    assert small_index.search("zzzz qqqq", "bm25", 5) == []
+
+
+def test_dense_and_hybrid_return_k_ranked_hits(small_index):
+    for mode in ("dense", "hybrid"):
+        hits = small_index.search("minería de carbón", mode, 4)
+        assert [h.rank for h in hits] == [1, 2, 3, 4]
+        assert hits[0].ref == "212110"
+        assert hits == sorted(hits, key=lambda h: -h.score)
+
+
+def test_weighted_fusion_is_the_z_score_mix(small_index):
+    idx = small_index.with_config(fusion="weighted", alpha=0.25)
+    final, bm25, dense = idx.scores("panificación industrial", "hybrid")
+    np.testing.assert_allclose(final, 0.25 * _z(bm25) + 0.75 * _z(dense), rtol=1e-5, atol=1e-6)
+    only_dense = small_index.with_config(alpha=0.0).scores("panificación industrial", "hybrid")[0]
+    np.testing.assert_allclose(only_dense, _z(dense), rtol=1e-5, atol=1e-6)
+
+
+def test_rrf_fusion(small_index):
+    idx = small_index.with_config(fusion="rrf", rrf_k=60)
+    final, bm25, dense = idx.scores("panificación industrial", "hybrid")
+    rb = {int(i): r + 1 for r, i in enumerate(np.argsort(-bm25, kind="stable"))}
+    rd = {int(i): r + 1 for r, i in enumerate(np.argsort(-dense, kind="stable"))}
+    for i in range(len(final)):
+        assert final[i] == pytest.approx(1 / (60 + rb[i]) + 1 / (60 + rd[i]), rel=1e-5)
+
+
+@pytest.mark.parametrize("query, mode, k, message", [
+    ("", "hybrid", 10, "empty"),
+    ("   ", "hybrid", 10, "empty"),
+    ("x" * 10_000, "hybrid", 10, "10000 characters"),
+    ("pan", "fuzzy", 10, "mode must be"),
+    ("pan", "hybrid", 0, "k must be"),
+    ("pan", "hybrid", "abc", "k must be"),
+    ("pan", "hybrid", "1e3", "k must be"),
+    ("pan", "hybrid", 101, "k must be"),
+    ("pan\x00", "hybrid", 10, "NUL"),
+])
+def test_bad_input_is_a_clear_error(query, mode, k, message, small_index):
+    with pytest.raises(SearchError, match=message):
+        small_index.search(query, mode, k)
+
+
+def test_validate_query_accepts_limits():
+    assert validate_query(" pan ", "bm25", "5") == ("pan", "bm25", 5)
+    assert validate_query("p" * MAX_QUERY_CHARS, "dense", 100)[2] == 100
+
+
+@pytest.mark.parametrize("query", ["'; DROP TABLE vectors; --", "<script>alert(1)</script>", "%_*?\\\"'",
+                                   "ñandú ÁÉÍÓÚ 🙂", "SELECT * FROM x WHERE 1=1"])
+def test_metacharacters_are_just_text(query, small_index):
+    for mode in ("bm25", "dense", "hybrid"):
+        hits = small_index.search(query, mode, 5)
+        assert len(hits) <= 5
+
+
+def test_examples_make_a_class_findable(small_catalog, hash_embedder):
+    query = "horno de tortas y bolillos"
+    plain = SearchIndex.build(scian_documents(small_catalog), hash_embedder)
+    assert plain.search(query, "bm25", 5) == []
+    docs = scian_documents(small_catalog, examples={"311812": ["HORNO DE BOLILLOS Y TORTAS"]})
+    idx = SearchIndex.build(docs, hash_embedder)
+    owner = docs["ref"].to_list().index("311812")
+    assert len(idx.vectors) == docs.height + 1 and int((idx.owners == owner).sum()) == 2
+    for mode in ("bm25", "dense", "hybrid"):
+        assert idx.search(query, mode, 1)[0].ref == "311812"
+
+
+def test_stored_vectors_are_reused(small_catalog, hash_embedder):
+    docs = scian_documents(small_catalog)
+    first = SearchIndex.build(docs, hash_embedder)
+    stored = pl.DataFrame({"doc_id": docs["doc_id"], "kind": ["document"] * docs.height,
+                           "text": vector_texts(docs)[0],
+                           "embedding": [v.tolist() for v in first.vectors]})
+    before = hash_embedder.texts_embedded
+    again = SearchIndex.build(docs, hash_embedder, stored=stored)
+    assert hash_embedder.texts_embedded == before and again.stats.reused_vectors == docs.height
+    np.testing.assert_allclose(again.vectors, first.vectors)
+
+
+def test_hnsw_index_is_used_and_agrees_with_exact(hash_embedder):
+    corpus = synthetic_corpus(600, seed=1)
+    exact = SearchIndex.build(corpus, hash_embedder, IndexConfig(vector_index="exact"))
+    hnsw = SearchIndex.build(corpus, hash_embedder, IndexConfig(vector_index="hnsw"), stored=None)
+    assert hnsw.stats.vector_index == "hnsw" and exact.stats.vector_index == "exact"
+    assert "HNSW_INDEX_SCAN" in hnsw._hnsw.plan()
+    overlap = []
+    for q in corpus["title"].to_list()[:20]:
+        a = {h.doc_id for h in exact.search(q, "dense", 10)}
+        b = {h.doc_id for h in hnsw.search(q, "dense", 10)}
+        overlap.append(len(a & b) / 10)
+    assert np.mean(overlap) >= 0.9
+
+
+def test_auto_vector_index_switches_by_size(small_catalog, hash_embedder):
+    docs = scian_documents(small_catalog)
+    assert SearchIndex.build(docs, hash_embedder, IndexConfig(exact_max_vectors=100)).stats.vector_index == "exact"
+    assert SearchIndex.build(docs, hash_embedder, IndexConfig(exact_max_vectors=3)).stats.vector_index == "hnsw"
+
+
+def test_hnsw_raw_search_matches_numpy():
+    rng = np.random.default_rng(0)
+    v = rng.normal(size=(500, 32)).astype(np.float32)
+    v /= np.linalg.norm(v, axis=1, keepdims=True)
+    vids, sims = _HNSW(v).search(v[7], 5)
+    assert vids[0] == 7 and sims[0] == pytest.approx(1.0, abs=1e-5)
+    np.testing.assert_allclose(sims, v[vids] @ v[7], atol=1e-5)
+
+
+def test_bad_config_is_refused():
+    with pytest.raises(SearchError):
+        IndexConfig(fusion="max")
+    with pytest.raises(SearchError):
+        IndexConfig(alpha=1.5)

@@ -1,0 +1,85 @@
+"""Metrics, the queries reader, the embedding cache and the evaluation protocols (small, fake embedder)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from assets.search.evaluation import (CachedEmbedder, EvaluationError, Queries, read_queries, run_evaluation)
+from assets.search.metrics import mrr_at, ndcg_at, recall_at, summarise
+
+
+def test_metrics_by_hand():
+    ranks = [1, 3, 0, 12]
+    assert recall_at(ranks, 1) == 0.25 and recall_at(ranks, 10) == 0.5
+    assert mrr_at(ranks, 10) == pytest.approx((1 + 1 / 3) / 4)
+    assert ndcg_at(ranks, 10) == pytest.approx((1 + 1 / math.log2(4)) / 4)
+    s = summarise(ranks, [0.001, 0.002, 0.003, 0.1])
+    assert s["n"] == 4 and s["p50_ms"] == pytest.approx(2.5) and s["p95_ms"] > 80
+
+
+def _write(tmp_path, rows, header="year,text,code,code_title"):
+    path = tmp_path / "q.csv"
+    path.write_text(header + "\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    return path
+
+
+def test_read_queries_errors_name_the_row(tmp_path):
+    with pytest.raises(EvaluationError, match="row 3: column 'code' = '31181' is not a 6-digit"):
+        read_queries(_write(tmp_path, ["2010,pan,311812,x", "2010,pan,31181,x"]))
+    with pytest.raises(EvaluationError, match="row 2: column 'text' is empty"):
+        read_queries(_write(tmp_path, ["2010,,311812,x"]))
+    with pytest.raises(EvaluationError, match="no column 'descr'"):
+        read_queries(_write(tmp_path, ["2010,pan,311812,x"]), text_col="descr")
+    q = read_queries(_write(tmp_path, ["2010,pan,311812,Panificación", "2011,carbón,212110,"]))
+    assert q.years == [2010, 2011] and q.titles == ["Panificación", None]
+
+
+def test_cached_embedder_persists(tmp_path, hash_embedder):
+    cache = CachedEmbedder(hash_embedder, tmp_path)
+    a = cache.embed(["pan dulce", "carbón", "pan dulce"])
+    assert cache.misses == 2 and cache.hits == 1 and hash_embedder.texts_embedded == 2
+    again = CachedEmbedder(hash_embedder, tmp_path)
+    b = again.embed(["carbón", "pan dulce"])
+    assert again.hits == 2 and again.misses == 0 and hash_embedder.texts_embedded == 2
+    np.testing.assert_allclose(b, a[[1, 0]])
+
+
+def _queries() -> Queries:
+    rows = [
+        (2010, "PANADERIA DE BOLILLOS", "311812"), (2010, "EXTRACCION DE CARBON", "212110"),
+        (2011, "TIENDA DE ABARROTES", "461110"), (2011, "GALVANIZADO DE PIEZAS", "332810"),
+        (2011, "GENERACION DE ENERGIA ELECTRICA", "221110"),
+        (2012, "PANADERIA DE BOLILLOS", "311812"), (2012, "MINA DE CARBON", "212110"),
+        (2012, "GENERACION DE ENERGIA ELECTRICA", "221110"), (2012, "CROMADO DE PIEZAS METALICAS", "332810"),
+    ]
+    return Queries([r[1] for r in rows], [r[2] for r in rows], [r[0] for r in rows], "mem",
+                   ["Generación de energía" if r[2] == "221110" else None for r in rows])
+
+
+def test_run_evaluation_protocols_use_only_earlier_years(small_catalog, hash_embedder):
+    report = run_evaluation(_queries(), small_catalog, hash_embedder, test_from=2012, latency_sample=3)
+    cat, ex = report["catalogue_only"], report["with_examples"]
+    assert cat["eval"]["modes"]["bm25"]["n"] == 4 and cat["all_rows"]["modes"]["bm25"]["n"] == 9
+    assert set(cat["eval"]["modes"]) == {"bm25", "dense", "hybrid", "hybrid_rrf"}
+    assert cat["eval"]["modes"]["hybrid"]["latency_queries"] == 3
+    # the catalogue has no class 221110: those rows can only be found through a legacy class of the example years
+    assert report["catalogue"]["queries_whose_code_is_not_a_class"] == 2
+    assert ex["index"]["legacy_classes_added"] == 1 and ex["index"]["documents"] == 6
+    assert ex["index"]["examples"] == 5   # the 2010-2011 rows only, never the 2012 ones
+    assert ex["tuning"]["queries"] == "year 2011" and ex["tuning"]["index_examples"] == "years < 2011"
+    # exact repeats of earlier descriptions are found; unseen texts are reported apart
+    assert ex["eval"]["modes"]["bm25"]["recall@1"] >= 0.5
+    assert ex["eval_unseen_texts"]["modes"]["bm25"]["n"] == 2
+    assert set(ex["recall@10_by_year"]) == {2012}
+
+
+def test_run_evaluation_without_years_is_catalogue_only(small_catalog, hash_embedder):
+    q = _queries()
+    q = Queries(q.texts, q.codes, [None] * len(q), "mem")
+    report = run_evaluation(q, small_catalog, hash_embedder, latency_sample=0)
+    assert "with_examples" not in report and report["catalogue_only"]["eval"]["queries"] == "all rows"
+    with pytest.raises(EvaluationError, match="leaves no rows"):
+        run_evaluation(_queries(), small_catalog, hash_embedder, test_from=2030)
