@@ -1,0 +1,173 @@
+"""The whole imagery chain without Dagster (what ``fmlake imagery run`` does), plus table builders the
+assets share: tiles -> masks -> clusters -> names -> objects, summaries, exports, quicklooks."""
+
+from __future__ import annotations
+
+import json
+import resource
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+
+from assets.imagery.objects import (FEATURE_COLUMNS, FrameSource, MaskSource, Naming, ObjectExporter,
+                                    ParquetSource, Summary, label_frame, name_clusters)
+from assets.imagery.raster import TileError, TileInfo, inspect_or_skip, list_tiles
+from assets.imagery.segmentation import ParquetMaskSink, SegmentOptions, TileSegmentation, segment_tile
+from lakehouse.tables import imagery as T
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process so far (Linux ru_maxrss is in KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def tiles_frame(infos: list[TileInfo]) -> pl.DataFrame:
+    if not infos:
+        return T.silver_tiles.empty()
+    return pl.DataFrame([i.as_row() for i in infos], schema=T.TILE_SCHEMA)
+
+
+@dataclass
+class ClusterSettings:
+    k_min: int = 6
+    k_max: int = 12
+    fit_sample: int = 20_000
+    seed: int = 0
+
+
+def inspect_paths(paths: list[Path], batch_id: str, root: Path | None, *, band_roles: str | None,
+                  zero_is_nodata: bool) -> list[TileInfo]:
+    """silver.tiles rows for ``paths`` (skips recorded, never raised)."""
+    infos = []
+    for p in paths:
+        rel = p.relative_to(root).as_posix() if root and p.is_relative_to(root) else p.name
+        infos.append(inspect_or_skip(p, batch_id, tile_id=f"{batch_id}/{rel}", band_roles=band_roles,
+                                     zero_is_nodata=zero_is_nodata))
+    return infos
+
+
+def segment_into(info: TileInfo, segmenter, options: SegmentOptions, emit) -> TileSegmentation | None:
+    """Segment one tile; a tile that fails to decode mid-way is marked skipped (others go on)."""
+    try:
+        return segment_tile(info, segmenter, emit, options)
+    except TileError as exc:
+        info.status, info.skip_reason = "skipped", f"{exc.reason}: {str(exc).split(': ', 2)[-1]}"
+        return None
+
+
+def objects_and_summary(source: MaskSource, naming: Naming) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """gold.image_objects and gold.image_object_summary for a (small enough) source."""
+    summary = Summary()
+    parts = []
+    for frame in source.frames(FEATURE_COLUMNS):
+        obj = label_frame(frame, naming)
+        summary.add(obj)
+        parts.append(obj)
+    objects = pl.concat(parts).select(list(T.OBJECT_SCHEMA)) if parts else T.image_objects.empty()
+    return objects, summary.frame()
+
+
+def label_lookup(objects: pl.DataFrame) -> dict[str, str]:
+    return dict(zip(objects.get_column("mask_id").to_list(), objects.get_column("label").to_list()))
+
+
+def run_chain(input_path: str | Path, out_dir: str | Path, segmenter, namer, *,
+              options: SegmentOptions | None = None, band_roles: str | None = None, batch_id: str | None = None,
+              clusters: ClusterSettings | None = None, quicklook_side: int = 1024, keep_masks: bool = False) -> dict:
+    """Run tiles -> objects on a file or folder; write GeoParquet/GeoJSON objects, quicklooks,
+    clusters.json and summary.csv under ``out_dir``; return the run's JSON summary."""
+    from assets.imagery.quicklook import render_quicklook
+
+    started = time.perf_counter()
+    options = options or SegmentOptions()
+    clusters = clusters or ClusterSettings()
+    input_path = Path(input_path)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    work = out / "_masks"
+    if work.exists():
+        shutil.rmtree(work)
+    batch_id = batch_id or (input_path.name if input_path.is_dir() else input_path.stem)
+    paths = list_tiles(input_path)
+    infos = inspect_paths(paths, batch_id, input_path if input_path.is_dir() else None, band_roles=band_roles,
+                          zero_is_nodata=options.zero_is_nodata)
+    seg_results: dict[str, TileSegmentation] = {}
+    mask_files: dict[str, Path] = {}
+    t_seg = time.perf_counter()
+    for i, info in enumerate(infos):
+        if not info.ok:
+            continue
+        path = work / f"{i:05d}.parquet"
+        with ParquetMaskSink(path) as sink:
+            result = segment_into(info, segmenter, options, sink)
+        if result is None:
+            path.unlink(missing_ok=True)
+            continue
+        seg_results[info.tile_id] = result
+        mask_files[info.tile_id] = path
+    seconds_segmentation = time.perf_counter() - t_seg
+    ok = [i for i in infos if i.ok]
+    source = ParquetSource(mask_files.values())
+    report: dict = {
+        "input": str(input_path), "batch_id": batch_id, "segmenter": segmenter.name, "namer": namer.name,
+        "tiles": len(ok), "tiles_skipped": [{"tile_id": i.tile_id, "reason": i.skip_reason} for i in infos if not i.ok],
+        "masks": source.n_rows, "windows": sum(r.n_windows for r in seg_results.values()),
+        "masks_merged_across_windows": sum(r.merged_parts for r in seg_results.values()),
+    }
+    outputs: dict = {"quicklooks": []}
+    tiles_frame(infos).write_parquet(out / "tiles.parquet")
+    if source.n_rows:
+        naming = name_clusters(source, namer, batch_id, {i.tile_id: i for i in ok}, k_min=clusters.k_min,
+                               k_max=clusters.k_max, fit_sample=clusters.fit_sample, seed=clusters.seed)
+        exporter = ObjectExporter(out)
+        summary = Summary()
+        qdir = out / "quicklooks"
+        qdir.mkdir(exist_ok=True)
+        for info in ok:
+            tile_source = ParquetSource([mask_files[info.tile_id]])
+            for frame in tile_source.frames(FEATURE_COLUMNS + ["geometry_wkb"]):
+                obj = label_frame(frame, naming)
+                summary.add(obj)
+                exporter.add(obj, frame.get_column("geometry_wkb"))
+
+            def labelled(src=tile_source):
+                for frame in src.frames(FEATURE_COLUMNS + ["geometry_wkb"]):
+                    obj = label_frame(frame, naming, with_rules=False)
+                    yield from zip(frame.get_column("geometry_wkb").to_list(), obj.get_column("label").to_list())
+
+            png, _ = render_quicklook(info, labelled(), max_side=quicklook_side)
+            qpath = qdir / (Path(info.file_name).stem + ".png")
+            qpath.write_bytes(png)
+            outputs["quicklooks"].append(str(qpath))
+        outputs["objects"] = exporter.close()
+        summary_df = summary.frame()
+        summary_df.write_csv(out / "summary.csv")
+        naming.clusters.drop("namer_detail").write_csv(out / "clusters.csv")
+        report["k"] = naming.model.k
+        report["families"] = {name: {"k": m.k, "k_top_level": m.top_k, "silhouette": m.silhouette,
+                                     "silhouette_by_k": m.tried}
+                              for name, m in naming.model.families.items()}
+        report["clusters"] = [
+            {"cluster_id": r["cluster_id"], "family": r["family"], "label": r["label"], "confidence": r["confidence"],
+             "namer_status": r["namer_status"], "rule_label": r["rule_label"], "n_masks": r["n_masks"],
+             "area_m2": r["area_m2"]} for r in naming.clusters.iter_rows(named=True)]
+        labels = summary_df.group_by("label").agg(pl.col("n_objects").sum(), pl.col("area_px").sum(),
+                                                  pl.col("area_m2").sum()).sort("area_px", descending=True)
+        total = float(labels.get_column("area_px").sum()) or 1.0
+        report["labels"] = {r["label"]: {"objects": r["n_objects"], "area_px": r["area_px"],
+                                         "area_m2": r["area_m2"], "share": round(r["area_px"] / total, 4)}
+                            for r in labels.iter_rows(named=True)}
+    else:
+        report.update(k=0, families={}, clusters=[], labels={})
+    if not keep_masks and work.exists():
+        shutil.rmtree(work)
+    report["outputs"] = {**outputs, "tiles": str(out / "tiles.parquet")}
+    report["seconds"] = round(time.perf_counter() - started, 3)
+    report["seconds_segmentation"] = round(seconds_segmentation, 3)
+    report["seconds_per_tile"] = {t: round(r.seconds, 3) for t, r in seg_results.items()}
+    report["peak_rss_mb"] = round(peak_rss_mb(), 1)
+    (out / "run.json").write_text(json.dumps(report, indent=2, default=str))
+    return report

@@ -1,0 +1,393 @@
+"""Namer resource: gives each cluster of masks a land-cover label, with three backends.
+
+Labels: ``vegetation | water | bare_soil | built_up | road | shadow | cloud | unknown``.
+
+* ``rules`` (embedded default, offline): every mask of the cluster is labelled by the spectral and
+  shape rules below; the cluster takes the area-weighted majority label and its share as the
+  confidence. The first rule that matches wins. Two threshold sets:
+
+  *Multispectral tiles with NIR* — top-of-atmosphere reflectance at 10 m (Sentinel-2 L1C), set by
+  looking at NDVI/NDWI maps of the sample scene (brightness = mean of blue, green, red):
+
+  ======================  =====================================================================
+  cloud                   brightness >= 0.30, visible bands flat ((max-min)/brightness < 0.25),
+                          NDVI < 0.20
+  water                   NDWI > 0 (McFeeters: green > NIR)
+  shadow                  brightness < 0.05 and NDVI < 0.35
+  vegetation              NDVI >= 0.35
+  road                    elongation >= 4, width sqrt(area/elongation) <= 4 px, brightness >= 0.08
+  built_up                brightness std >= 0.03 (a mosaic of roofs, streets and gardens), or a
+                          single roof: brightness >= 0.16, rectangularity >= 0.75, area <= 400 px
+  bare_soil               brightness >= 0.06
+  unknown                 anything else
+  ======================  =====================================================================
+
+  *RGB photographs without NIR* — 8-bit, uncalibrated: values are the tile's 2-98 % stretch per
+  band (0-1), which removes most of the haze and exposure differences between photographs:
+
+  ======================  =====================================================================
+  cloud                   brightness >= 0.85 and flat (< 0.10): white
+  vegetation              excess green (2g-r-b)/(r+g+b) >= 0.05 and green > blue
+  shadow                  brightness < 0.10
+  water                   blue >= red, green >= red, tinted (not grey: flat >= 0.12),
+                          0.10 <= brightness < 0.60, texture < 0.012
+  road                    as above (elongated and narrow)
+  built_up                grey (flat < 0.12: concrete, asphalt, roofs), or the roof rule with
+                          brightness >= 0.50 (at sub-metre resolution soil and canopy are as
+                          heterogeneous as a town, so spread is no evidence here)
+  bare_soil               red > blue (warm tones)
+  unknown                 anything else
+  ======================  =====================================================================
+
+* ``ollama``: a vision model served by Ollama (``llava``, ``llama3.2-vision``, ``qwen2.5vl`` ...)
+  receives a mosaic of crops of the cluster's masks (outlined in yellow) and the label list, and
+  must answer the JSON object ``{"label": <one of the labels>, "confidence": <0..1>}``. The answer
+  is parsed strictly: anything else is recorded as ``invalid`` (label ``unknown``, the raw answer
+  kept) and a call that fails after its retries as ``failed`` — never guessed. Calls go through
+  ``resources.llm.LLMClient`` (timeout, retries with backoff).
+* ``transformers``: a local image-text-to-text checkpoint (PaliGemma-style) given by path, asked
+  the same question in PaliGemma's ``answer en`` form; its answer must be exactly one label.
+
+Models load on first use, never at import.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Protocol, Sequence
+
+import dagster as dg
+from pydantic import PrivateAttr
+
+LABELS = ("vegetation", "water", "bare_soil", "built_up", "road", "shadow", "cloud", "unknown")
+BACKENDS = ("rules", "ollama", "transformers")
+
+# ---------------------------------------------------------------- rule thresholds (see tables above)
+# multispectral, top-of-atmosphere reflectance
+CLOUD_BRIGHTNESS = 0.30
+CLOUD_FLATNESS = 0.25
+CLOUD_MAX_NDVI = 0.20
+WATER_MIN_NDWI = 0.0
+SHADOW_MAX_BRIGHTNESS = 0.05
+VEGETATION_MIN_NDVI = 0.35
+ROAD_MIN_ELONGATION = 4.0
+ROAD_MAX_WIDTH_PX = 4.0
+ROAD_MIN_BRIGHTNESS = 0.08
+BUILT_MIN_STD = 0.03
+ROOF_MIN_BRIGHTNESS = 0.16
+ROOF_MIN_RECTANGULARITY = 0.75
+ROOF_MAX_AREA_PX = 400
+BARE_MIN_BRIGHTNESS = 0.06
+# RGB photographs, 8-bit / 255
+RGB_CLOUD_BRIGHTNESS = 0.85
+RGB_CLOUD_FLATNESS = 0.10
+RGB_SHADOW_MAX_BRIGHTNESS = 0.10
+VEGETATION_MIN_EXCESS_GREEN = 0.05
+RGB_WATER_MIN_BRIGHTNESS = 0.10
+RGB_WATER_MAX_BRIGHTNESS = 0.60
+RGB_WATER_MAX_TEXTURE = 0.012
+RGB_ROOF_MIN_BRIGHTNESS = 0.50
+RGB_GREY_MAX_FLATNESS = 0.12
+
+
+def _num(features: Mapping[str, Any], key: str) -> float | None:
+    v = features.get(key)
+    if v is None:
+        return None
+    v = float(v)
+    return None if math.isnan(v) else v
+
+
+def rule_label(f: Mapping[str, Any]) -> str:
+    """The land-cover label the embedded rules give one mask (features as in gold.image_masks)."""
+    blue, green, red = _num(f, "mean_blue"), _num(f, "mean_green"), _num(f, "mean_red")
+    ndvi, ndwi = _num(f, "ndvi"), _num(f, "ndwi")
+    bright = _num(f, "brightness") or 0.0
+    texture = _num(f, "texture") or 0.0
+    std = _num(f, "brightness_std") or 0.0
+    elong = _num(f, "elongation") or 1.0
+    area = _num(f, "area_px") or 0.0
+    rect = _num(f, "rectangularity") or 0.0
+    has_rgb = None not in (blue, green, red)
+    flat = (max(blue, green, red) - min(blue, green, red)) / bright if has_rgb and bright > 0 else 1.0
+    width = math.sqrt(area / elong) if elong > 0 else area
+    road = elong >= ROAD_MIN_ELONGATION and width <= ROAD_MAX_WIDTH_PX
+    if ndvi is not None:  # multispectral with NIR
+        if bright >= CLOUD_BRIGHTNESS and flat < CLOUD_FLATNESS and ndvi < CLOUD_MAX_NDVI:
+            return "cloud"
+        if ndwi is not None and ndwi > WATER_MIN_NDWI:
+            return "water"
+        if bright < SHADOW_MAX_BRIGHTNESS and ndvi < VEGETATION_MIN_NDVI:
+            return "shadow"
+        if ndvi >= VEGETATION_MIN_NDVI:
+            return "vegetation"
+        if road and bright >= ROAD_MIN_BRIGHTNESS:
+            return "road"
+        if std >= BUILT_MIN_STD or (bright >= ROOF_MIN_BRIGHTNESS and rect >= ROOF_MIN_RECTANGULARITY
+                                    and area <= ROOF_MAX_AREA_PX):
+            return "built_up"
+        return "bare_soil" if bright >= BARE_MIN_BRIGHTNESS else "unknown"
+    if not has_rgb:
+        return "unknown"
+    # RGB photograph: display brightness, no NIR
+    if bright >= RGB_CLOUD_BRIGHTNESS and flat < RGB_CLOUD_FLATNESS:
+        return "cloud"
+    exg = (2 * green - red - blue) / (red + green + blue) if red + green + blue > 0 else 0.0
+    if exg >= VEGETATION_MIN_EXCESS_GREEN and green > blue:
+        return "vegetation"  # before shadow: a dark forest is still green
+    if bright < RGB_SHADOW_MAX_BRIGHTNESS:
+        return "shadow"
+    if (blue >= red and green >= red and flat >= RGB_GREY_MAX_FLATNESS
+            and RGB_WATER_MIN_BRIGHTNESS <= bright < RGB_WATER_MAX_BRIGHTNESS and texture < RGB_WATER_MAX_TEXTURE):
+        return "water"
+    if road:
+        return "road"
+    if flat < RGB_GREY_MAX_FLATNESS or (
+            bright >= RGB_ROOF_MIN_BRIGHTNESS and rect >= ROOF_MIN_RECTANGULARITY and area <= ROOF_MAX_AREA_PX):
+        return "built_up"
+    return "bare_soil" if red > blue else "unknown"
+
+
+@dataclass
+class ClusterProfile:
+    """What a namer sees of one cluster."""
+
+    cluster_id: int
+    n_masks: int
+    area_px: int
+    rule_votes: dict[str, float]  # rule label -> pixels of the cluster's masks the rules give that label
+    means: dict[str, float | None] = field(default_factory=dict)  # area-weighted mean features
+    mosaic_png: bytes | None = None  # crops of some of its masks, for vision models
+
+
+@dataclass
+class ClusterName:
+    label: str
+    confidence: float | None
+    namer: str
+    status: str = "ok"  # ok | invalid (answer did not parse) | failed (no answer after retries)
+    detail: str | None = None
+
+
+def rules_vote(votes: Mapping[str, float]) -> tuple[str, float]:
+    """Area-weighted majority of the members' rule labels, and its share of the cluster's area."""
+    total = float(sum(votes.values()))
+    if not votes or total <= 0:
+        return "unknown", 0.0
+    label = max(sorted(votes), key=lambda k: votes[k])
+    return label, votes[label] / total
+
+
+class Namer(Protocol):
+    name: str
+    needs_mosaic: bool
+
+    def name_cluster(self, profile: ClusterProfile) -> ClusterName: ...
+
+
+class RuleNamer:
+    name = "rules"
+    needs_mosaic = False
+
+    def name_cluster(self, profile: ClusterProfile) -> ClusterName:
+        label, share = rules_vote(profile.rule_votes)
+        return ClusterName(label, share, self.name)
+
+
+def prompt_for(labels: Sequence[str] = LABELS) -> str:
+    return ("You see a mosaic of crops from one satellite or aerial image; each crop shows one segment outlined "
+            "in yellow, and all segments belong to the same group. Which land-cover class is the group? "
+            f"Choose exactly one of: {', '.join(labels)}. Answer only with a JSON object "
+            '{"label": "<class>", "confidence": <number between 0 and 1>}.')
+
+
+ANSWER_SCHEMA = {
+    "type": "object",
+    "properties": {"label": {"type": "string", "enum": list(LABELS)}, "confidence": {"type": "number"}},
+    "required": ["label", "confidence"],
+}
+
+
+def parse_json_answer(text: str, labels: Sequence[str] = LABELS) -> tuple[str, float]:
+    """Strict parse of ``{"label": ..., "confidence": ...}``; raises ValueError saying what is wrong."""
+    try:
+        obj = json.loads(text)
+    except (json.JSONDecodeError, TypeError) as exc:
+        raise ValueError(f"not JSON: {exc}") from None
+    if not isinstance(obj, dict):
+        raise ValueError("not a JSON object")
+    extra = set(obj) - {"label", "confidence"}
+    if extra:
+        raise ValueError(f"unexpected keys {sorted(extra)}")
+    label = obj.get("label")
+    if not isinstance(label, str) or label not in labels:
+        raise ValueError(f"label {label!r} is not one of {list(labels)}")
+    conf = obj.get("confidence")
+    if isinstance(conf, bool) or not isinstance(conf, (int, float)) or not 0 <= float(conf) <= 1:
+        raise ValueError(f"confidence {conf!r} is not a number in [0, 1]")
+    return label, float(conf)
+
+
+def parse_label_answer(text: str, labels: Sequence[str] = LABELS) -> str:
+    """Strict parse of a one-word answer: exactly one label (case and a final period aside)."""
+    answer = re.sub(r"[\s\-]+", "_", (text or "").strip().lower().rstrip(".").strip())
+    if answer not in labels:
+        raise ValueError(f"answer {text!r} is not one of {list(labels)}")
+    return answer
+
+
+class OllamaNamer:
+    """Vision model through Ollama's chat API (``resources.llm.LLMClient``: timeout, retries with backoff;
+    the crop mosaic goes as an image of the user message)."""
+
+    needs_mosaic = True
+
+    def __init__(self, model: str, host: str = "http://127.0.0.1:11434", timeout: float = 120.0,
+                 max_retries: int = 2, labels: Sequence[str] = LABELS, client: Any = None):
+        if not model:
+            raise ValueError("the ollama namer needs a model name (IMAGERY_NAMER_MODEL, e.g. llava or qwen2.5vl)")
+        self.model, self.host, self.timeout, self.max_retries = model, host, timeout, max_retries
+        self.labels = tuple(labels)
+        self.name = f"ollama:{model}"
+        self._client = client
+
+    def client(self):
+        if self._client is None:
+            from resources.llm import LLMClient
+
+            self._client = LLMClient(self.host, timeout_s=self.timeout, max_retries=self.max_retries,
+                                     max_concurrency=1)
+        return self._client
+
+    def name_cluster(self, profile: ClusterProfile) -> ClusterName:
+        if not profile.mosaic_png:
+            raise ValueError(f"cluster {profile.cluster_id}: the ollama namer needs a crop mosaic")
+        messages = [{"role": "user", "content": prompt_for(self.labels), "images": [profile.mosaic_png]}]
+        reply = self.client().chat(self.model, messages, format=ANSWER_SCHEMA, temperature=0)
+        if not reply.ok:
+            # the call failed after its retries: recorded as such, never replaced by a guess
+            return ClusterName("unknown", None, self.name, "failed", reply.error)
+        try:
+            label, conf = parse_json_answer(reply.text, self.labels)
+        except ValueError as exc:
+            return ClusterName("unknown", None, self.name, "invalid", f"{exc}; answer: {reply.text[:500]!r}")
+        return ClusterName(label, conf, self.name)
+
+
+class TransformersNamer:
+    """A local image-text-to-text checkpoint (PaliGemma-style), loaded from a path on first use."""
+
+    needs_mosaic = True
+
+    def __init__(self, checkpoint: str, device: str = "cpu", max_new_tokens: int = 8,
+                 labels: Sequence[str] = LABELS):
+        if not checkpoint:
+            raise ValueError("the transformers namer needs a checkpoint folder (IMAGERY_NAMER_CHECKPOINT)")
+        self.checkpoint, self.device, self.max_new_tokens, self.labels = checkpoint, device, max_new_tokens, tuple(labels)
+        self.name = f"transformers:{checkpoint.rstrip('/').split('/')[-1]}"
+        self._model = None
+        self._processor = None
+
+    def _load(self):
+        if self._model is None:
+            from pathlib import Path
+
+            from transformers import AutoModelForImageTextToText, AutoProcessor
+
+            if not Path(self.checkpoint).is_dir():
+                raise FileNotFoundError(f"namer checkpoint folder {self.checkpoint} does not exist")
+            self._processor = AutoProcessor.from_pretrained(self.checkpoint, local_files_only=True)
+            self._model = AutoModelForImageTextToText.from_pretrained(self.checkpoint, local_files_only=True)
+            self._model.to(self.device).eval()
+        return self._model, self._processor
+
+    def prompt(self) -> str:
+        return f"answer en which land cover is outlined: {', '.join(self.labels)}?"
+
+    def _generate(self, image_png: bytes) -> tuple[str, float | None]:
+        import io
+
+        import torch
+        from PIL import Image
+
+        model, processor = self._load()
+        image = Image.open(io.BytesIO(image_png)).convert("RGB")
+        prompt = self.prompt()
+        image_token = getattr(processor, "image_token", None)
+        if image_token and image_token not in prompt:
+            prompt = f"{image_token}{prompt}"
+        inputs = processor(text=prompt, images=image, return_tensors="pt").to(self.device)
+        with torch.no_grad():
+            out = model.generate(**inputs, max_new_tokens=self.max_new_tokens, do_sample=False,
+                                 output_scores=True, return_dict_in_generate=True)
+        new_tokens = out.sequences[:, inputs["input_ids"].shape[1]:]
+        text = processor.batch_decode(new_tokens, skip_special_tokens=True)[0]
+        conf = None
+        if out.scores:
+            logp = model.compute_transition_scores(out.sequences, out.scores, normalize_logits=True)[0]
+            conf = float(torch.exp(logp.mean()))
+        return text, conf
+
+    def name_cluster(self, profile: ClusterProfile) -> ClusterName:
+        if not profile.mosaic_png:
+            raise ValueError(f"cluster {profile.cluster_id}: the transformers namer needs a crop mosaic")
+        raw, conf = self._generate(profile.mosaic_png)
+        try:
+            label = parse_label_answer(raw, self.labels)
+        except ValueError as exc:
+            return ClusterName("unknown", None, self.name, "invalid", f"{exc}")
+        return ClusterName(label, conf, self.name)
+
+
+def build_namer(backend: str = "rules", *, model: str = "", host: str = "http://127.0.0.1:11434",
+                checkpoint: str = "", device: str = "cpu", timeout: float = 120.0):
+    if backend == "rules":
+        return RuleNamer()
+    if backend == "ollama":
+        return OllamaNamer(model, host=host, timeout=timeout)
+    if backend == "transformers":
+        return TransformersNamer(checkpoint, device=device)
+    raise ValueError(f"namer backend {backend!r} unknown; one of {BACKENDS}")
+
+
+class NamerResource(dg.ConfigurableResource):
+    """Which namer labels the clusters. Environment: IMAGERY_NAMER (rules | ollama | transformers),
+    IMAGERY_NAMER_MODEL (Ollama vision model), OLLAMA_HOST, IMAGERY_NAMER_CHECKPOINT (local folder),
+    IMAGERY_NAMER_DEVICE, IMAGERY_K_MIN, IMAGERY_K_MAX."""
+
+    backend: str = "rules"
+    model: str = ""
+    host: str = "http://127.0.0.1:11434"
+    checkpoint: str = ""
+    device: str = "cpu"
+    timeout_s: float = 120.0
+    k_min: int = 6  # clusters: k is the silhouette-best in [k_min, k_max] (assets/imagery/clustering.py)
+    k_max: int = 12
+
+    _namer: Any = PrivateAttr(default=None)
+
+    def get(self):
+        if self._namer is None:
+            self._namer = build_namer(self.backend, model=self.model, host=self.host, checkpoint=self.checkpoint,
+                                      device=self.device, timeout=self.timeout_s)
+        return self._namer
+
+
+def namer_settings_from_env(env: Mapping[str, str], ollama_host: str) -> dict[str, Any]:
+    """NamerResource fields from environment variables (pipelines.domain_resources.build)."""
+    backend = env.get("IMAGERY_NAMER", "rules") or "rules"
+    if backend not in BACKENDS:
+        raise ValueError(f"IMAGERY_NAMER must be one of {BACKENDS}, got {backend!r}")
+    out: dict[str, Any] = {"backend": backend, "host": ollama_host, "model": env.get("IMAGERY_NAMER_MODEL", ""),
+                           "checkpoint": env.get("IMAGERY_NAMER_CHECKPOINT", ""),
+                           "device": env.get("IMAGERY_NAMER_DEVICE", "cpu") or "cpu"}
+    for var, key in (("IMAGERY_K_MIN", "k_min"), ("IMAGERY_K_MAX", "k_max")):
+        if env.get(var):
+            try:
+                out[key] = int(env[var])
+            except ValueError:
+                raise ValueError(f"{var} must be an integer, got {env[var]!r}") from None
+    return out
