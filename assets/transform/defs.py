@@ -6,6 +6,7 @@ landing to marts in one graph; dbt tests surface as asset checks.
 
 
 import os
+import re
 from typing import Any, Mapping
 
 import dagster as dg
@@ -21,12 +22,22 @@ from resources.lakehouse import LakehouseResource
 GROUP = "transform"
 
 
+_LAYER_IN_LOCATION = re.compile(r"/(bronze|silver|gold)/(?:\{name\}|[A-Za-z_][A-Za-z0-9_]*)'")
+
+
+def source_layer(dbt_resource_props: Mapping[str, Any]) -> str:
+    """The lakehouse layer a dbt source reads: from its delta_scan location, else the source name."""
+    location = (dbt_resource_props.get("meta") or {}).get("external_location") or ""
+    found = _LAYER_IN_LOCATION.search(location)
+    return found.group(1) if found else dbt_resource_props["source_name"]
+
+
 class LakehouseDbtTranslator(DagsterDbtTranslator):
     """Sources keep the lakehouse keys ([layer, table]); models are keyed [marts|staging, name]."""
 
     def get_asset_key(self, dbt_resource_props: Mapping[str, Any]) -> dg.AssetKey:
         if dbt_resource_props["resource_type"] == "source":
-            return dg.AssetKey([dbt_resource_props["source_name"], dbt_resource_props["name"]])
+            return dg.AssetKey([source_layer(dbt_resource_props), dbt_resource_props["name"]])
         layer = "marts" if dbt_resource_props["name"].startswith("mart_") else "staging"
         return dg.AssetKey([layer, dbt_resource_props["name"]])
 

@@ -47,3 +47,15 @@ def test_schedules_and_sensor_are_registered():
     assert schedules["news_daily_job"] == "0 6 * * *"
     assert schedules["monthly_recoding_job"] == "0 5 1 * *"
     assert any(s.name == "landing_batches_sensor" for s in defs.sensors)
+
+
+def test_every_dbt_source_is_a_lakehouse_asset():
+    """A dbt source that maps to no declared asset would let dbt run before its table exists."""
+    graph = defs.resolve_asset_graph()
+    declared = {k for k in graph.get_all_asset_keys() if graph.get(k).is_materializable
+                or graph.get(k).metadata.get(TABLE_METADATA_KEY)}
+    dbt_assets = next(a for a in defs.assets if isinstance(a, dg.AssetsDefinition)
+                      and any(k.path[0] == "marts" for k in a.keys))
+    sources = {dep for key in dbt_assets.keys for dep in graph.get(key).parent_keys
+               if dep not in dbt_assets.keys}
+    assert sources and sources <= declared, sorted(k.to_user_string() for k in sources - declared)
