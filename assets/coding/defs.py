@@ -1,5 +1,321 @@
-"""Dagster definitions of the coding domain (assets, checks, jobs, schedules, sensors; no resources)."""
+"""Dagster definitions of the coding domain: assets, checks, a job and the feedback sensor (no resources).
+
+landing/coding_feedback/*.csv ─> silver.coding_feedback ─┐
+silver.economic_activity_text, silver.crime_narratives ───┴─> silver.coding_training_set
+silver.coding_training_set ─> gold.coding_models (versioned artifact + WARN check against the last model)
+gold.coding_models ─> gold.coded_records ─> gold.coding_review_queue (+ CSV export for coders)
+                                         ─> gold.coding_quality
+The feedback sensor starts ``coding_feedback_job`` when coders drop a file: their codes are merged
+into the training set and a new model version codes the pending records.
+The work is done by plain functions in ``assets.coding.pipeline`` and ``assets.coding.engine``.
+"""
+
+import hashlib
+import json
+from datetime import datetime, timezone
 
 import dagster as dg
+import polars as pl
 
-defs = dg.Definitions()
+from assets.common import markdown_preview, table_metadata, table_result
+from assets.coding import pipeline as P
+from assets.coding.catalog import load_catalog
+from assets.coding.config import load_config
+from assets.coding.engine import ENGINE_VERSION, load_engine
+from assets.coding.registry import train_and_store
+from lakehouse.tables import coding as T
+from resources.lakehouse import LakehouseResource
+
+GROUP = "coding"
+DEFAULT_CLASSIFICATIONS = ["scian", "crime_types"]
+
+K_FEEDBACK = dg.AssetKey(["silver", T.coding_feedback.name])
+K_TRAINING = dg.AssetKey(["silver", T.coding_training_set.name])
+K_MODELS = dg.AssetKey(["gold", T.coding_models.name])
+K_CODED = dg.AssetKey(["gold", T.coded_records.name])
+K_QUEUE = dg.AssetKey(["gold", T.coding_review_queue.name])
+K_QUALITY = dg.AssetKey(["gold", T.coding_quality.name])
+
+
+def _source_keys() -> list[dg.AssetKey]:
+    keys = []
+    for name in DEFAULT_CLASSIFICATIONS:
+        cfg = load_config(name)
+        if cfg.source:
+            layer, table = cfg.source.table.split(".", 1)
+            keys.append(dg.AssetKey([layer, table]))
+    return sorted(set(keys), key=lambda k: k.to_user_string())
+
+
+SOURCE_KEYS = _source_keys()
+
+
+class CodingConfig(dg.Config):
+    """Which classifications to run (shipped config names or YAML paths), and the audit share."""
+
+    classifications: list[str] = DEFAULT_CLASSIFICATIONS
+    audit_rate: float = 0.02
+    accuracy_tolerance: float = 0.02
+
+
+def _configs(config: CodingConfig):
+    out = []
+    for name in config.classifications:
+        cfg = load_config(name)
+        out.append((cfg, load_catalog(cfg)))
+    return out
+
+
+# ---------------------------------------------------------------- feedback
+@dg.asset(key=K_FEEDBACK, group_name=GROUP, kinds={"delta", "polars"}, deps=SOURCE_KEYS,
+          metadata=table_metadata(T.coding_feedback),
+          check_specs=[dg.AssetCheckSpec("feedback_rows_valid", asset=K_FEEDBACK,
+                                         description="Every feedback row names a known classification, record "
+                                                     "and code; invalid rows are kept with their reason.")])
+def coding_feedback(context: dg.AssetExecutionContext, config: CodingConfig,
+                    lakehouse: LakehouseResource) -> dg.MaterializeResult:
+    """Codes human coders returned from review: every row of ``landing/coding_feedback/*.csv``
+    (``classification, record_id, code`` plus the queue export's ``suggested_code, reason,
+    model_version``), validated. Files that cannot be read go to ``landing/_quarantine``; bad rows are
+    kept with ``status=invalid`` (unknown_classification / unknown_record / unknown_code / empty_code).
+    """
+    lh = lakehouse.lakehouse
+    configs = _configs(config)
+    records = {cfg.name: set(P.source_records(lh, cfg).get_column("record_id").to_list()) for cfg, _ in configs}
+    df, quarantined = P.read_feedback(lakehouse.landing, records, {cfg.name: cat for cfg, cat in configs})
+    written = lh.write(T.coding_feedback, df, mode="overwrite")
+    invalid = df.filter(pl.col("status") == "invalid")
+    reasons = invalid.group_by("invalid_reason").len().sort("invalid_reason")
+    check = dg.AssetCheckResult(
+        asset_key=K_FEEDBACK, check_name="feedback_rows_valid", passed=invalid.height == 0 and not quarantined,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={"invalid_rows": invalid.height, "quarantined_files": len(quarantined),
+                  "reasons": dg.MetadataValue.md(markdown_preview(reasons, rows=20))})
+    return table_result(T.coding_feedback, lh, written, df, check_results=[check], extra={
+        "valid_rows": df.height - invalid.height, "invalid_rows": invalid.height,
+        "quarantined": dg.MetadataValue.md("\n".join(f"- `{q['file']}`: {q['reason']}" for q in quarantined) or "none"),
+    })
+
+
+# ---------------------------------------------------------------- training set
+@dg.asset(key=K_TRAINING, group_name=GROUP, kinds={"delta", "polars"}, deps=[*SOURCE_KEYS, K_FEEDBACK],
+          metadata=table_metadata(T.coding_training_set))
+def coding_training_set(config: CodingConfig, lakehouse: LakehouseResource) -> dg.MaterializeResult:
+    """Human-coded records every classification learns from: the source table's codes, overridden or
+    completed by review feedback (``origin=review``, dated as the newest evidence). Rows that cannot
+    train stay in the table with ``status=invalid`` and a reason (empty_text, unknown_code)."""
+    lh = lakehouse.lakehouse
+    feedback = lh.read(T.coding_feedback)
+    parts = []
+    for cfg, cat in _configs(config):
+        parts.append(P.build_training_set(P.source_records(lh, cfg), feedback, cfg, cat))
+    df = pl.concat(parts) if parts else T.coding_training_set.empty()
+    written = lh.write(T.coding_training_set, df, mode="overwrite")
+    summary = df.group_by("classification", "origin", "status").len().sort("classification", "origin", "status")
+    return table_result(T.coding_training_set, lh, written, df, extra={
+        "by_origin_and_status": dg.MetadataValue.md(markdown_preview(summary, rows=50)),
+        "invalid_rows": int((df.get_column("status") == "invalid").sum()),
+    })
+
+
+# ---------------------------------------------------------------- models
+def _models_dir(lh) -> "object":
+    return lh.local_dir("models", "coding")
+
+
+@dg.asset(key=K_MODELS, group_name=GROUP, kinds={"scikitlearn", "delta"}, deps=[K_TRAINING],
+          metadata=table_metadata(T.coding_models), pool="coding_model",
+          check_specs=[dg.AssetCheckSpec("model_quality_vs_previous", asset=K_MODELS,
+                                         description="Validation accuracy and auto-coding precision of the new "
+                                                     "model are not worse than the previous model's (WARN).")])
+def coding_models(context: dg.AssetExecutionContext, config: CodingConfig,
+                  lakehouse: LakehouseResource) -> dg.MaterializeResult:
+    """A trained model per classification: a versioned artifact under
+    ``<root>/models/coding/<classification>/<version>/`` (model, fit report with validation metrics,
+    config hash) and one row per version in this table. The version is a hash of engine, config and
+    training data: rerunning on unchanged data reuses the model; new review codes make a new version.
+    ``is_current`` marks the version that codes records."""
+    lh = lakehouse.lakehouse
+    training = lh.read(T.coding_training_set)
+    previous = lh.read(T.coding_models)
+    now = datetime.now(timezone.utc)
+    new_rows, notes, comparisons = [], [], []
+    passed = True
+    for cfg, cat in _configs(config):
+        ts = training.filter(pl.col("classification") == cfg.name)
+        records = P.engine_records(ts)
+        if records.height == 0:
+            raise dg.Failure(f"classification {cfg.name}: no valid human-coded records in {T.coding_training_set.key} "
+                             f"to train on (source {cfg.source.table if cfg.source else '-'})")
+        columns = {"text_col": cfg.source.text if cfg.source else "text",
+                   "context_cols": list(cfg.source.context) if cfg.source else [], "time_col": cfg.source.time if cfg.source else None}
+        stored = train_and_store(_models_dir(lh), cfg, cat, records, columns, log=context.log.info)
+        m = stored.metrics
+        val = m.get("validation") or {}
+        old = previous.filter(pl.col("classification") == cfg.name)
+        existing = old.filter(pl.col("model_version") == stored.version)
+        trained_at = existing.get_column("trained_at")[0] if existing.height else now
+        row = {
+            "classification": cfg.name, "model_version": stored.version, "config_hash": stored.config_hash,
+            "data_hash": stored.data_hash, "engine_version": ENGINE_VERSION, "trained_at": trained_at,
+            "n_train": records.height, "n_invalid": int((ts.get_column("status") == "invalid").sum()),
+            "n_validation": m.get("n_validation"), "threshold": m.get("threshold"),
+            "val_accuracy": val.get("accuracy"), "val_auto_share": val.get("auto_share"),
+            "val_auto_precision": val.get("auto_precision"), "val_macro_f1": val.get("macro_f1"),
+            "train_seconds": m.get("seconds"), "artifact_path": str(stored.path),
+            "metrics_json": json.dumps(m, ensure_ascii=False, default=str), "is_current": True,
+        }
+        new_rows.append(row)
+        notes.append(f"- **{cfg.name}** `{stored.version}` ({'reused' if stored.reused else 'trained'}): "
+                     f"{records.height} records, validation accuracy {val.get('accuracy')}, auto share "
+                     f"{val.get('auto_share')} at precision {val.get('auto_precision')}")
+        # the last model that coded records (other than this version) is the baseline
+        prev = old.filter(pl.col("is_current") & (pl.col("model_version") != stored.version))
+        if prev.height:
+            p = prev.row(0, named=True)
+            acc_ok = row["val_accuracy"] is None or p["val_accuracy"] is None or \
+                row["val_accuracy"] >= p["val_accuracy"] - config.accuracy_tolerance
+            prec_ok = p["val_auto_precision"] is None or (row["val_auto_precision"] is not None and
+                                                          row["val_auto_precision"] >= p["val_auto_precision"] - 0.03)
+            passed = passed and acc_ok and prec_ok
+            comparisons.append({"classification": cfg.name, "previous": p["model_version"], "new": stored.version,
+                                "prev_accuracy": p["val_accuracy"], "new_accuracy": row["val_accuracy"],
+                                "prev_auto_precision": p["val_auto_precision"],
+                                "new_auto_precision": row["val_auto_precision"], "ok": acc_ok and prec_ok})
+    new = pl.DataFrame(new_rows, schema=T.coding_models.full_schema)
+    names = new.get_column("classification").to_list()
+    keep = previous.filter(~(pl.col("classification").is_in(names) & pl.col("model_version").is_in(
+        new.get_column("model_version").to_list()))).with_columns(
+        is_current=pl.when(pl.col("classification").is_in(names)).then(False).otherwise(pl.col("is_current")))
+    df = pl.concat([keep.select(list(T.coding_models.full_schema)), new]).sort("classification", "trained_at")
+    written = lh.write(T.coding_models, df, mode="overwrite")
+    check = dg.AssetCheckResult(
+        asset_key=K_MODELS, check_name="model_quality_vs_previous", passed=passed,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={"comparisons": dg.MetadataValue.md(markdown_preview(pl.DataFrame(comparisons), rows=20)
+                                                    if comparisons else "no previous model"),
+                  "accuracy_tolerance": config.accuracy_tolerance})
+    return table_result(T.coding_models, lh, written, new, check_results=[check], extra={
+        "models": dg.MetadataValue.md("\n".join(notes)),
+        "artifacts": dg.MetadataValue.path(str(_models_dir(lh))),
+        "versions_in_table": df.height,
+    })
+
+
+# ---------------------------------------------------------------- coded records
+@dg.asset(key=K_CODED, group_name=GROUP, kinds={"scikitlearn", "delta", "polars"}, deps=[K_MODELS, *SOURCE_KEYS],
+          metadata=table_metadata(T.coded_records),
+          check_specs=[dg.AssetCheckSpec("every_uncoded_record_coded", asset=K_CODED, blocking=True,
+                                         description="One row per source record without a code: none dropped, "
+                                                     "none coded twice; invalid ones carry a reason.")])
+def coded_records(config: CodingConfig, lakehouse: LakehouseResource) -> dg.MaterializeResult:
+    """Every record without a source code, coded by the current model of its classification: code and
+    title, calibrated confidence (estimated probability the code is right), top-3 candidates,
+    decision ``auto`` (confidence above the threshold validated for the target precision), ``manual``
+    (to a coder, with the reliable code prefix as ``backoff_code``), ``human`` (already coded in
+    review) or ``invalid`` (empty text: never coded), and the model version."""
+    lh = lakehouse.lakehouse
+    models = lh.read(T.coding_models).filter(pl.col("is_current"))
+    training = lh.read(T.coding_training_set)
+    parts, expected = [], 0
+    for cfg, cat in _configs(config):
+        current = models.filter(pl.col("classification") == cfg.name)
+        if current.height != 1:
+            raise dg.Failure(f"classification {cfg.name}: {current.height} current models in "
+                             f"{T.coding_models.key}; materialize {K_MODELS.to_user_string()} first")
+        model = current.row(0, named=True)
+        engine = load_engine(model["artifact_path"])
+        records = P.source_records(lh, cfg)
+        expected += int(records.get_column("code").is_null().sum())
+        parts.append(P.code_records(engine, records, training.filter(pl.col("classification") == cfg.name),
+                                    cat, model["model_version"]))
+    df = pl.concat(parts) if parts else T.coded_records.empty()
+    written = lh.write(T.coded_records, df, mode="overwrite")
+    dups = df.select("classification", "record_id").is_duplicated().sum()
+    decisions = df.group_by("classification", "decision").len().sort("classification", "decision")
+    check = dg.AssetCheckResult(asset_key=K_CODED, check_name="every_uncoded_record_coded",
+                                passed=df.height == expected and dups == 0,
+                                metadata={"expected": expected, "rows": df.height, "duplicates": int(dups)})
+    return table_result(T.coded_records, lh, written, df, check_results=[check], extra={
+        "decisions": dg.MetadataValue.md(markdown_preview(decisions, rows=50)),
+        "auto_share": float((df.get_column("decision") == "auto").mean()) if df.height else 0.0,
+    })
+
+
+# ---------------------------------------------------------------- review queue
+@dg.asset(key=K_QUEUE, group_name=GROUP, kinds={"delta", "csv"}, deps=[K_CODED],
+          metadata=table_metadata(T.coding_review_queue))
+def coding_review_queue(config: CodingConfig, lakehouse: LakehouseResource) -> dg.MaterializeResult:
+    """What coders must look at: manual decisions, least confident first, with the model's top-3 and
+    the reliable code prefix, plus a deterministic audit sample of auto-coded records
+    (``reason=audit``, ``audit_rate``) that measures the real precision of auto-coding. Also exported
+    as ``<root>/exports/coding_review/<classification>_queue.csv`` with an empty ``code`` column:
+    fill it and drop the file into ``landing/coding_feedback/``."""
+    lh = lakehouse.lakehouse
+    coded = lh.read(T.coded_records)
+    df = P.review_queue(coded, config.audit_rate)
+    written = lh.write(T.coding_review_queue, df, mode="overwrite")
+    exports = P.export_review_queue(df, lh.local_dir("exports", "coding_review")) if df.height else []
+    reasons = df.group_by("classification", "reason").len().sort("classification", "reason")
+    return table_result(T.coding_review_queue, lh, written, df, extra={
+        "by_reason": dg.MetadataValue.md(markdown_preview(reasons, rows=20)),
+        "exports": dg.MetadataValue.md("\n".join(f"- `{p}`" for p in exports) or "none"),
+    })
+
+
+# ---------------------------------------------------------------- quality
+@dg.asset(key=K_QUALITY, group_name=GROUP, kinds={"delta", "polars"}, deps=[K_MODELS, K_FEEDBACK],
+          metadata=table_metadata(T.coding_quality))
+def coding_quality(config: CodingConfig, lakehouse: LakehouseResource) -> dg.MaterializeResult:
+    """Coding quality per classification, model version and code level: accuracy, auto share and
+    auto precision on the validation split each model was calibrated on, and agreement of the
+    model's suggestions with the codes coders returned (audited auto-coded records give the real
+    auto precision)."""
+    lh = lakehouse.lakehouse
+    models = lh.read(T.coding_models).filter(pl.col("is_current"))
+    feedback = lh.read(T.coding_feedback)
+    parts = []
+    for cfg, _ in _configs(config):
+        current = models.filter(pl.col("classification") == cfg.name)
+        if current.height != 1:
+            raise dg.Failure(f"classification {cfg.name}: no current model; materialize {K_MODELS.to_user_string()}")
+        row = current.row(0, named=True)
+        parts.append(P.quality_rows(cfg.name, row["model_version"], json.loads(row["metrics_json"]), cfg.levels,
+                                    feedback))
+    df = pl.concat(parts) if parts else T.coding_quality.empty()
+    written = lh.write(T.coding_quality, df, mode="overwrite")
+    return table_result(T.coding_quality, lh, written, df, preview=df.sort("classification", "split", "level"))
+
+
+coding_assets = [coding_feedback, coding_training_set, coding_models, coded_records, coding_review_queue,
+                 coding_quality]
+
+coding_feedback_job = dg.define_asset_job(
+    "coding_feedback_job", selection=dg.AssetSelection.assets(*coding_assets),
+    description="Merge review feedback, retrain (new model version when the human codes changed) and recode.")
+
+
+def feedback_fingerprint(landing) -> str | None:
+    """Hash of the names, sizes and modification times of the feedback files (None: no file)."""
+    files = landing.files(P.FEEDBACK_SOURCE, ("*.csv",))
+    if not files:
+        return None
+    h = hashlib.sha256()
+    for f in files:
+        st = f.stat()
+        h.update(f"{f.name}:{st.st_size}:{st.st_mtime_ns}\n".encode())
+    return h.hexdigest()[:16]
+
+
+@dg.sensor(name="coding_feedback_sensor", job=coding_feedback_job, minimum_interval_seconds=120,
+           default_status=dg.DefaultSensorStatus.RUNNING,
+           description="When coders drop review files into landing/coding_feedback/, merge them, retrain and recode "
+                       "(one run per distinct set of files: cursor + run_key).")
+def coding_feedback_sensor(context: dg.SensorEvaluationContext, lakehouse: LakehouseResource) -> dg.SensorResult:
+    fp = feedback_fingerprint(lakehouse.landing)
+    if fp is None or fp == context.cursor:
+        return dg.SensorResult(skip_reason="no new review feedback")
+    return dg.SensorResult(run_requests=[dg.RunRequest(run_key=f"coding_feedback:{fp}")], cursor=fp)
+
+
+defs = dg.Definitions(assets=coding_assets, jobs=[coding_feedback_job], sensors=[coding_feedback_sensor])

@@ -1,0 +1,212 @@
+"""``fmlake coding``: evaluate, train, predict and list classifications from the command line.
+
+Heavy imports (scikit-learn, the engine) happen inside the commands.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+
+def _fail(exc: Exception) -> None:
+    raise click.ClickException(str(exc)) from None
+
+
+def _setup(classification: str | None, train_path: str, text_col: str, code_col: str, time_col: str | None,
+           context_cols: str | None, target_precision: float | None, overrides: dict):
+    """Config + catalogue + column choices shared by evaluate/train."""
+    import polars as pl
+
+    from assets.coding.catalog import load_catalog
+    from assets.coding.config import generic_config, load_config
+
+    header = pl.read_csv(train_path, n_rows=0).columns
+    if time_col == "auto":
+        time_col = None
+    if classification:
+        config = load_config(classification)
+        catalog = load_catalog(config)
+        if time_col is None and config.source and config.source.time in header:
+            time_col = config.source.time
+        ctx_default = [c for c in (config.source.context if config.source else ()) if c in header]
+    else:
+        codes = pl.read_csv(train_path, columns=[code_col], infer_schema_length=0).get_column(code_col) \
+            .drop_nulls().unique().to_list() if code_col in header else []
+        config = generic_config(codes)
+        catalog = None
+        if time_col is None and "year" in header:
+            time_col = "year"
+        ctx_default = []
+    if context_cols is None:
+        contexts = ctx_default
+    else:
+        contexts = [c.strip() for c in context_cols.split(",") if c.strip()]
+    config = config.with_engine(target_precision=target_precision, **overrides)
+    return config, catalog, time_col, contexts
+
+
+@click.group()
+def cli() -> None:
+    """Automatic coding of free text into a classification (SCIAN, crime types, any config)."""
+
+
+@cli.command("classifications")
+def classifications() -> None:
+    """List the shipped classification configs."""
+    from assets.coding.catalog import load_catalog
+    from assets.coding.config import available, load_config
+
+    for name in available():
+        config = load_config(name)
+        click.echo(f"{name:<14} {len(load_catalog(config)):>5} codes  levels={list(config.levels) or 'flat'}  "
+                   f"{config.title}")
+
+
+_common = [
+    click.option("--text-col", default="text", show_default=True),
+    click.option("--code-col", default="code", show_default=True),
+    click.option("--time-col", default="auto", show_default=True,
+                 help="Column with the year or date of each record (recency weighting, time validation). "
+                      "auto: the config's time column, else 'year' if present; '' for none."),
+    click.option("--context-cols", default=None,
+                 help="Comma-separated context columns (default: the config's, e.g. state,municipality)."),
+    click.option("--classification", default=None,
+                 help="Shipped config name (scian, crime_types) or a YAML path; default: codes of the training file."),
+    click.option("--target-precision", type=float, default=None,
+                 help="Precision the auto-coding threshold must reach on validation (default: config, 0.95)."),
+]
+
+
+def _with_common(fn):
+    for opt in reversed(_common):
+        fn = opt(fn)
+    return fn
+
+
+@cli.command("evaluate")
+@click.option("--train", "train_path", required=True, type=click.Path(exists=True, dir_okay=False))
+@click.option("--test", "test_path", required=True, type=click.Path(exists=True, dir_okay=False))
+@click.option("--train-years", default=None, help="Keep only these years of --train, e.g. 2008-2014.")
+@click.option("--test-years", default=None, help="Keep only these years of --test, e.g. 2017,2019.")
+@_with_common
+@click.option("--embeddings", default=None, type=click.Choice(["use", "minilm", "ollama"]),
+              help="Add sentence-embedding kNN votes (slow on CPU; off by default).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def evaluate_cmd(train_path, test_path, train_years, test_years, text_col, code_col, time_col, context_cols,
+                 classification, target_precision, embeddings, as_json) -> None:
+    """Train on one file and evaluate on another (the threshold is chosen on the training data only).
+
+    The dev split of the RETC benchmark comes from one file:
+    --train F --test F --train-years 2008-2014 --test-years 2017,2019.
+    """
+    from assets.coding.evaluate import InputError, evaluate, parse_years, read_records
+
+    try:
+        if time_col == "":
+            time_col = None
+        config, catalog, tcol, contexts = _setup(classification, train_path, text_col, code_col, time_col,
+                                                 context_cols, target_precision,
+                                                 {"embeddings_backend": embeddings})
+        train = read_records(train_path, text_col, code_col, tcol, contexts, parse_years(train_years))
+        test = read_records(test_path, text_col, code_col, tcol, contexts, parse_years(test_years))
+        if train.height == 0 or test.height == 0:
+            raise InputError(f"empty split: {train.height} training rows, {test.height} test rows")
+        log = (lambda m: click.echo(m, err=True)) if not as_json else None
+        metrics = evaluate(train, test, config, catalog, log=log)
+    except (InputError, ValueError) as exc:
+        _fail(exc)
+    metrics["command"] = {"train": str(train_path), "test": str(test_path), "train_years": train_years,
+                          "test_years": test_years, "text_col": text_col, "code_col": code_col,
+                          "time_col": tcol, "context_cols": contexts}
+    if as_json:
+        click.echo(json.dumps(metrics, ensure_ascii=False))
+        return
+    for key in ("accuracy", "accuracy_by_level", "auto_share", "auto_precision", "macro_f1", "train_seconds",
+                "predict_rows_per_second", "n_train", "n_test", "n_train_invalid", "threshold"):
+        click.echo(f"{key:>24}: {metrics[key]}")
+
+
+@cli.command("train")
+@click.option("--data", "data_path", required=True, type=click.Path(exists=True, dir_okay=False),
+              help="CSV of coded records.")
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),
+              help="Folder for the model (model.pkl, metrics.json, config.json).")
+@click.option("--years", default=None, help="Keep only these years, e.g. 2008-2014.")
+@_with_common
+def train_cmd(data_path, out_dir, years, text_col, code_col, time_col, context_cols, classification,
+              target_precision) -> None:
+    """Train a model on a CSV of coded records and save it (rows refused are listed in invalid_rows.csv)."""
+    from assets.coding.engine import CodingEngine
+    from assets.coding.evaluate import InputError, parse_years, prepare_training, read_records
+    from assets.coding.registry import write_artifact_files
+
+    try:
+        if time_col == "":
+            time_col = None
+        config, catalog, tcol, contexts = _setup(classification, data_path, text_col, code_col, time_col,
+                                                 context_cols, target_precision, {})
+        raw = read_records(data_path, text_col, code_col, tcol, contexts, parse_years(years))
+        prepared = prepare_training(raw, config, catalog)
+        if prepared.records.height == 0:
+            raise InputError(f"{data_path}: no usable training rows ({prepared.invalid_counts()})")
+        engine = CodingEngine(config, catalog)
+        report = engine.fit(prepared.records, log=lambda m: click.echo(m, err=True))
+    except (InputError, ValueError) as exc:
+        _fail(exc)
+    out = Path(out_dir)
+    engine.save(out)
+    meta = {"text_col": text_col, "time_col": tcol, "context_cols": contexts, "data": str(data_path),
+            "n_invalid": prepared.invalid_counts()}
+    write_artifact_files(out, engine, report, meta)
+    if prepared.invalid.height:
+        prepared.invalid.write_csv(out / "invalid_rows.csv")
+    click.echo(json.dumps({"model": str(out), "n_train": report.n_records, "threshold": report.threshold,
+                           "invalid_rows": prepared.invalid_counts(), "seconds": report.seconds,
+                           "validation": report.validation}, ensure_ascii=False, indent=2))
+
+
+@cli.command("predict")
+@click.option("--model", "model_dir", required=True, type=click.Path(exists=True, file_okay=False))
+@click.option("--input", "input_path", required=True, type=click.Path(exists=True, dir_okay=False))
+@click.option("--output", "output_path", required=True, type=click.Path(dir_okay=False))
+@click.option("--id-col", default=None, help="Column to copy to the output as the record id.")
+@click.option("--text-col", default=None, help="Default: the column the model was trained with.")
+def predict_cmd(model_dir, input_path, output_path, id_col, text_col) -> None:
+    """Code a CSV with a saved model: code, confidence, top-3, auto/manual/invalid, back-off prefix."""
+    import time
+
+    import polars as pl
+
+    from assets.coding.engine import EngineError, context_string, load_engine
+
+    try:
+        engine = load_engine(model_dir)
+        meta = json.loads((Path(model_dir) / "config.json").read_text())["columns"]
+        text_col = text_col or meta["text_col"]
+        df = pl.read_csv(input_path, infer_schema_length=0)
+        need = [text_col, *meta["context_cols"], *([id_col] if id_col else [])]
+        missing = [c for c in need if c not in df.columns]
+        if missing:
+            raise click.ClickException(f"{input_path}: missing column(s) {missing}")
+        contexts = [context_string({c: r[c] for c in meta["context_cols"]})
+                    for r in df.select(meta["context_cols"]).iter_rows(named=True)] if meta["context_cols"] else None
+        t0 = time.perf_counter()
+        pred = engine.predict(df.get_column(text_col).to_list(), contexts)
+        seconds = time.perf_counter() - t0
+    except EngineError as exc:
+        _fail(exc)
+    out = pred.to_frame()
+    if id_col:
+        out = out.with_columns(df.get_column(id_col).alias(id_col)).select([id_col, *out.columns])
+    out.write_csv(output_path)
+    counts = out.group_by("decision").len().sort("decision")
+    click.echo(json.dumps({"rows": out.height, "rows_per_second": round(out.height / max(seconds, 1e-9), 1),
+                           "decisions": {d: int(n) for d, n in counts.iter_rows()}, "output": str(output_path)}))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(cli())

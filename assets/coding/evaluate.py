@@ -1,0 +1,190 @@
+"""Training-data checks and the train-on-one-file, evaluate-on-another benchmark.
+
+``prepare_training`` turns raw rows into what the engine learns from and records every row it
+refuses with a reason (``empty_text``, ``missing_code``, ``unknown_code``); ``evaluate`` trains on
+one frame and scores another, returning the metrics the ``fmlake coding evaluate`` command prints.
+The auto-coding threshold is chosen inside ``fit`` on a validation split of the training data;
+the test frame is only ever predicted.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import polars as pl
+
+from assets.coding.catalog import Catalog
+from assets.coding.config import ClassificationConfig
+from assets.coding.engine import CodingEngine, context_string, macro_f1, to_years
+from assets.coding.normalize import is_blank
+
+INVALID_REASONS = ("empty_text", "missing_code", "unknown_code")
+
+
+class InputError(ValueError):
+    """An input file cannot be used as asked (missing column, bad filter); names the file and field."""
+
+
+@dataclass
+class PreparedTraining:
+    records: pl.DataFrame       # text, code, time, context, row
+    invalid: pl.DataFrame       # row, reason, text, code
+
+    def invalid_counts(self) -> dict[str, int]:
+        counts = self.invalid.group_by("reason").len()
+        return {r: int(n) for r, n in counts.iter_rows()} if counts.height else {}
+
+
+def parse_years(spec: str | None) -> set[int] | None:
+    """'2008-2014' / '2017,2019' / '2008-2010,2012' -> set of years; None -> None."""
+    if spec is None or str(spec).strip() == "":
+        return None
+    out: set[int] = set()
+    for part in str(spec).split(","):
+        part = part.strip()
+        if not part:
+            continue
+        try:
+            if "-" in part:
+                a, b = (int(x) for x in part.split("-", 1))
+                if b < a:
+                    raise ValueError
+                out.update(range(a, b + 1))
+            else:
+                out.add(int(part))
+        except ValueError:
+            raise InputError(f"cannot read years {spec!r}: use e.g. 2008-2014 or 2017,2019") from None
+    return out
+
+
+def read_records(path: str | Path, text_col: str, code_col: str | None, time_col: str | None = None,
+                 context_cols: Sequence[str] = (), years: set[int] | None = None) -> pl.DataFrame:
+    """A CSV as ``text``, ``code``, ``time`` (years), ``context`` columns plus ``row`` (1-based data row)."""
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"{path} does not exist")
+    try:
+        df = pl.read_csv(path, infer_schema_length=0)
+    except Exception as exc:  # polars raises several types for malformed CSV
+        raise InputError(f"{path}: not a readable CSV: {exc}") from None
+    wanted = [text_col, *([code_col] if code_col else []), *([time_col] if time_col else []), *context_cols]
+    missing = [c for c in wanted if c not in df.columns]
+    if missing:
+        raise InputError(f"{path}: missing column(s) {missing} (has {df.columns})")
+    df = df.with_row_index("row", offset=1)
+    times = to_years(df.get_column(time_col)) if time_col else np.full(df.height, np.nan)
+    df = df.with_columns(pl.Series("time", times, dtype=pl.Float64))
+    if years is not None:
+        if not time_col:
+            raise InputError("--train-years/--test-years need a time column (--time-col)")
+        df = df.filter(pl.col("time").floor().is_in([float(y) for y in sorted(years)]))
+    contexts = [context_string({c: r[c] for c in context_cols}) for r in df.select(context_cols).iter_rows(named=True)] \
+        if context_cols else [None] * df.height
+    return pl.DataFrame({
+        "row": df.get_column("row").cast(pl.Int64),
+        "text": df.get_column(text_col),
+        "code": df.get_column(code_col).str.strip_chars() if code_col else pl.Series([None] * df.height, dtype=pl.Utf8),
+        "time": df.get_column("time"),
+        "context": pl.Series(contexts, dtype=pl.Utf8),
+    })
+
+
+def prepare_training(df: pl.DataFrame, config: ClassificationConfig, catalog: Catalog | None) -> PreparedTraining:
+    """Split raw training rows into usable records and refused rows (with a reason each).
+
+    ``empty_text``: no letter or digit; ``missing_code``: no code; ``unknown_code``: a code the
+    catalogue does not list, or not matching ``code_pattern``.
+    """
+    reasons: list[str | None] = []
+    allowed = set(catalog.assignable()) if catalog is not None and len(catalog) else None
+    for text, code in zip(df.get_column("text").to_list(), df.get_column("code").to_list()):
+        if is_blank(text):
+            reasons.append("empty_text")
+        elif code is None or str(code).strip() == "":
+            reasons.append("missing_code")
+        elif (allowed is not None and code not in allowed) or not config.matches_pattern(code):
+            reasons.append("unknown_code")
+        else:
+            reasons.append(None)
+    tagged = df.with_columns(pl.Series("reason", reasons, dtype=pl.Utf8))
+    invalid = tagged.filter(pl.col("reason").is_not_null())
+    keep = [c for c in ("row", "text", "code", "time", "context") if c in tagged.columns]
+    return PreparedTraining(
+        records=tagged.filter(pl.col("reason").is_null()).select(keep),
+        invalid=invalid.select([c for c in ("row", "reason", "text", "code") if c in invalid.columns]))
+
+
+def score(y_true: Sequence[str | None], y_pred: Sequence[str | None], auto: np.ndarray,
+          levels: Sequence[int]) -> dict[str, Any]:
+    """Accuracy (exact), by level (code prefixes), auto share/precision, macro F1."""
+    y = ["" if c is None else str(c) for c in y_true]
+    p = ["" if c is None else str(c) for c in y_pred]
+    correct = np.array([a == b for a, b in zip(y, p)], dtype=bool)
+    by_level = {}
+    for L in levels:
+        by_level[str(L)] = round(float(np.mean([a[:L] == b[:L] and len(b) >= L for a, b in zip(y, p)])), 4) if y else None
+    auto = np.asarray(auto, dtype=bool)
+    return {
+        "accuracy": round(float(correct.mean()), 4) if len(y) else None,
+        "accuracy_by_level": by_level or {"exact": round(float(correct.mean()), 4) if len(y) else None},
+        "auto_share": round(float(auto.mean()), 4) if len(y) else None,
+        "auto_precision": round(float(correct[auto].mean()), 4) if auto.any() else None,
+        "macro_f1": round(macro_f1(y, p), 4) if len(y) else None,
+    }
+
+
+def evaluate(train: pl.DataFrame, test: pl.DataFrame, config: ClassificationConfig, catalog: Catalog | None,
+             log: Callable[[str], None] | None = None, embedder: Any | None = None) -> dict[str, Any]:
+    """Train on ``train`` (raw rows), predict ``test``, return the metrics dictionary."""
+    log = log or (lambda m: None)
+    prepared = prepare_training(train, config, catalog)
+    if prepared.records.height == 0:
+        raise InputError(f"no usable training rows: {prepared.invalid_counts()}")
+    engine = CodingEngine(config, catalog, embedder=embedder)
+    t0 = time.perf_counter()
+    report = engine.fit(prepared.records, log=log)
+    train_seconds = time.perf_counter() - t0
+    texts = test.get_column("text").to_list()
+    contexts = test.get_column("context").to_list()
+    t1 = time.perf_counter()
+    pred = engine.predict(texts, contexts)
+    predict_seconds = time.perf_counter() - t1
+    y = test.get_column("code").to_list()
+    metrics = score(y, pred.top1, pred.auto, config.levels)
+    train_codes = set(prepared.records.get_column("code").to_list())
+    out: dict[str, Any] = {
+        "classification": config.name,
+        **metrics,
+        "train_seconds": round(train_seconds, 2),
+        "predict_rows_per_second": round(len(texts) / predict_seconds, 1) if predict_seconds > 0 else None,
+        "n_train": prepared.records.height,
+        "n_test": len(texts),
+        "n_train_invalid": prepared.invalid_counts(),
+        "n_test_invalid": int(sum(r is not None for r in pred.invalid_reason)),
+        "n_test_codes_unseen_in_training": int(sum(c not in train_codes for c in y if c is not None)),
+        "threshold": report.threshold,
+        "target_precision": config.engine.target_precision,
+        "validation": {"by": report.validation_by, **report.validation},
+        "backoff": _backoff_summary(y, pred, config.levels),
+        "sources": {s: int(n) for s, n in zip(*np.unique(pred.source, return_counts=True))},
+        "engine": {"backend": config.engine.backend, "recency_tau": config.engine.recency_tau,
+                   "context_weight": config.engine.context_weight,
+                   "embeddings": config.engine.embeddings_backend, "temperature": report.temperature,
+                   "memory_weight": report.memory_weight},
+        "notes": report.notes,
+    }
+    return out
+
+
+def _backoff_summary(y: Sequence[str | None], pred, levels: Sequence[int]) -> dict[str, Any]:
+    """Among records left to coders, how many got a reliable code prefix and how often it was right."""
+    manual = [i for i in range(len(pred)) if not pred.auto[i] and pred.invalid_reason[i] is None]
+    with_prefix = [i for i in manual if pred.backoff_code[i] is not None]
+    right = [i for i in with_prefix if y[i] is not None and str(y[i]).startswith(pred.backoff_code[i])]
+    return {"manual": len(manual), "with_prefix": len(with_prefix),
+            "prefix_precision": round(len(right) / len(with_prefix), 4) if with_prefix else None,
+            "by_level": {str(L): sum(1 for i in with_prefix if pred.backoff_level[i] == L) for L in levels}}
