@@ -1,0 +1,101 @@
+"""``fmlake coding`` commands: evaluate on a slice of the real RETC file, train/predict round trip, bad input."""
+
+import json
+
+import polars as pl
+import pytest
+from click.testing import CliRunner
+
+from assets.coding.cli import cli
+
+REQUIRED_KEYS = {"accuracy", "accuracy_by_level", "auto_share", "auto_precision", "macro_f1", "train_seconds",
+                 "predict_rows_per_second", "n_train", "n_test"}
+
+
+@pytest.fixture
+def retc_slice(shared_data, tmp_path):
+    """A small slice of the real RETC benchmark: 2012-2014 for training (of the 40 most frequent codes) and
+    2017 for testing, as two CSV files and as one file (for the --train-years/--test-years form)."""
+    path = shared_data / "coding" / "retc_scian_2008_2019.csv"
+    if not path.exists():
+        pytest.skip(f"{path} is absent")
+    df = pl.read_csv(path, infer_schema_length=0)
+    top = df.group_by("code").len().sort("len", descending=True).head(40).get_column("code")
+    df = df.filter(pl.col("code").is_in(top.implode()))
+    train = df.filter(pl.col("year").is_in(["2012", "2013", "2014"])).sample(n=2500, seed=1)
+    test = df.filter(pl.col("year") == "2017").head(600)
+    paths = {"train": tmp_path / "train.csv", "test": tmp_path / "test.csv", "both": tmp_path / "both.csv"}
+    train.write_csv(paths["train"])
+    test.write_csv(paths["test"])
+    pl.concat([train, test]).write_csv(paths["both"])
+    return paths, train.height, test.height
+
+
+def invoke(args):
+    result = CliRunner().invoke(cli, args, catch_exceptions=False)
+    return result
+
+
+def test_evaluate_prints_the_metrics_on_a_slice_of_retc(retc_slice):
+    paths, n_train, n_test = retc_slice
+    result = invoke(["evaluate", "--train", str(paths["train"]), "--test", str(paths["test"]), "--json"])
+    assert result.exit_code == 0, result.output
+    m = json.loads(result.output)
+    assert REQUIRED_KEYS <= set(m)
+    assert m["n_train"] == n_train and m["n_test"] == n_test
+    assert set(m["accuracy_by_level"]) == {"2", "3", "4", "5", "6"}
+    assert m["accuracy_by_level"]["2"] >= m["accuracy_by_level"]["4"] >= m["accuracy"] > 0.4
+    assert 0 <= m["auto_share"] <= 1 and m["train_seconds"] > 0 and m["predict_rows_per_second"] > 100
+    assert m["validation"]["by"] == "time (latest period: 2014)"  # threshold from training years only
+    assert m["command"]["time_col"] == "year"
+
+
+def test_evaluate_splits_one_file_by_years(retc_slice):
+    paths, n_train, n_test = retc_slice
+    result = invoke(["evaluate", "--train", str(paths["both"]), "--test", str(paths["both"]),
+                     "--train-years", "2012-2014", "--test-years", "2017", "--classification", "scian", "--json"])
+    assert result.exit_code == 0, result.output
+    m = json.loads(result.output)
+    assert m["n_train"] + sum(m["n_train_invalid"].values()) == n_train and m["n_test"] == n_test
+    assert m["classification"] == "scian" and m["command"]["context_cols"] == ["state", "municipality"]
+
+
+def test_evaluate_records_bad_training_rows_and_names_missing_columns(tmp_path):
+    rows = ["text,code,year"] + [f"taller mecanico {i},811111,2020" for i in range(40)] + \
+        [f"tienda de abarrotes {i},461110,2021" for i in range(40)] + [",461110,2021", "venta de tacos,99999X,2021"]
+    train = tmp_path / "train.csv"
+    train.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    test = tmp_path / "test.csv"
+    test.write_text("text,code,year\ntaller mecanico,811111,2022\n,461110,2022\n", encoding="utf-8")
+    result = invoke(["evaluate", "--train", str(train), "--test", str(test), "--classification", "scian", "--json"])
+    assert result.exit_code == 0, result.output
+    m = json.loads(result.output)
+    assert m["n_train_invalid"] == {"empty_text": 1, "unknown_code": 1} and m["n_train"] == 80
+    assert m["n_test_invalid"] == 1 and m["accuracy"] == 0.5  # the empty test text counts as not coded
+    bad = invoke(["evaluate", "--train", str(train), "--test", str(test), "--text-col", "descripcion", "--json"])
+    assert bad.exit_code != 0 and "missing column(s) ['descripcion']" in bad.output
+
+
+def test_train_then_predict_round_trip(tmp_path):
+    rows = ["id,text,code,year"] + [f"{i},panaderia tradicional {i % 3},311812,{2018 + i % 3}" for i in range(60)] + \
+        [f"{100 + i},carniceria {i % 3},461121,{2018 + i % 3}" for i in range(60)]
+    data = tmp_path / "coded.csv"
+    data.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    out = tmp_path / "model"
+    result = invoke(["train", "--data", str(data), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert (out / "model.pkl").exists() and (out / "metrics.json").exists()
+    todo = tmp_path / "todo.csv"
+    todo.write_text("id,text\n1,panaderia\n2,carniceria del mercado\n3,\n", encoding="utf-8")
+    coded = tmp_path / "coded_out.csv"
+    result = invoke(["predict", "--model", str(out), "--input", str(todo), "--output", str(coded), "--id-col", "id"])
+    assert result.exit_code == 0, result.output
+    df = pl.read_csv(coded, infer_schema_length=0)
+    assert df.get_column("code").to_list() == ["311812", "461121", None]
+    assert df.get_column("decision").to_list()[2] == "invalid"
+    assert json.loads(result.output)["decisions"]["invalid"] == 1
+
+
+def test_classifications_lists_the_shipped_configs():
+    result = invoke(["classifications"])
+    assert result.exit_code == 0 and "scian" in result.output and "crime_types" in result.output
