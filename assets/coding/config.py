@@ -61,6 +61,7 @@ class EngineSettings:
     learning_rate: float = 5e-5
     max_length: int = 64
     device: str = "auto"
+    torch_threads: int | None = None            # CPU threads for torch (None: torch's default)
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any] | None, where: str = "engine") -> "EngineSettings":

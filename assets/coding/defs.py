@@ -24,7 +24,9 @@ from assets.coding.config import load_config
 from assets.coding.engine import ENGINE_VERSION, load_engine
 from assets.coding.registry import train_and_store
 from lakehouse.tables import coding as T
+from assets.coding.rerank import apply_rerank
 from resources.lakehouse import LakehouseResource
+from resources.llm import LLMResource
 
 GROUP = "coding"
 DEFAULT_CLASSIFICATIONS = ["scian", "crime_types"]
@@ -56,6 +58,8 @@ class CodingConfig(dg.Config):
     classifications: list[str] = DEFAULT_CLASSIFICATIONS
     audit_rate: float = 0.02
     accuracy_tolerance: float = 0.02
+    llm_rerank: bool = False   # re-rank manual records with the LLM resource (also per classification in YAML)
+    llm_model: str = ""        # default: the YAML's llm_rerank.model, else the LLM resource's first model
 
 
 def _configs(config: CodingConfig):
@@ -208,16 +212,20 @@ def coding_models(context: dg.AssetExecutionContext, config: CodingConfig,
           check_specs=[dg.AssetCheckSpec("every_uncoded_record_coded", asset=K_CODED, blocking=True,
                                          description="One row per source record without a code: none dropped, "
                                                      "none coded twice; invalid ones carry a reason.")])
-def coded_records(config: CodingConfig, lakehouse: LakehouseResource) -> dg.MaterializeResult:
+def coded_records(context: dg.AssetExecutionContext, config: CodingConfig, lakehouse: LakehouseResource,
+                  llm: LLMResource) -> dg.MaterializeResult:
     """Every record without a source code, coded by the current model of its classification: code and
     title, calibrated confidence (estimated probability the code is right), top-3 candidates,
     decision ``auto`` (confidence above the threshold validated for the target precision), ``manual``
     (to a coder, with the reliable code prefix as ``backoff_code``), ``human`` (already coded in
-    review) or ``invalid`` (empty text: never coded), and the model version."""
+    review) or ``invalid`` (empty text: never coded), and the model version.
+
+    With ``llm_rerank`` (run config or the classification's YAML) and an Ollama LLM resource, an LLM
+    re-ranks the top-3 of manual records (``source=llm``); they stay manual."""
     lh = lakehouse.lakehouse
     models = lh.read(T.coding_models).filter(pl.col("is_current"))
     training = lh.read(T.coding_training_set)
-    parts, expected = [], 0
+    parts, expected, rerank_notes = [], 0, []
     for cfg, cat in _configs(config):
         current = models.filter(pl.col("classification") == cfg.name)
         if current.height != 1:
@@ -227,8 +235,12 @@ def coded_records(config: CodingConfig, lakehouse: LakehouseResource) -> dg.Mate
         engine = load_engine(model["artifact_path"])
         records = P.source_records(lh, cfg)
         expected += int(records.get_column("code").is_null().sum())
-        parts.append(P.code_records(engine, records, training.filter(pl.col("classification") == cfg.name),
-                                    cat, model["model_version"]))
+        rerank_fn = _reranker(context, config, cfg, cat, llm, rerank_notes)
+        frame, counts = P.code_records(engine, records, training.filter(pl.col("classification") == cfg.name),
+                                       cat, model["model_version"], rerank_fn=rerank_fn)
+        if counts:
+            rerank_notes.append(f"- {cfg.name}: {counts}")
+        parts.append(frame)
     df = pl.concat(parts) if parts else T.coded_records.empty()
     written = lh.write(T.coded_records, df, mode="overwrite")
     dups = df.select("classification", "record_id").is_duplicated().sum()
@@ -239,7 +251,32 @@ def coded_records(config: CodingConfig, lakehouse: LakehouseResource) -> dg.Mate
     return table_result(T.coded_records, lh, written, df, check_results=[check], extra={
         "decisions": dg.MetadataValue.md(markdown_preview(decisions, rows=50)),
         "auto_share": float((df.get_column("decision") == "auto").mean()) if df.height else 0.0,
+        "llm_rerank": dg.MetadataValue.md("\n".join(rerank_notes) or "off"),
     })
+
+
+def _reranker(context, config: CodingConfig, cfg, catalog, llm: LLMResource, notes: list[str]):
+    """The LLM re-ranking function for one classification, or None when it is off."""
+    wanted = config.llm_rerank or bool(cfg.llm_rerank.get("enabled"))
+    if not wanted:
+        return None
+    if not llm.enabled:
+        if config.llm_rerank:
+            raise dg.Failure("llm_rerank was requested but the LLM resource has no server (backend='embedded'); "
+                             "set FMLAKE_LLM_BACKEND=ollama and OLLAMA_HOST")
+        notes.append(f"- {cfg.name}: re-ranking configured but skipped: the LLM backend is embedded (no server)")
+        return None
+    model = config.llm_model or cfg.llm_rerank.get("model") or (llm.models[0] if llm.models else "")
+    if not model:
+        raise dg.Failure(f"llm_rerank for {cfg.name}: no model (set llm_model, the YAML's llm_rerank.model "
+                         "or FMLAKE_LLM_MODELS)")
+    client = llm.get_client()
+    context.log.info(f"{cfg.name}: re-ranking manual records with {model}")
+
+    def ask(prompt: str):
+        return client.chat(model, prompt, temperature=0)
+
+    return lambda frame: apply_rerank(frame, ask, catalog, cfg.title, map_fn=client.map)
 
 
 # ---------------------------------------------------------------- review queue

@@ -184,7 +184,13 @@ class _Base:
         sup = dict(zip(support.get_column("code").to_list(), support.get_column("w").to_list()))
         self.support = np.array([sup.get(c, 0.0) for c in self.classes])
 
-        # near-duplicate memory: one group per key (stop words dropped), code weights of its records
+        self._fit_memory(texts, codes, weights)
+        return self
+
+    def _fit_memory(self, texts: list[str], codes: list[str], weights: np.ndarray) -> None:
+        """Near-duplicate memory: one group per key (stop words dropped), code weights of its records."""
+        from sklearn.feature_extraction.text import TfidfVectorizer
+
         keys = [self.norm.key(x) for x in texts]
         mem = pl.DataFrame({"k": keys, "code": codes, "w": weights},
                            schema={"k": pl.Utf8, "code": pl.Utf8, "w": pl.Float64}) \
@@ -199,7 +205,6 @@ class _Base:
             self.nn_index = self.nn_vec.fit_transform(self.mem_keys).T.tocsr()
         except ValueError:  # every key empty (texts of stop words only)
             self.nn_vec, self.nn_index = None, None
-        return self
 
     def decision(self, texts: list[str], contexts: list[str]) -> np.ndarray:
         from scipy import sparse
@@ -306,12 +311,14 @@ class CodingEngine:
         self.level_thresholds: dict[int, float | None] = {}
         self.calibrator = None
         self._emb_cache: dict[str, np.ndarray] = {}
+        self._log: Callable[[str], None] = lambda m: None
 
     # ---------------------------------------------------------- fitting
     def fit(self, records: pl.DataFrame, log: Callable[[str], None] | None = None) -> FitReport:
         """Learn from ``records`` (columns ``text``, ``code``; optional ``time`` in years, ``context``)."""
         t0 = time.perf_counter()
         log = log or (lambda m: None)
+        self._log = log
         s = self.settings
         recs = self._check_records(records)
         texts = self.normalizer.normalize_many(recs.get_column("text").to_list())
@@ -331,7 +338,7 @@ class CodingEngine:
             tr = ~val_mask
             part_newest = float(np.nanmax(times[tr])) if has_time else None
             w_tr = recency_weights(times[tr], s.recency_tau, part_newest) if has_time else np.ones(int(tr.sum()))
-            base_v = _Base(s, self.normalizer).fit(
+            base_v = self._new_base().fit(
                 [texts[i] for i in np.flatnonzero(tr)], [contexts[i] for i in np.flatnonzero(tr)],
                 [codes[i] for i in np.flatnonzero(tr)], w_tr, title_docs)
             self._attach_embeddings(base_v, [texts[i] for i in np.flatnonzero(tr)],
@@ -344,7 +351,7 @@ class CodingEngine:
             notes.append(f"validation split too small ({n_val} records, need {s.min_validation}): "
                          "no threshold, every record goes to review")
             self.threshold = None
-        self.base = _Base(s, self.normalizer).fit(texts, contexts, codes, weights, title_docs)
+        self.base = self._new_base().fit(texts, contexts, codes, weights, title_docs)
         self._attach_embeddings(self.base, texts, codes, weights)
         self._fit_catalog_index()
         seconds = time.perf_counter() - t0
@@ -356,6 +363,13 @@ class CodingEngine:
             level_thresholds={str(k): v for k, v in self.level_thresholds.items()},
             validation=validation, notes=notes)
         return self.report
+
+    def _new_base(self) -> _Base:
+        if self.settings.backend == "transformer":
+            from assets.coding.transformer import TransformerBase
+
+            return TransformerBase(self.settings, self.normalizer, log=self._log)
+        return _Base(self.settings, self.normalizer)
 
     def _check_records(self, records: pl.DataFrame) -> pl.DataFrame:
         for col in ("text", "code"):
@@ -683,13 +697,16 @@ class CodingEngine:
         folder.mkdir(parents=True, exist_ok=True)
         embedder, self.embedder = self.embedder, None  # models are rebuilt on load, never pickled
         cache, self._emb_cache = self._emb_cache, {}
+        log, self._log = self._log, None
+        if hasattr(self.base, "save_weights"):
+            self.base.save_weights(folder / "transformer")
         try:
             tmp = folder / "model.pkl.tmp"
             with open(tmp, "wb") as fh:
                 pickle.dump(self, fh, protocol=pickle.HIGHEST_PROTOCOL)
             tmp.replace(folder / "model.pkl")
         finally:
-            self.embedder, self._emb_cache = embedder, cache
+            self.embedder, self._emb_cache, self._log = embedder, cache, log
         return folder / "model.pkl"
 
 
@@ -702,4 +719,7 @@ def load_engine(folder: str | Path) -> CodingEngine:
         engine = pickle.load(fh)
     if not isinstance(engine, CodingEngine):
         raise EngineError(f"{path} does not hold a CodingEngine")
+    engine._log = lambda m: None
+    if hasattr(engine.base, "load_weights"):
+        engine.base.load_weights(Path(folder) / "transformer")
     return engine

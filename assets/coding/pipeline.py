@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 import numpy as np
 import polars as pl
@@ -155,11 +155,14 @@ def engine_records(training_set: pl.DataFrame) -> pl.DataFrame:
 
 # ---------------------------------------------------------------- coding
 def code_records(engine: CodingEngine, records: pl.DataFrame, training_set: pl.DataFrame,
-                 catalog: Catalog | None, model_version: str, now: datetime | None = None) -> pl.DataFrame:
-    """Code every record without a source code (``coded_records`` schema).
+                 catalog: Catalog | None, model_version: str, now: datetime | None = None,
+                 rerank_fn: Callable[[pl.DataFrame], tuple[pl.DataFrame, dict]] | None = None
+                 ) -> tuple[pl.DataFrame, dict[str, int]]:
+    """Code every record without a source code (``coded_records`` schema) and count the LLM re-ranking.
 
     Records a coder has already coded in review are ``decision=human`` with the coder's code; the
     others get the model's code, confidence, top-3 and decision (auto / manual / invalid).
+    ``rerank_fn`` (optional) reorders the candidates of manual records (``rerank.apply_rerank``).
     """
     now = now or datetime.now(timezone.utc)
     name = engine.config.name
@@ -175,6 +178,9 @@ def code_records(engine: CodingEngine, records: pl.DataFrame, training_set: pl.D
         coded_by=pl.when(human).then(pl.lit("review")).otherwise(pl.lit("model")),
         confidence=pl.when(human).then(None).otherwise(pl.col("confidence")),
     )
+    counts: dict[str, int] = {}
+    if rerank_fn is not None:
+        out, counts = rerank_fn(out)
     titles = catalog.to_frame().rename({"title": "code_title"}) if catalog is not None else \
         pl.DataFrame(schema={"code": pl.Utf8, "code_title": pl.Utf8})
     out = out.join(titles, on="code", how="left")
@@ -182,7 +188,7 @@ def code_records(engine: CodingEngine, records: pl.DataFrame, training_set: pl.D
         pl.lit(name).alias("classification"), "record_id", "text", "code", "code_title", "confidence",
         "probability", "candidate_2", "probability_2", "candidate_3", "probability_3", "decision", "coded_by",
         "backoff_code", "backoff_level", "source", "invalid_reason",
-        pl.lit(model_version).alias("model_version"), pl.lit(now, dtype=pl.Datetime("us", "UTC")).alias("coded_at"))
+        pl.lit(model_version).alias("model_version"), pl.lit(now, dtype=pl.Datetime("us", "UTC")).alias("coded_at")), counts
 
 
 def _audit_pick(record_id: str, rate: float, salt: str) -> bool:

@@ -10,6 +10,7 @@ import polars as pl
 import pytest
 
 from resources.lakehouse import LakehouseResource
+from resources.llm import LLMResource
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -43,7 +44,8 @@ def sample_lake(tmp_path):
 
     root = tmp_path / "lake"
     generate(root / "landing", seed=7)
-    resources = {"lakehouse": LakehouseResource(root=str(root), landing_root=str(root / "landing"))}
+    resources = {"lakehouse": LakehouseResource(root=str(root), landing_root=str(root / "landing")),
+                 "llm": LLMResource()}
     instance = dg.DagsterInstance.ephemeral()
     run_coding(resources, instance)
     return resources, instance, root / "landing"

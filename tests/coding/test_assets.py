@@ -179,7 +179,10 @@ def test_feedback_sensor_requests_one_run_per_new_set_of_files(tmp_path):
 def test_definitions_load_and_describe_every_asset(tmp_path):
     from resources.lakehouse import LakehouseResource
 
-    resources = {"lakehouse": LakehouseResource(root=str(tmp_path), landing_root=str(tmp_path / "l"))}
+    from resources.llm import LLMResource
+
+    resources = {"lakehouse": LakehouseResource(root=str(tmp_path), landing_root=str(tmp_path / "l")),
+                 "llm": LLMResource()}
     dg.Definitions.validate_loadable(coding_defs(resources))
     keys = {k.to_user_string() for a in coding.defs.assets for k in a.keys}
     assert keys == {"silver/coding_feedback", "silver/coding_training_set", "gold/coding_models",
