@@ -27,26 +27,45 @@ def _setup(classification: str | None, train_path: str, text_col: str, code_col:
     header = pl.read_csv(train_path, n_rows=0).columns
     if time_col == "auto":
         time_col = None
-    if classification:
+    codes = pl.read_csv(train_path, columns=[code_col], infer_schema_length=0).get_column(code_col) \
+        .drop_nulls().str.strip_chars().unique().to_list() if code_col in header else []
+    if classification in (None, "", "auto"):
+        classification = detect_classification(codes)
+    if classification and classification != "none":
         config = load_config(classification)
         catalog = load_catalog(config)
         if time_col is None and config.source and config.source.time in header:
             time_col = config.source.time
         ctx_default = [c for c in (config.source.context if config.source else ()) if c in header]
     else:
-        codes = pl.read_csv(train_path, columns=[code_col], infer_schema_length=0).get_column(code_col) \
-            .drop_nulls().unique().to_list() if code_col in header else []
         config = generic_config(codes)
         catalog = None
-        if time_col is None and "year" in header:
-            time_col = "year"
         ctx_default = []
+    if time_col is None and "year" in header:
+        time_col = "year"
     if context_cols is None:
         contexts = ctx_default
     else:
         contexts = [c.strip() for c in context_cols.split(",") if c.strip()]
     config = config.with_engine(target_precision=target_precision, **overrides)
     return config, catalog, time_col, contexts
+
+
+def detect_classification(codes: list[str], min_share: float = 0.95) -> str:
+    """The shipped classification whose catalogue lists at least ``min_share`` of the file's codes, else 'none'."""
+    from assets.coding.catalog import load_catalog
+    from assets.coding.config import available, load_config
+
+    if not codes:
+        return "none"
+    best, best_share = "none", 0.0
+    for name in available():
+        config = load_config(name)
+        listed = set(load_catalog(config).assignable())
+        share = sum(c in listed for c in codes) / len(codes)
+        if share >= min_share and share > best_share:
+            best, best_share = name, share
+    return best
 
 
 @click.group()
@@ -74,8 +93,9 @@ _common = [
                       "auto: the config's time column, else 'year' if present; '' for none."),
     click.option("--context-cols", default=None,
                  help="Comma-separated context columns (default: the config's, e.g. state,municipality)."),
-    click.option("--classification", default=None,
-                 help="Shipped config name (scian, crime_types) or a YAML path; default: codes of the training file."),
+    click.option("--classification", default="auto", show_default=True,
+                 help="Shipped config name (scian, crime_types), a YAML path, 'none' (the training file's codes, "
+                      "no catalogue) or 'auto' (the shipped config whose catalogue lists >= 95% of the codes)."),
     click.option("--target-precision", type=float, default=None,
                  help="Precision the auto-coding threshold must reach on validation (default: config, 0.95)."),
 ]

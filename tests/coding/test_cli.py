@@ -48,6 +48,11 @@ def test_evaluate_prints_the_metrics_on_a_slice_of_retc(retc_slice):
     assert 0 <= m["auto_share"] <= 1 and m["train_seconds"] > 0 and m["predict_rows_per_second"] > 100
     assert m["validation"]["by"] == "time (latest period: 2014)"  # threshold from training years only
     assert m["command"]["time_col"] == "year"
+    assert m["classification"] == "scian"  # detected: the SCIAN catalogue lists every code of the file
+    plain = json.loads(invoke(["evaluate", "--train", str(paths["train"]), "--test", str(paths["test"]),
+                               "--classification", "none", "--json"]).output)
+    assert plain["classification"] == "generic" and plain["command"]["context_cols"] == []
+    assert set(plain["accuracy_by_level"]) == {"2", "3", "4", "5", "6"}  # digit codes: levels by prefix
 
 
 def test_evaluate_splits_one_file_by_years(retc_slice):
