@@ -12,13 +12,14 @@ export PYTHONUNBUFFERED := 1
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: help setup demo test ui bench dbt-parse browser clean
+.PHONY: help setup demo test ui bench evaluate dbt-parse browser clean
 
 help:
 	@echo "make demo   set up if needed, generate sample data, materialize every asset, print a summary"
 	@echo "make test   set up if needed, run the whole test suite"
 	@echo "make ui     the Dagster UI on http://127.0.0.1:3000 (dagster dev -w workspace.yaml)"
 	@echo "make bench  speed / memory benchmarks of the applications"
+	@echo "make evaluate  quality of the applications on the real data in ../shared/data"
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -54,7 +55,10 @@ ui: setup
 	$(BIN)/dagster dev -w workspace.yaml
 
 bench: setup
-	$(BIN)/python -m pipelines.bench
+	$(BIN)/python -m pipelines.bench bench
+
+evaluate: setup
+	$(BIN)/python -m pipelines.bench evaluate
 
 clean:
 	rm -rf data .dagster_home dbt_project/target dbt_project/logs
