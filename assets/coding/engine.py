@@ -194,7 +194,7 @@ class _Base:
         keys = [self.norm.key(x) for x in texts]
         mem = pl.DataFrame({"k": keys, "code": codes, "w": weights},
                            schema={"k": pl.Utf8, "code": pl.Utf8, "w": pl.Float64}) \
-            .group_by("k", "code").agg(pl.col("w").sum()).sort("k", "w", descending=[False, True])
+            .group_by("k", "code").agg(pl.col("w").sum()).sort(["k", "w", "code"], descending=[False, True, False])
         groups = mem.group_by("k", maintain_order=True).agg(pl.col("code"), pl.col("w"))
         self.mem_keys = groups.get_column("k").to_list()
         self.mem_codes = [list(c) for c in groups.get_column("code").to_list()]
@@ -209,7 +209,10 @@ class _Base:
     def decision(self, texts: list[str], contexts: list[str]) -> np.ndarray:
         from scipy import sparse
 
-        blocks = [self.char.transform(texts), self.word.transform(texts)]
+        # text features once per distinct text (the same answer often comes with several contexts)
+        uniq, inv = np.unique(np.asarray(texts, dtype=object), return_inverse=True) if texts else ([], [])
+        u = list(uniq)
+        blocks = [sparse.hstack([self.char.transform(u), self.word.transform(u)]).tocsr()[inv]]
         if self.ctx is not None:
             blocks.append(self.ctx.transform(contexts) * self.s.context_weight)
         D = self.svm.decision_function(sparse.hstack(blocks).tocsr())
@@ -629,9 +632,19 @@ class CodingEngine:
         contexts = list(contexts) if contexts is not None else [None] * len(texts)
         if len(contexts) != len(texts):
             raise EngineError(f"{len(texts)} texts but {len(contexts)} contexts")
-        parts = [self._predict_batch(texts[i:i + batch_size], contexts[i:i + batch_size])
-                 for i in range(0, len(texts), batch_size)] or [self._predict_batch([], [])]
-        return Predictions(
+        # census and register answers repeat a lot: each distinct (normalised text, context) is coded once
+        keys = [(self.normalizer.normalize(t) if not is_blank(t) else None, c or "") for t, c in zip(texts, contexts)]
+        first: dict[tuple, int] = {}
+        for i, k in enumerate(keys):
+            if k[0] is not None:
+                first.setdefault(k, i)
+        unique_idx = sorted(first.values())
+        slot = {keys[i]: j for j, i in enumerate(unique_idx)}
+        u_texts = [texts[i] for i in unique_idx]
+        u_ctx = [contexts[i] for i in unique_idx]
+        parts = [self._predict_batch(u_texts[i:i + batch_size], u_ctx[i:i + batch_size])
+                 for i in range(0, len(u_texts), batch_size)] or [self._predict_batch([], [])]
+        u = Predictions(
             codes=[c for p in parts for c in p.codes],
             probabilities=np.concatenate([p.probabilities for p in parts]),
             confidence=np.concatenate([p.confidence for p in parts]),
@@ -640,6 +653,21 @@ class CodingEngine:
             backoff_level=[c for p in parts for c in p.backoff_level],
             source=[c for p in parts for c in p.source],
             invalid_reason=[c for p in parts for c in p.invalid_reason])
+        k = u.probabilities.shape[1]
+        rows = [slot.get(key, -1) for key in keys]  # -1: empty text, never coded
+
+        def pick(values, j, empty):
+            return values[j] if j >= 0 else empty
+
+        return Predictions(
+            codes=[pick(u.codes, j, []) for j in rows],
+            probabilities=np.array([u.probabilities[j] if j >= 0 else np.zeros(k) for j in rows]).reshape(len(rows), k),
+            confidence=np.array([u.confidence[j] if j >= 0 else 0.0 for j in rows]),
+            auto=np.array([bool(u.auto[j]) if j >= 0 else False for j in rows], dtype=bool),
+            backoff_code=[pick(u.backoff_code, j, None) for j in rows],
+            backoff_level=[pick(u.backoff_level, j, None) for j in rows],
+            source=[pick(u.source, j, "none") for j in rows],
+            invalid_reason=[None if j >= 0 else "empty_text" for j in rows])
 
     def _predict_batch(self, texts: list[str | None], contexts: list[str | None]) -> Predictions:
         base = self.base

@@ -177,3 +177,15 @@ def test_score_by_level_and_year_ranges():
     assert m["accuracy_by_level"] == {"2": 1.0, "4": 1.0, "6": 0.3333}
     assert m["auto_share"] == 0.6667 and m["auto_precision"] == 0.5
     assert parse_years("2008-2010,2012") == {2008, 2009, 2010, 2012}
+
+
+def test_fitting_twice_on_the_same_records_gives_the_same_model(scian_like_config):
+    data = noisy_records(600)
+    texts = noisy_records(200, seed=5).get_column("text").to_list()
+    runs = []
+    for _ in range(2):
+        engine = CodingEngine(scian_like_config, load_catalog(scian_like_config))
+        report = engine.fit(data)
+        runs.append((report.threshold, engine.predict(texts)))
+    (t1, a), (t2, b) = runs
+    assert t1 == t2 and a.codes == b.codes and np.array_equal(a.confidence, b.confidence)
