@@ -99,10 +99,6 @@ def macro_f1(y_true: Sequence[str], y_pred: Sequence[str]) -> float:
     return float(f1_score(list(y_true), list(y_pred), labels=labels, average="macro", zero_division=0))
 
 
-def level_of(code: str, levels: Sequence[int]) -> int | None:
-    return len(code) if len(code) in levels else None
-
-
 def to_years(values: pl.Series) -> np.ndarray:
     """A time column as fractional years: numbers (2014), dates, datetimes or ISO strings."""
     s = values
@@ -403,15 +399,19 @@ class CodingEngine:
             # the latest period(s) until at least `want` records: the model is judged on what came
             # after the data it learned from, as it will be used
             t = np.where(np.isnan(times), -np.inf, times)
-            periods = np.unique(np.floor(t[np.isfinite(t)]))[::-1] if np.all(np.abs(t[np.isfinite(t)] - np.floor(t[np.isfinite(t)])) < 1e-9) else None
-            if periods is not None and len(periods) > 1:
+            known = t[np.isfinite(t)]
+            whole_periods = np.all(known == np.floor(known))  # years (2014), not dates (2026.67)
+            periods = np.unique(known)[::-1] if whole_periods else np.array([])
+            if len(periods) > 1:
                 mask = np.zeros(n, dtype=bool)
                 for p in periods:
                     mask |= t == p
                     if mask.sum() >= want:
                         break
                 if mask.sum() < n * 0.5:
-                    return mask, f"time (latest period{'s' if len(set(t[mask])) > 1 else ''}: {', '.join(str(int(x)) for x in sorted(set(t[mask])))})"
+                    chosen = sorted(int(x) for x in set(t[mask]))
+                    label = "period" if len(chosen) == 1 else "periods"
+                    return mask, f"time (latest {label}: {', '.join(map(str, chosen))})"
             order = np.argsort(-t, kind="stable")
             mask = np.zeros(n, dtype=bool)
             mask[order[:want]] = True
