@@ -130,7 +130,8 @@ def run_demo(seed: int = 7) -> int:
     summary = generate(env.landing_root, seed=seed)
     print(f"sample data written to {summary.root}: {summary.files}")
     resources = build_resources(env)
-    materialize_everything(defs, resources, _instance(), report=print)
+    with _instance() as instance:
+        materialize_everything(defs, resources, instance, report=print)
 
     lh = resources["lakehouse"].lakehouse
     infos = table_infos(lh)

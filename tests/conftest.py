@@ -32,6 +32,21 @@ def pytest_configure(config):
                         "--quiet"], cwd=REPO_ROOT, check=True)
 
 
+@pytest.fixture(autouse=True)
+def _isolated_dagster_state_storage():
+    """A DagsterInstance entered in one test and never exited (or exited in another thread) leaves
+    Dagster's context-local state storage pointing at a dead instance; later definition loads then
+    fail. Each test starts and ends with none set."""
+    from dagster._core.storage.defs_state.base import _current_storage
+
+    token = _current_storage.set(None)
+    yield
+    try:
+        _current_storage.reset(token)
+    except ValueError:
+        _current_storage.set(None)
+
+
 @pytest.fixture
 def shared_data() -> Path:
     """The real public data in ../shared/data; the test is skipped when it is absent."""

@@ -33,8 +33,8 @@ def demo_root(tmp_path_factory):
 
         generate(root / "landing", seed=7)
         resources = build_resources(get_environment())
-        instance = dg.DagsterInstance.ephemeral()
-        results = materialize_everything(defs, resources, instance)
+        with dg.DagsterInstance.ephemeral() as instance:
+            results = materialize_everything(defs, resources, instance)
         yield root, results
     finally:
         for k, v in saved.items():

@@ -27,9 +27,9 @@ def counts(lh):
 
 @pytest.fixture
 def ingested(sample_landing, resources, lh):
-    instance = dg.DagsterInstance.ephemeral()
-    ingest(resources, instance)
-    return instance
+    with dg.DagsterInstance.ephemeral() as instance:
+        ingest(resources, instance)
+        yield instance
 
 
 def test_sample_ingests_into_every_silver_table(ingested, lh):
@@ -68,8 +68,8 @@ def test_malformed_file_is_quarantined_and_previous_version_intact(ingested, res
 
 def test_quarantine_is_reported_as_a_failed_warn_check(sample_landing, resources):
     (sample_landing / "migrant_shelters" / "roto.csv").write_bytes(b"\xff\xfe\x00garbage")
-    instance = dg.DagsterInstance.ephemeral()
-    results = ingest(resources, instance)
+    with dg.DagsterInstance.ephemeral() as instance:
+        results = ingest(resources, instance)
     evaluations = [e.event_specific_data for r in results for e in r.all_events
                    if e.event_type_value == "ASSET_CHECK_EVALUATION"]
     shelters = [e for e in evaluations if e.asset_key == dg.AssetKey(["bronze", "migrant_shelters"])
@@ -111,7 +111,8 @@ def test_real_shared_data_ingests_through_the_same_assets(shared_data, lakehouse
     lh = resources["lakehouse"].lakehouse
     keys = {dg.AssetKey([layer, name]) for layer in ("bronze", "silver") for name in (
         "municipalities", "industry_stats", "scian_catalog", "economic_activity_text", "news_articles")}
-    materialize_everything(defs, resources, dg.DagsterInstance.ephemeral(), keys=keys)
+    with dg.DagsterInstance.ephemeral() as instance:
+        materialize_everything(defs, resources, instance, keys=keys)
     assert lh.row_count(get_table("silver.municipalities")) == 2478
     activity = lh.read(get_table("silver.economic_activity_text"))
     assert activity.height == 22625 and activity.get_column("record_id").n_unique() == 22625
