@@ -45,9 +45,10 @@ class FrameSource:
 
 
 class ParquetSource:
-    """Masks in Parquet files (written by ParquetMaskSink), read in record batches."""
+    """Masks in Parquet files (written by ParquetMaskSink), read in record batches of ``chunk`` rows
+    (small: the per-batch temporaries, polygons and GeoJSON text, bound the peak memory)."""
 
-    def __init__(self, paths: Iterable[str | Path], chunk: int = 20_000):
+    def __init__(self, paths: Iterable[str | Path], chunk: int = 2_000):
         import pyarrow.parquet as pq
 
         self.paths = [Path(p) for p in paths]

@@ -69,26 +69,32 @@ def render_quicklook(info: TileInfo, masks: Iterable[tuple[bytes, str]], max_sid
     h, w = rgb.shape[:2]
     transform = info.affine() @ Affine.scale(info.width / w, info.height / h)
     codes = {label: i + 1 for i, label in enumerate(LABEL_COLORS)}
-    label_img = np.zeros((h, w), dtype=np.uint8)
-    mask_img = np.zeros((h, w), dtype=np.int32)
-    batch: list = []
-    n = 0
+    mask_img = np.zeros((h, w), dtype=np.int32)  # 1-based index of the mask painted on each pixel
+    code_of = [0]  # mask index -> label code
+    # vertices finer than half a quicklook pixel cannot show: simplify first (big rasters have
+    # stair-step polygons with millions of vertices), then rasterize once
+    tolerance = 0.5 * max(abs(transform.a), abs(transform.e)) if factor > 1 else 0.0
+    batch_wkb: list[bytes] = []
 
-    def paint(items):
-        nonlocal n
-        if not items:
+    def paint():
+        if not batch_wkb:
             return
-        rasterize(((g, codes.get(lab, codes["unknown"])) for g, lab in items), out=label_img, transform=transform,
-                  all_touched=False)
-        rasterize(((g, n + i + 1) for i, (g, _) in enumerate(items)), out=mask_img, transform=transform)
-        n += len(items)
+        geoms = shapely.from_wkb(batch_wkb)
+        if tolerance:
+            geoms = shapely.simplify(geoms, tolerance, preserve_topology=True)
+        first = len(code_of) - len(batch_wkb)
+        shapes = [(g, first + i) for i, g in enumerate(geoms) if not g.is_empty]
+        if shapes:
+            rasterize(shapes, out=mask_img, transform=transform)
+        batch_wkb.clear()
 
     for wkb, label in masks:
-        batch.append((shapely.from_wkb(wkb), label))
-        if len(batch) >= 2000:
-            paint(batch)
-            batch = []
-    paint(batch)
+        batch_wkb.append(wkb)
+        code_of.append(codes.get(label, codes["unknown"]))
+        if len(batch_wkb) >= 500:  # rasterio converts each polygon to Python coordinate tuples: keep batches small
+            paint()
+    paint()
+    label_img = np.asarray(code_of, dtype=np.uint8)[mask_img]
     palette = np.zeros((len(codes) + 1, 3), dtype=np.float32)
     for label, code in codes.items():
         palette[code] = LABEL_COLORS[label]
@@ -112,7 +118,7 @@ def render_quicklook(info: TileInfo, masks: Iterable[tuple[bytes, str]], max_sid
         draw.rectangle([x, y, x + 14, y + 14], fill=LABEL_COLORS[label], outline=(0, 0, 0))
         draw.text((x + 20, y + 1), f"{label} {share:.0%}", fill=(0, 0, 0))
     buf = io.BytesIO()
-    canvas.save(buf, format="PNG", optimize=True)
+    canvas.save(buf, format="PNG")
     return buf.getvalue(), shares
 
 
