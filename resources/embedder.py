@@ -17,7 +17,9 @@ embedder: the CPU backends are not re-entrant and parallel calls would only figh
 
 from __future__ import annotations
 
+import logging
 import threading
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -129,7 +131,17 @@ class _USE:
             self._pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"),
                                              initializer=_use_worker_init)
         chunks = [texts[i:i + self.chunk] for i in range(0, len(texts), self.chunk)]
-        return np.concatenate(list(self._pool.map(_use_worker_encode, chunks)), axis=0)
+        try:
+            return np.concatenate(list(self._pool.map(_use_worker_encode, chunks)), axis=0)
+        except BrokenProcessPool as exc:
+            # Typically a script without an `if __name__ == "__main__":` guard (spawned workers re-run it).
+            # The result is the same in-process, only slower: say so and carry on with one process.
+            logging.getLogger(__name__).warning(
+                "use: embedding worker processes failed (%s); embedding %d texts in this process instead "
+                "(set SEARCH_EMBEDDER_WORKERS=1 to silence this)", exc, len(texts))
+            self.close()
+            self.workers = 1
+            return self._encode_here(texts)
 
     def close(self) -> None:
         if self._pool is not None:

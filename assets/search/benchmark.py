@@ -66,6 +66,10 @@ def run_benchmark(n_docs: int, n_queries: int, embedder: Any, *, hnsw: bool = Tr
                         copy.deepcopy(index.stats), index._bm25, index._vocab)
         report["hnsw_build_s"] = round(time.perf_counter() - t, 2)
         report["latency"]["hnsw"] = _latency(h, queries)
+        # how much of the exact dense top 10 the approximate index returns
+        overlap = [len({x.doc_id for x in index.search(q, "dense", 10)} & {x.doc_id for x in h.search(q, "dense", 10)})
+                   / 10 for q in queries[:100]]
+        report["hnsw_dense_overlap@10_vs_exact"] = round(sum(overlap) / len(overlap), 3)
         progress(f"hnsw ({report['hnsw_build_s']} s): {report['latency']['hnsw']}")
     auto = "hnsw" if len(index.vectors) > IndexConfig().exact_max_vectors else "exact"
     total = index.stats.total_s + (report.get("hnsw_build_s", 0.0) if auto == "hnsw" else 0.0)

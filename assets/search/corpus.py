@@ -191,8 +191,9 @@ def published_documents(published: pl.DataFrame, drafts: pl.DataFrame) -> pl.Dat
     """Published documents (latest approved version) with the text of that draft version."""
     if published.is_empty():
         return empty_corpus()
-    body = {(r["draft_id"], r["version"]): r["body_markdown"] for r in
-            drafts.select("draft_id", "version", "body_markdown").iter_rows(named=True)} if not drafts.is_empty() else {}
+    body = {} if drafts.is_empty() else {
+        (r["draft_id"], r["version"]): r["body_markdown"]
+        for r in drafts.select("draft_id", "version", "body_markdown").iter_rows(named=True)}
     rows = []
     for r in published.iter_rows(named=True):
         rows.append({"doc_id": f"document:{r['draft_id']}", "doc_type": "document", "ref": r["draft_id"],

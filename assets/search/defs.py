@@ -33,7 +33,7 @@ K_EMBEDDINGS = dg.AssetKey(["gold", T.search_embeddings.name])
 class SearchCorpusConfig(dg.Config):
     """How SCIAN class documents are enriched with labelled register descriptions."""
 
-    max_examples: int = 50       # distinct descriptions kept per class (most frequent first); 0 = catalogue only
+    max_examples: int = 200      # distinct descriptions kept per class (most frequent first); 0 = catalogue only
     holdout_percent: int = 20    # % of descriptions (by text hash) kept out of the index to measure it
 
 

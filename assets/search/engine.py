@@ -44,7 +44,7 @@ class IndexConfig:
     tau: float = 0.05           # soft-max temperature over a document's vectors
     k1: float = 1.2
     b: float = 0.75
-    exact_max_vectors: int = 50_000
+    exact_max_vectors: int = 200_000
     vector_index: str = "auto"  # auto | exact | hnsw
     embed_batch_size: int = 64
 
@@ -150,6 +150,8 @@ class _HNSW:
         self.dim = int(vectors.shape[1])
         self.con = connect(extensions=("vss",))
         self.con.execute("SET hnsw_enable_experimental_persistence = false")
+        # the default ef_search (64) is below the candidate depth we ask for; 256 keeps the candidates close to exact
+        self.con.execute("SET hnsw_ef_search = 256")
         flat = pa.array(vectors.astype(np.float32).ravel(), type=pa.float32())
         arr = pa.FixedSizeListArray.from_arrays(flat, self.dim)
         table = pa.table({"vid": pa.array(np.arange(len(vectors), dtype=np.int64)), "vec": arr})
@@ -319,7 +321,8 @@ class SearchIndex:
             out[top] += 1.0 / (c.rrf_k + np.arange(1, len(top) + 1))
         return out.astype(np.float32)
 
-    def scores(self, query: str, mode: str, qvec: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def scores(self, query: str, mode: str,
+               qvec: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(final, bm25, dense) score arrays over the corpus for one query."""
         zero = np.zeros(self._n, dtype=np.float32)
         bm25 = self.bm25_scores(query) if mode in ("bm25", "hybrid") else zero

@@ -9,7 +9,8 @@ class with that code. Two protocols:
 ``with_examples``   labelled descriptions of the years before ``test_from`` are attached to their class as examples
                     (BM25 text and extra vectors); evaluation is on the years from ``test_from`` on, which the index
                     never saw; codes of those years that SCIAN 2018 lacks (SCIAN 2007/2013 classes such as
-                    221110) get a document named by the title delivered with the labels. ``alpha`` is tuned with an index of the years before ``dev_year`` on ``dev_year``'s
+                    221110) get a document named by the title delivered with the labels. ``alpha`` is tuned
+                    with an index of the years before ``dev_year`` on ``dev_year``'s
                     queries. ``eval_unseen_texts`` repeats the evaluation on the queries whose normalised text is not
                     one of the examples (registers repeat descriptions year after year).
 

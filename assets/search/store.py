@@ -8,9 +8,8 @@ Settings come from environment variables read when a function runs (never at imp
 ``SEARCH_EMBEDDER_THREADS``    BLAS/torch threads per embedder process (default 1)
 ``SEARCH_EMBEDDER_WORKERS``    USE worker processes for batches of 1024+ texts (default 2: one per core)
 ``SEARCH_FUSION``              weighted (default) | rrf;  ``SEARCH_ALPHA`` BM25 weight of the weighted fusion (0.3)
-``SEARCH_VECTOR_INDEX``        auto (default: exact numpy up to ``SEARCH_EXACT_MAX_VECTORS`` = 50000, HNSW above)
+``SEARCH_VECTOR_INDEX``        auto (default: exact numpy up to ``SEARCH_EXACT_MAX_VECTORS`` = 200000, HNSW above)
                                | exact | hnsw
-``SEARCH_MAX_EXAMPLES``        example descriptions kept per SCIAN class (default 50; 0 = catalogue only)
 """
 
 from __future__ import annotations
@@ -67,7 +66,7 @@ def index_config_from_env(env: Mapping[str, str] | None = None, **overrides: Any
         "fusion": env.get("SEARCH_FUSION", "weighted") or "weighted",
         "alpha": float(env.get("SEARCH_ALPHA", "0.3")),
         "vector_index": env.get("SEARCH_VECTOR_INDEX", "auto") or "auto",
-        "exact_max_vectors": int(env.get("SEARCH_EXACT_MAX_VECTORS", "50000")),
+        "exact_max_vectors": int(env.get("SEARCH_EXACT_MAX_VECTORS", "200000")),
     }
     kwargs.update({k: v for k, v in overrides.items() if v is not None})
     return IndexConfig(**kwargs)
@@ -112,7 +111,8 @@ def unseen_labelled(lh: Lakehouse, documents: pl.DataFrame) -> tuple[list[str], 
     return [t for t, _ in rows], [c for _, c in rows]
 
 
-def build_corpus(lh: Lakehouse, max_examples: int = 50, holdout_percent: int = 20) -> tuple[pl.DataFrame, dict[str, int]]:
+def build_corpus(lh: Lakehouse, max_examples: int = 200,
+                 holdout_percent: int = 20) -> tuple[pl.DataFrame, dict[str, int]]:
     """Every searchable document from the lakehouse: SCIAN classes (silver.scian_catalog, with up to
     ``max_examples`` labelled descriptions from silver.economic_activity_text each, leaving ``holdout_percent`` % of
     the descriptions out to measure the index), registered tables, and the documents app's published documents and
@@ -134,7 +134,8 @@ def build_corpus(lh: Lakehouse, max_examples: int = 50, holdout_percent: int = 2
                                       _read_if_registered(lh, "gold.document_drafts"))
     facts = C.fact_documents(_read_if_registered(lh, "gold.industry_facts"))
     corpus = C.combine(scian, tables, published, facts)
-    counts = {"scian_class": scian.height, "legacy_scian_class": legacy.height, "table": tables.height, "document": published.height,
+    counts = {"scian_class": scian.height, "legacy_scian_class": legacy.height, "table": tables.height,
+              "document": published.height,
               "fact": facts.height, "examples": int(scian["examples"].list.len().sum())}
     return corpus, counts
 

@@ -147,3 +147,22 @@ def test_use_worker_processes_match_in_process(use_embedder):
         par.close()
     assert par._impl._pool is None
     np.testing.assert_allclose(got, expected, atol=1e-5)
+
+
+def test_broken_worker_pool_falls_back_in_process(use_embedder, caplog):
+    from concurrent.futures.process import BrokenProcessPool
+
+    class Broken:
+        def map(self, *a, **k):
+            raise BrokenProcessPool("worker died")
+
+        def shutdown(self, **k):
+            pass
+
+    e = Embedder("use", workers=2)
+    e.embed(["carga"])
+    e._impl.parallel_min_texts, e._impl._pool = 2, Broken()
+    texts = ["pan", "carbón", "acero"]
+    got = e.embed(texts)
+    np.testing.assert_allclose(got, use_embedder.embed(texts), atol=1e-5)
+    assert e._impl.workers == 1 and "worker processes failed" in caplog.text
