@@ -78,6 +78,8 @@ def query(text: str, mode: str, k: int, as_json: bool, source: str, catalog_path
     from assets.search.engine import SearchError
 
     index, origin = _load_index(source, catalog_path, backend, fusion, quiet=as_json)
+    if mode != "bm25":
+        index.embed_queries(["warm up"])  # load the model first: took_ms is the search, not the model load
     t = time.perf_counter()
     try:
         hits = index.search(text, mode, k)
@@ -191,16 +193,9 @@ def evaluate(queries_path: str, text_col: str, code_col: str, year_col: str, tit
     if as_json:
         _echo_json(report)
         return
-    for name in ("catalogue_only", "with_examples"):
-        if name not in report:
-            continue
-        part = report[name]
-        click.echo(f"\n{name}: eval on {part['eval']['queries']}; alpha={part['tuning']['alpha']}; "
-                   f"index build {part['index']['total_s']} s")
-        click.echo(f"{'mode':<12}{'n':>7}{'R@1':>8}{'R@10':>8}{'MRR@10':>8}{'nDCG@10':>9}{'p50 ms':>9}{'p95 ms':>9}")
-        for mode, m in part["eval"]["modes"].items():
-            click.echo(f"{mode:<12}{m['n']:>7}{m['recall@1']:>8.3f}{m['recall@10']:>8.3f}{m['mrr@10']:>8.3f}"
-                       f"{m['ndcg@10']:>9.3f}{m.get('p50_ms', float('nan')):>9.1f}{m.get('p95_ms', float('nan')):>9.1f}")
+    from assets.search.evaluation import format_report
+
+    click.echo(format_report(report))
 
 
 @cli.command()

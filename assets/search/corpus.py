@@ -114,7 +114,8 @@ def scian_documents(catalog: pl.DataFrame, *, with_ciiu: bool = True,
     examples = examples or {}
     rows = []
     for code in sorted(c for c in titles if c and len(c) == 6 and c.isdigit()):
-        parents = [titles[code[:n]] for n in (5, 4, 3, 2) if code[:n] in titles and titles[code[:n]] != titles[code]]
+        parents = list(dict.fromkeys(  # a rama and its only subrama often share a title: name it once
+            titles[code[:n]] for n in (5, 4, 3, 2) if code[:n] in titles and titles[code[:n]] != titles[code]))
         body_parts = []
         if parents:
             body_parts.append("Parte de: " + "; ".join(parents) + ".")

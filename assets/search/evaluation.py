@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import json
 import random
 import re
 import threading
@@ -333,6 +334,36 @@ def _corpus_with_examples(catalog: pl.DataFrame, queries: Queries, mask: np.ndar
                 titles.setdefault(queries.codes[i], queries.titles[i])
     extra = legacy_class_documents(set(classes["ref"].to_list()), ex, titles)
     return combine(classes, extra), ex, extra.height
+
+
+def format_report(report: dict[str, Any]) -> str:
+    """The evaluation report as plain-text tables (what ``fmlake search evaluate`` prints without --json)."""
+    lines = [f"{report['rows']} queries ({report['distinct_texts']} distinct texts) from {report['queries_file']}; "
+             f"{report['catalogue']['classes']} SCIAN classes; "
+             f"{report['catalogue']['queries_whose_code_is_not_a_class']} queries have a code that is not a class; "
+             f"embedder {report['embedder']}"]
+    header = f"{'mode':<12}{'n':>7}{'R@1':>8}{'R@10':>8}{'MRR@10':>8}{'nDCG@10':>9}{'p50 ms':>9}{'p95 ms':>9}"
+    for name in ("catalogue_only", "with_examples"):
+        if name not in report:
+            continue
+        part = report[name]
+        idx = part["index"]
+        extra = (f"; {idx['examples']} examples of {idx['classes_with_examples']} classes, "
+                 f"{idx['legacy_classes_added']} legacy classes" if "examples" in idx else "")
+        lines.append(f"\n{name}: alpha={part['tuning']['alpha']} (tuned on {part['tuning']['queries']}); index "
+                     f"{idx['documents']} docs / {idx['vectors']} vectors built in {idx['total_s']} s{extra}")
+        for section in ("eval", "eval_unseen_texts", "all_rows"):
+            if section not in part:
+                continue
+            lines.append(f"  {section}: {part[section]['queries']}")
+            lines.append("  " + header)
+            for mode, m in part[section]["modes"].items():
+                p50, p95 = (f"{m[k]:>9.2f}" if k in m else f"{'-':>9}" for k in ("p50_ms", "p95_ms"))
+                lines.append(f"  {mode:<12}{m['n']:>7}{m['recall@1']:>8.3f}{m['recall@10']:>8.3f}{m['mrr@10']:>8.3f}"
+                             f"{m['ndcg@10']:>9.3f}{p50}{p95}")
+        if "recall@10_by_year" in part:
+            lines.append("  recall@10 by year: " + json.dumps(part["recall@10_by_year"]))
+    return "\n".join(lines)
 
 
 def _cap(examples: dict[str, list[str]], max_per_class: int) -> dict[str, list[str]]:

@@ -83,3 +83,25 @@ def test_run_evaluation_without_years_is_catalogue_only(small_catalog, hash_embe
     assert "with_examples" not in report and report["catalogue_only"]["eval"]["queries"] == "all rows"
     with pytest.raises(EvaluationError, match="leaves no rows"):
         run_evaluation(_queries(), small_catalog, hash_embedder, test_from=2030)
+
+
+def test_cli_evaluate_json_and_text(tmp_path, small_catalog_csv):
+    import json
+
+    from click.testing import CliRunner
+
+    from assets.search.cli import cli
+
+    q = _queries()
+    path = _write(tmp_path, [f"{y},{t},{c},{ti or ''}" for t, c, y, ti in zip(q.texts, q.codes, q.years, q.titles)])
+    args = ["evaluate", "--queries", str(path), "--catalog", str(small_catalog_csv), "--test-from", "2012",
+            "--latency-sample", "2", "--cache-dir", str(tmp_path / "cache")]
+    out = CliRunner().invoke(cli, [*args, "--json"])
+    assert out.exit_code == 0, out.output
+    report = json.loads(out.stdout)
+    assert report["with_examples"]["index"]["legacy_classes_added"] == 1
+    assert report["embedding_cache"]["misses"] > 0 and (tmp_path / "cache").is_dir()
+    text = CliRunner().invoke(cli, args)
+    assert text.exit_code == 0 and "catalogue_only: alpha=" in text.stdout and "hybrid_rrf" in text.stdout
+    bad = CliRunner().invoke(cli, ["evaluate", "--queries", str(path), "--code-col", "nope"])
+    assert bad.exit_code == 1 and "no column 'nope'" in bad.output
