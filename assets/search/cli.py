@@ -228,6 +228,11 @@ def benchmark(n_docs: int, n_queries: int, hnsw: bool, backend: str | None, thre
         for mode, m in modes.items():
             click.echo(f"{index_name:<6}{mode:<8} p50 {m['p50_ms']:.2f} ms  p95 {m['p95_ms']:.2f} ms  "
                        f"({m['queries']} queries)")
+    if "hnsw_dense_overlap@10_vs_exact" in report:
+        click.echo(f"hnsw dense top-10 overlap with exact: {report['hnsw_dense_overlap@10_vs_exact']}")
     a = report["auto"]
     click.echo(f"auto -> {a['vector_index']}: build {a['build_s']} s = {a['docs_per_s']} docs/s")
+    m = report["machine"]
+    click.echo(f"{m['cpus']} CPUs, load average {', '.join(f'{x:.2f}' for x in m['load_avg_1_5_15'] or [])}; "
+               f"embedder threads {m['embedder_threads']}, workers {m['embedder_workers']}")
     sys.stdout.flush()
