@@ -6,6 +6,7 @@ import numpy as np
 import polars as pl
 import pytest
 
+from assets.search.benchmark import run_benchmark
 from assets.search.corpus import scian_documents, synthetic_corpus
 from assets.search.engine import (MAX_QUERY_CHARS, IndexConfig, SearchError, SearchIndex, _HNSW, _z, validate_query,
                                   vector_texts)
@@ -132,3 +133,11 @@ def test_bad_config_is_refused():
         IndexConfig(fusion="max")
     with pytest.raises(SearchError):
         IndexConfig(alpha=1.5)
+
+
+def test_benchmark_reports_build_and_latency(hash_embedder):
+    report = run_benchmark(400, 20, hash_embedder, hnsw=True)
+    assert report["build"]["documents"] == 400 and report["build"]["docs_per_s"] > 0
+    assert set(report["latency"]) == {"exact", "hnsw"} and report["auto"]["vector_index"] == "exact"
+    assert 0.5 <= report["hnsw_dense_overlap@10_vs_exact"] <= 1.0
+    assert all(m["queries"] == 20 for m in report["latency"]["exact"].values())
