@@ -53,11 +53,10 @@ def main() -> None:
 
 
 def _lakehouse():
-    from lakehouse import Lakehouse
-    from pipelines.environment import get_environment
+    from pipelines.environment import environment_lakehouse, get_environment
 
     env = get_environment()
-    return env, Lakehouse(env.lakehouse_root, env.storage_options)
+    return env, environment_lakehouse(env)
 
 
 @main.command()

@@ -69,3 +69,11 @@ def get_environment(env: Mapping[str, str] | None = None) -> Environment:
         ollama_host=env.get("OLLAMA_HOST", "http://127.0.0.1:11434"),
         dbt_target=env.get("DBT_TARGET", "prod" if name == "prod" else "dev"),
     )
+
+
+def environment_lakehouse(env: Environment | None = None):
+    """The Delta tables of ``env`` (default: the current environment), for CLIs and services."""
+    from lakehouse import Lakehouse
+
+    env = env or get_environment()
+    return Lakehouse(env.lakehouse_root, env.storage_options)

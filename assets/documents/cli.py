@@ -10,11 +10,10 @@ import click
 
 
 def _lakehouse():
-    from lakehouse import Lakehouse
-    from pipelines.environment import get_environment
+    from pipelines.environment import environment_lakehouse, get_environment
 
     env = get_environment()
-    return env, Lakehouse(env.lakehouse_root, env.storage_options)
+    return env, environment_lakehouse(env)
 
 
 @click.group()
@@ -112,9 +111,6 @@ def serve(directory, host, port) -> None:
         directory = str(site_dir(lh))
     server = site_server(directory, host, port)
     click.echo(f"serving {directory} at http://{host}:{server.server_address[1]}/ (Ctrl-C to stop)")
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.server_close()
+    from pipelines.serving import serve_until_interrupted
+
+    serve_until_interrupted(server)

@@ -8,11 +8,9 @@ import click
 
 
 def _lakehouse():
-    from lakehouse import Lakehouse
-    from pipelines.environment import get_environment
+    from pipelines.environment import environment_lakehouse
 
-    env = get_environment()
-    return Lakehouse(env.lakehouse_root, env.storage_options)
+    return environment_lakehouse()
 
 
 @click.group()
@@ -30,12 +28,9 @@ def serve(host: str, port: int) -> None:
     lh = _lakehouse()
     server = make_server(lh, host, port)
     click.echo(f"review page for {lh.root} at http://{host}:{server.server_address[1]}/ (Ctrl-C to stop)")
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.server_close()
+    from pipelines.serving import serve_until_interrupted
+
+    serve_until_interrupted(server)
 
 
 @cli.command("list")

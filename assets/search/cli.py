@@ -112,12 +112,9 @@ def serve(host: str, port: int, quiet: bool, source: str, catalog_path: str | No
     server = make_server(index, host=host, port=port, quiet=quiet, origin=origin)
     click.echo(f"search service on http://{server.server_address[0]}:{server.server_address[1]}/ "
                f"(JSON: /search?q=...&mode=hybrid&k=10); Ctrl-C stops", err=True)
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.server_close()
+    from pipelines.serving import serve_until_interrupted
+
+    serve_until_interrupted(server)
 
 
 def _default_catalog() -> str | None:

@@ -196,10 +196,9 @@ def load_index(source: str = "auto", catalog_path: str | None = None, embedder: 
     embedder = embedder or embedder_from_env()
     config = index_config_from_env(fusion=fusion)
     if lh is None:
-        from pipelines.environment import get_environment
+        from pipelines.environment import environment_lakehouse
 
-        env = get_environment()
-        lh = Lakehouse(env.lakehouse_root, env.storage_options)
+        lh = environment_lakehouse()
     if source in ("auto", "lakehouse"):
         docs = lh.read(search_documents)
         if docs.height:
@@ -224,8 +223,5 @@ def _catalog(lh: Lakehouse, catalog_path: str | None) -> tuple[pl.DataFrame, str
     silver = lh.read(silver_scian, columns=["code", "title"])
     if silver.height and (silver["code"].str.len_chars() == 6).any():
         return silver, "silver.scian_catalog"
-    shared = shared_data_dir()
-    if shared and (shared / "catalogs" / "scian2018.csv").is_file():
-        path = shared / "catalogs" / "scian2018.csv"
-        return C.read_scian_csv(path), str(path)
+    # The product never reads ../shared/data (evaluation commands do): the package ships the catalogue.
     return C.scian_from_package(), "scian-ciiu package"
