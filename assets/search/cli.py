@@ -99,7 +99,7 @@ def query(text: str, mode: str, k: int, as_json: bool, source: str, catalog_path
 
 @cli.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=8020, show_default=True, type=int)
+@click.option("--port", default=8030, show_default=True, type=int)
 @click.option("--quiet", is_flag=True, help="No request log.")
 @_index_options
 def serve(host: str, port: int, quiet: bool, source: str, catalog_path: str | None, backend: str | None,

@@ -177,7 +177,7 @@ class SearchHandler(BaseHTTPRequestHandler):
         self._html(HTTPStatus.OK, render_page(q, mode, k_int, hits=hits, took_ms=ms))
 
 
-def make_server(index: SearchIndex, host: str = "127.0.0.1", port: int = 8020, quiet: bool = False,
+def make_server(index: SearchIndex, host: str = "127.0.0.1", port: int = 8030, quiet: bool = False,
                 origin: str = "") -> ThreadingHTTPServer:
     """A threaded server over ``index`` (not started: call ``serve_forever``). Port 0 = any free port."""
     handler = type("BoundSearchHandler", (SearchHandler,), {"index": index, "quiet": quiet, "origin": origin})
