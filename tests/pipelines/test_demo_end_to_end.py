@@ -53,6 +53,22 @@ def test_every_asset_materialized(demo_root):
     assert expected - done == set(), f"not materialized: {sorted(k.to_user_string() for k in expected - done)}"
 
 
+def test_every_table_materialization_reports_rows_preview_and_path(demo_root):
+    _, results = demo_root
+    graph = defs.resolve_asset_graph()
+    for result in results:
+        for event in result.get_asset_materialization_events():
+            key = event.asset_key
+            if key.path[0] not in {"bronze", "silver", "gold"}:
+                continue
+            if not graph.get(key).metadata.get("fmlake/table"):
+                continue
+            metadata = event.materialization.metadata
+            assert "dagster/row_count" in metadata, key
+            assert "dagster/uri" in metadata or "path" in metadata, key
+            assert any("preview" in name for name in metadata), key
+
+
 def test_catalog_answers_a_query_on_every_table(demo_root):
     from lakehouse import Lakehouse
 
