@@ -58,8 +58,28 @@ def choose_features(sample: pl.DataFrame) -> tuple[list[str], np.ndarray]:
     return names, np.asarray(weights)
 
 
+class _PublishedIds:
+    """Cluster ids as published: raw model ids renumbered by decreasing total area (set by ``renumber``)."""
+
+    k: int
+    order: np.ndarray | None
+
+    def predict_raw(self, df: pl.DataFrame) -> np.ndarray:
+        raise NotImplementedError
+
+    def renumber(self, area_by_raw: np.ndarray) -> None:
+        """Publish cluster ids by decreasing total area (stable, readable ids)."""
+        rank = np.argsort(-area_by_raw, kind="stable")
+        self.order = np.empty(self.k, dtype=np.int64)
+        self.order[rank] = np.arange(self.k)
+
+    def predict(self, df: pl.DataFrame) -> np.ndarray:
+        raw = self.predict_raw(df)
+        return raw if self.order is None else self.order[raw]
+
+
 @dataclass
-class ClusterModel:
+class ClusterModel(_PublishedIds):
     """Standardisation + k-means, fitted on a sample; ``predict`` assigns any batch of masks."""
 
     features: list[str]
@@ -96,15 +116,6 @@ class ClusterModel:
                     out[inside] = ids[child.predict(X[inside])]
         return out
 
-    def renumber(self, area_by_raw: np.ndarray) -> None:
-        """Publish cluster ids by decreasing total area (stable, readable ids)."""
-        rank = np.argsort(-area_by_raw, kind="stable")
-        self.order = np.empty(self.k, dtype=np.int64)
-        self.order[rank] = np.arange(self.k)
-
-    def predict(self, df: pl.DataFrame) -> np.ndarray:
-        raw = self.predict_raw(df)
-        return raw if self.order is None else self.order[raw]
 
 
 def _purity(labels: np.ndarray, weights: np.ndarray) -> float:
@@ -228,7 +239,7 @@ def mask_family(df: pl.DataFrame) -> np.ndarray:
 
 
 @dataclass
-class BatchClusterModel:
+class BatchClusterModel(_PublishedIds):
     """One :class:`ClusterModel` per family, with disjoint cluster ids."""
 
     families: dict[str, ClusterModel]
@@ -255,14 +266,6 @@ class BatchClusterModel:
                              "was not fitted on")
         return out
 
-    def renumber(self, area_by_raw: np.ndarray) -> None:
-        rank = np.argsort(-area_by_raw, kind="stable")
-        self.order = np.empty(self.k, dtype=np.int64)
-        self.order[rank] = np.arange(self.k)
-
-    def predict(self, df: pl.DataFrame) -> np.ndarray:
-        raw = self.predict_raw(df)
-        return raw if self.order is None else self.order[raw]
 
 
 def fit_batch_clusters(sample: pl.DataFrame, rule_labels: list[str] | None = None, **kwargs) -> BatchClusterModel:
