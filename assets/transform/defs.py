@@ -46,6 +46,9 @@ class LakehouseDbtTranslator(DagsterDbtTranslator):
 
 
 def _dbt_assets():
+    # Under `dagster dev` (make ui) re-parse so edited dbt models show up on reload; everywhere else the
+    # manifest comes from `make dbt-parse` and loading the definitions never runs dbt.
+    dbt_project.prepare_if_dev()
     path = manifest_path()
     if not path.exists():
         raise FileNotFoundError(

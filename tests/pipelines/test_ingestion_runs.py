@@ -101,6 +101,7 @@ def test_real_shared_data_ingests_through_the_same_assets(shared_data, lakehouse
         "SCIAN_CATALOG": shared_data / "catalogs" / "scian2018.csv",
         "ECONOMIC_ACTIVITY_TEXT": shared_data / "coding" / "retc_scian_2008_2019.csv",
         "NEWS": shared_data / "news" / "migration_news_2020.json",
+        "TILES": shared_data / "imagery" / "sentinel2",
     }
     for name, path in overrides.items():
         monkeypatch.setenv(f"FMLAKE_SOURCE_{name}", str(path))
@@ -111,6 +112,7 @@ def test_real_shared_data_ingests_through_the_same_assets(shared_data, lakehouse
     lh = resources["lakehouse"].lakehouse
     keys = {dg.AssetKey([layer, name]) for layer in ("bronze", "silver") for name in (
         "municipalities", "industry_stats", "scian_catalog", "economic_activity_text", "news_articles")}
+    keys.add(dg.AssetKey(["silver", "tiles"]))
     with dg.DagsterInstance.ephemeral() as instance:
         materialize_everything(defs, resources, instance, keys=keys)
     assert lh.row_count(get_table("silver.municipalities")) == 2478
@@ -126,6 +128,9 @@ def test_real_shared_data_ingests_through_the_same_assets(shared_data, lakehouse
     raw = json.loads(overrides["NEWS"].read_text(encoding="utf-8"))
     assert 0 < news.height <= len(raw)
     assert set(news.get_column("cve_geo_status").unique()) == {"missing"}
+    tiles = lh.read(get_table("silver.tiles"))
+    assert tiles.height == 9 and set(tiles.get_column("batch_id")) == {"sentinel2"}
+    assert set(tiles.get_column("status")) == {"ok"} and set(tiles.get_column("crs")) == {"EPSG:32618"}
     rejected = lh.read(get_table("bronze.rejected_records"))
     assert sorted(rejected.get_column("value").to_list()) == ["2020-03-2019", "2020-15-22"]  # real typos, kept
     assert news.height + rejected.height <= len(raw)
