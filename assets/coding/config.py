@@ -38,7 +38,12 @@ class EngineSettings:
     word_ngrams: tuple[int, int] = (1, 2)
     min_df: int = 2
     C: float = 0.5
-    recency_tau: float | None = 0.5
+    recency_tau: float | None = 1.0             # years; a neutral default (not tuned on any test data)
+    # Candidates tried on the validation split (the latest period of the training data): the pair
+    # (recency_tau, C) whose validation model codes that period best is used; empty -> the fixed
+    # values above. null in recency_taus means no recency weighting.
+    recency_taus: tuple[float | None, ...] = ()
+    Cs: tuple[float, ...] = ()
     context_weight: float = 0.6                 # weight of the context tokens (state, municipality, ...)
     catalog_title_weight: float = 1.0           # catalogue titles as pseudo-examples of codes with examples
     memory_min_sim: float = 0.9                 # word cosine above which a training text is a near duplicate
@@ -70,7 +75,7 @@ class EngineSettings:
         unknown = sorted(set(data) - known)
         if unknown:
             raise ConfigError(f"{where}: unknown engine setting(s) {unknown}; known: {sorted(known)}")
-        for name in ("char_ngrams", "word_ngrams", "memory_weights"):
+        for name in ("char_ngrams", "word_ngrams", "memory_weights", "recency_taus", "Cs"):
             if name in data and data[name] is not None:
                 data[name] = tuple(data[name])
         settings = cls(**data)
@@ -88,6 +93,12 @@ class EngineSettings:
             raise ConfigError(f"{where}.validation_fraction must be in (0, 0.5), got {self.validation_fraction}")
         if self.recency_tau is not None and self.recency_tau <= 0:
             raise ConfigError(f"{where}.recency_tau must be > 0 or null, got {self.recency_tau}")
+        for tau in self.recency_taus:
+            if tau is not None and not (isinstance(tau, (int, float)) and tau > 0):
+                raise ConfigError(f"{where}.recency_taus: each must be > 0 or null, got {tau!r}")
+        for c in self.Cs:
+            if not (isinstance(c, (int, float)) and c > 0):
+                raise ConfigError(f"{where}.Cs: each must be > 0, got {c!r}")
         if self.backend == "transformer" and not self.checkpoint:
             raise ConfigError(f"{where}: backend 'transformer' needs a local 'checkpoint' folder")
         if self.embeddings_backend not in (None, "use", "minilm", "ollama"):

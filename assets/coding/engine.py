@@ -336,16 +336,29 @@ class CodingEngine:
         if n_val >= s.min_validation and (~val_mask).sum() >= 2 and len(set(np.asarray(codes)[~val_mask])) >= 2:
             tr = ~val_mask
             part_newest = float(np.nanmax(times[tr])) if has_time else None
+            ti, vi = np.flatnonzero(tr), np.flatnonzero(val_mask)
+            tr_args = ([texts[i] for i in ti], [contexts[i] for i in ti], [codes[i] for i in ti])
+            base_v = None
+            grid = self._hyper_grid(has_time)
+            if len(grid) > 1:
+                base_v, validation_grid = self._select_hyperparameters(
+                    grid, tr_args, times[tr], part_newest, title_docs,
+                    ([texts[i] for i in vi], [contexts[i] for i in vi], [codes[i] for i in vi]))
+                s = self.settings
+                weights = recency_weights(times, s.recency_tau, newest) if has_time else np.ones(len(codes))
+                log(f"chose recency_tau={s.recency_tau}, C={s.C} on validation ({time.perf_counter() - t0:.1f}s)")
             w_tr = recency_weights(times[tr], s.recency_tau, part_newest) if has_time else np.ones(int(tr.sum()))
-            base_v = self._new_base().fit(
-                [texts[i] for i in np.flatnonzero(tr)], [contexts[i] for i in np.flatnonzero(tr)],
-                [codes[i] for i in np.flatnonzero(tr)], w_tr, title_docs)
+            if base_v is None:
+                base_v = self._new_base().fit(*tr_args, w_tr, title_docs)
             self._attach_embeddings(base_v, [texts[i] for i in np.flatnonzero(tr)],
                                     [codes[i] for i in np.flatnonzero(tr)], w_tr)
             log(f"validation model fitted on {int(tr.sum())} records ({time.perf_counter() - t0:.1f}s)")
             vi = np.flatnonzero(val_mask)
             validation = self._calibrate(base_v, [texts[i] for i in vi], [contexts[i] for i in vi],
                                          [codes[i] for i in vi], [recs.get_column("text")[int(i)] for i in vi])
+            validation["recency_tau"], validation["C"] = s.recency_tau, s.C
+            if len(grid) > 1:
+                validation["hyperparameter_grid"] = validation_grid
         else:
             notes.append(f"validation split too small ({n_val} records, need {s.min_validation}): "
                          "no threshold, every record goes to review")
@@ -363,12 +376,56 @@ class CodingEngine:
             validation=validation, notes=notes)
         return self.report
 
-    def _new_base(self) -> _Base:
-        if self.settings.backend == "transformer":
+    def _new_base(self, settings: EngineSettings | None = None) -> _Base:
+        settings = settings or self.settings
+        if settings.backend == "transformer":
             from assets.coding.transformer import TransformerBase
 
-            return TransformerBase(self.settings, self.normalizer, log=self._log)
-        return _Base(self.settings, self.normalizer)
+            return TransformerBase(settings, self.normalizer, log=self._log)
+        return _Base(settings, self.normalizer)
+
+    def _hyper_grid(self, has_time: bool) -> list[tuple[float | None, float]]:
+        """(recency_tau, C) candidates to try on validation (the TF-IDF backend only)."""
+        s = self.settings
+        if s.backend != "tfidf":
+            return [(s.recency_tau, s.C)]
+        taus = list(dict.fromkeys(s.recency_taus)) if s.recency_taus and has_time else [s.recency_tau]
+        cs = list(dict.fromkeys(s.Cs)) if s.Cs else [s.C]
+        return [(t, c) for t in taus for c in cs]
+
+    def _select_hyperparameters(self, grid, tr_args, tr_times, part_newest, title_docs, val_args):
+        """Fit one validation model per (recency_tau, C) and keep the one that codes the validation
+        period best (exact accuracy of the linear model's first code; ties -> the configured C and
+        recency_tau, then the earlier candidate).
+        Sets ``self.settings`` to the winner and returns its validation model and the scores."""
+        import dataclasses
+        from concurrent.futures import ThreadPoolExecutor
+
+        v_texts, v_ctx, v_codes = val_args
+        y = np.asarray(v_codes, dtype=object)
+
+        def run(pair):
+            tau, c = pair
+            st = dataclasses.replace(self.settings, recency_tau=tau, C=c)
+            w = recency_weights(tr_times, tau, part_newest) if part_newest is not None else np.ones(len(tr_times))
+            b = self._new_base(st).fit(*tr_args, w, title_docs)
+            acc = float(np.mean(b.classes[b.decision(v_texts, v_ctx).argmax(axis=1)] == y))
+            return b, acc
+
+        # liblinear releases the GIL: two candidates train at once on two cores; only the best
+        # model so far is kept (each holds a classes x features weight matrix)
+        fixed = (self.settings.recency_tau, self.settings.C)
+        scores, best, best_key, best_base = [], 0, None, None
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            for i, (b, acc) in enumerate(pool.map(run, grid)):
+                scores.append({"recency_tau": grid[i][0], "C": grid[i][1], "accuracy": round(acc, 4)})
+                # ties: the configured C, then the configured tau, then the earlier candidate
+                key = (round(acc, 9), grid[i][1] == fixed[1], grid[i][0] == fixed[0])
+                if best_key is None or key > best_key:
+                    best, best_key, best_base = i, key, b
+                del b
+        self.settings = dataclasses.replace(self.settings, recency_tau=grid[best][0], C=grid[best][1])
+        return best_base, scores
 
     def _check_records(self, records: pl.DataFrame) -> pl.DataFrame:
         for col in ("text", "code"):

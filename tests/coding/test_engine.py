@@ -124,6 +124,31 @@ def test_recency_weighting_follows_a_code_that_changed_meaning():
     assert recency_weights(np.array([2014.0, 2013.0, np.nan]), 0.5)[:2].round(4).tolist() == [1.0, 0.1353]
 
 
+def test_recency_tau_and_c_are_chosen_on_the_latest_training_period():
+    # the new code took over in 2012: a model fitted up to 2013 codes 2014 right only with recency
+    rows = [("purificadora de agua", "312112", 2008 + i % 4) for i in range(80)]      # old practice
+    rows += [("purificadora de agua", "312111", 2012 + i % 3) for i in range(18)]     # new practice
+    rows += [(t, c, 2008 + i % 7) for i in range(150) for t, c in
+             (("taller mecanico", "811111"), ("tienda de abarrotes", "461110"))]
+    df = pl.DataFrame(rows, schema={"text": pl.Utf8, "code": pl.Utf8, "time": pl.Float64}, orient="row")
+
+    def config(**engine):
+        return parse_config({"name": "drift", "levels": [2, 4, 6], "engine": {"validation_fraction": 0.1, **engine},
+                             "catalog": {"source": "inline", "codes": [
+                                 {"code": c, "title": ""} for c in ("312111", "312112", "811111", "461110")]}})
+
+    for taus in ([None, 0.5], [0.5, None]):   # the winner, not the first candidate
+        engine = CodingEngine(config(recency_tau=None, recency_taus=taus, Cs=[0.5, 1.0]), None)
+        report = engine.fit(df)
+        grid = {(g["recency_tau"], g["C"]): g["accuracy"] for g in report.validation["hyperparameter_grid"]}
+        assert len(grid) == 4 and grid[(0.5, 0.5)] > grid[(None, 0.5)]
+        assert engine.settings.recency_tau == 0.5 and report.validation["recency_tau"] == 0.5
+        assert engine.predict(["purificadora de agua"]).top1 == ["312111"]
+    assert report.validation_by == "time (latest period: 2014)"
+    with pytest.raises(ConfigError, match="recency_taus"):
+        config(recency_taus=[0.5, -1.0])
+
+
 # ---------------------------------------------------------------- bad input
 def test_empty_text_is_never_coded():
     cfg = load_config("crime_types")
