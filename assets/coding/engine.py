@@ -10,7 +10,9 @@ How a model is built (``CodingEngine.fit``)
 2. Catalogue titles (and aliases) of the codes that have examples are added as pseudo-examples.
 3. A LinearSVC learns codes from character 2-5-grams, word 1-2-grams and context tokens.
 4. The latest period of the training data (``validation_fraction``, by time; random when there
-   is no time) is held out: a model fitted on the rest scores it, and on those scores alone we fit
+   is no time) is held out: a model fitted on the rest scores it, and on those scores alone we
+   choose ``recency_tau`` and ``C`` (when the config lists candidates ``recency_taus`` / ``Cs``:
+   one model per pair, the pair whose model codes the held-out period best), and fit
    the softmax temperature, the weight of the memory, the confidence calibrator (logistic
    regression on score, margin, near-duplicate similarity/agreement, memory purity, code support),
    the auto-coding threshold that reaches ``target_precision`` (chosen on out-of-fold confidences,
