@@ -46,9 +46,15 @@ class LakehouseDbtTranslator(DagsterDbtTranslator):
 
 
 def _dbt_assets():
-    # Under `dagster dev` (make ui) re-parse so edited dbt models show up on reload; everywhere else the
-    # manifest comes from `make dbt-parse` and loading the definitions never runs dbt.
-    dbt_project.prepare_if_dev()
+    # Under `dagster dev` (make ui) re-parse so edited dbt models show up on reload, as
+    # DbtProject.prepare_if_dev does, but with the dbt installed beside the pipeline (prepare_if_dev
+    # looks for `dbt` on PATH). Everywhere else the manifest comes from `make dbt-parse` and loading
+    # the definitions never runs dbt.
+    if dbt_project.preparer.using_dagster_dev():
+        from pipelines.environment import get_environment
+        from resources.dbt import build_dbt_resource
+
+        build_dbt_resource(get_environment()).cli(["parse", "--quiet"], target_path=dbt_project.target_path).wait()
     path = manifest_path()
     if not path.exists():
         raise FileNotFoundError(
