@@ -225,11 +225,11 @@ def silver_news_articles(context: dg.AssetExecutionContext, lakehouse: Lakehouse
     return table_result(T.silver_news, lh, written, df, extra={
         "duplicates_dropped": len(duplicates),
         "duplicates": dg.MetadataValue.md("\n".join(duplicates) or "none"),
-        "cve_geo_status": dg.MetadataValue.md(readers_status_md(status)),
+        "cve_geo_status": dg.MetadataValue.md(_status_md(status)),
     })
 
 
-def readers_status_md(status: pl.DataFrame) -> str:
+def _status_md(status: pl.DataFrame) -> str:
     return "\n".join(f"- {r['cve_geo_status']}: {r['len']}" for r in status.iter_rows(named=True)) or "none"
 
 
