@@ -93,14 +93,13 @@ def read_records(path: str | Path, text_col: str, code_col: str | None, time_col
     })
 
 
-def prepare_training(df: pl.DataFrame, config: ClassificationConfig, catalog: Catalog | None) -> PreparedTraining:
-    """Split raw training rows into usable records and refused rows (with a reason each).
+def row_reasons(df: pl.DataFrame, config: ClassificationConfig, allowed: set[str] | None) -> list[str | None]:
+    """Why each coded row (``text``, ``code``) cannot train a model, or None when it can.
 
-    ``empty_text``: no letter or digit; ``missing_code``: no code; ``unknown_code``: a code the
-    catalogue does not list, or not matching ``code_pattern``.
+    ``empty_text``: no letter or digit; ``missing_code``: no code; ``unknown_code``: a code
+    ``allowed`` (the catalogue's assignable codes) does not list, or not matching ``code_pattern``.
     """
     reasons: list[str | None] = []
-    allowed = set(catalog.assignable()) if catalog is not None and len(catalog) else None
     for text, code in zip(df.get_column("text").to_list(), df.get_column("code").to_list()):
         if is_blank(text):
             reasons.append("empty_text")
@@ -110,6 +109,17 @@ def prepare_training(df: pl.DataFrame, config: ClassificationConfig, catalog: Ca
             reasons.append("unknown_code")
         else:
             reasons.append(None)
+    return reasons
+
+
+def prepare_training(df: pl.DataFrame, config: ClassificationConfig, catalog: Catalog | None) -> PreparedTraining:
+    """Split raw training rows into usable records and refused rows (with a reason each).
+
+    ``empty_text``: no letter or digit; ``missing_code``: no code; ``unknown_code``: a code the
+    catalogue does not list, or not matching ``code_pattern``.
+    """
+    allowed = set(catalog.assignable()) if catalog is not None and len(catalog) else None
+    reasons = row_reasons(df, config, allowed)
     tagged = df.with_columns(pl.Series("reason", reasons, dtype=pl.Utf8))
     invalid = tagged.filter(pl.col("reason").is_not_null())
     keep = [c for c in ("row", "text", "code", "time", "context") if c in tagged.columns]

@@ -20,7 +20,7 @@ import polars as pl
 from assets.coding.catalog import Catalog
 from assets.coding.config import ClassificationConfig
 from assets.coding.engine import CodingEngine, context_string, to_years
-from assets.coding.normalize import is_blank
+from assets.coding.evaluate import row_reasons
 from lakehouse import Lakehouse, get_table
 from lakehouse.landing import Landing
 from lakehouse.tables import coding as T
@@ -131,15 +131,7 @@ def build_training_set(records: pl.DataFrame, feedback: pl.DataFrame, config: Cl
         .then(pl.lit(newest, dtype=pl.Float64)).otherwise(pl.col("time")),
     ).filter(pl.col("code").is_not_null())
     allowed = set(catalog.assignable()) if catalog is not None else None
-    reasons = []
-    for text, code in zip(df.get_column("text").to_list(), df.get_column("code").to_list()):
-        if is_blank(text):
-            reasons.append("empty_text")
-        elif (allowed is not None and code not in allowed) or not config.matches_pattern(code):
-            reasons.append("unknown_code")
-        else:
-            reasons.append(None)
-    df = df.with_columns(pl.Series("invalid_reason", reasons, dtype=pl.Utf8))
+    df = df.with_columns(pl.Series("invalid_reason", row_reasons(df, config, allowed), dtype=pl.Utf8))
     return df.select(
         pl.lit(config.name).alias("classification"), "record_id", "text", "code", "time", "context", "origin",
         pl.when(pl.col("invalid_reason").is_null()).then(pl.lit("valid")).otherwise(pl.lit("invalid")).alias("status"),
