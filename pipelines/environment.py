@@ -34,6 +34,18 @@ class Environment:
         return self.name == "prod"
 
 
+def env_value(env: Mapping[str, str], var: str, cast, default=None):
+    """``cast(env[var])``, ``default`` when unset or empty; a value that does not convert is an error
+    naming the variable."""
+    raw = env.get(var)
+    if raw is None or raw == "":
+        return default
+    try:
+        return cast(raw)
+    except ValueError:
+        raise ValueError(f"{var} must be a {cast.__name__}, got {raw!r}") from None
+
+
 def get_environment(env: Mapping[str, str] | None = None) -> Environment:
     """Map environment variables to an :class:`Environment`.
 

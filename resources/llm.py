@@ -33,6 +33,8 @@ from typing import Any, Callable, Iterable, Mapping, Sequence, TypeVar
 import dagster as dg
 from pydantic import Field, PrivateAttr
 
+from pipelines.environment import env_value
+
 BACKENDS = ("embedded", "ollama")
 RETRYABLE_STATUS = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
 
@@ -405,9 +407,7 @@ def llm_settings_from_env(env: Mapping[str, str], ollama_host: str) -> dict[str,
     for var, key, cast in (("FMLAKE_LLM_TIMEOUT_S", "timeout_s", float),
                            ("FMLAKE_LLM_MAX_RETRIES", "max_retries", int),
                            ("FMLAKE_LLM_MAX_CONCURRENCY", "max_concurrency", int)):
-        if env.get(var):
-            try:
-                out[key] = cast(env[var])
-            except ValueError:
-                raise ValueError(f"{var} must be a number, got {env[var]!r}") from None
+        value = env_value(env, var, cast)
+        if value is not None:
+            out[key] = value
     return out

@@ -62,6 +62,8 @@ from typing import Any, Mapping, Protocol, Sequence
 import dagster as dg
 from pydantic import PrivateAttr
 
+from pipelines.environment import env_value
+
 LABELS = ("vegetation", "water", "bare_soil", "built_up", "road", "shadow", "cloud", "unknown")
 BACKENDS = ("rules", "ollama", "transformers")
 
@@ -385,9 +387,7 @@ def namer_settings_from_env(env: Mapping[str, str], ollama_host: str) -> dict[st
                            "checkpoint": env.get("IMAGERY_NAMER_CHECKPOINT", ""),
                            "device": env.get("IMAGERY_NAMER_DEVICE", "cpu") or "cpu"}
     for var, key in (("IMAGERY_K_MIN", "k_min"), ("IMAGERY_K_MAX", "k_max")):
-        if env.get(var):
-            try:
-                out[key] = int(env[var])
-            except ValueError:
-                raise ValueError(f"{var} must be an integer, got {env[var]!r}") from None
+        value = env_value(env, var, int)
+        if value is not None:
+            out[key] = value
     return out

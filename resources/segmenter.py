@@ -26,6 +26,7 @@ import numpy as np
 from pydantic import PrivateAttr
 
 from assets.imagery.segmentation import SegmentOptions
+from pipelines.environment import env_value
 
 BACKENDS = ("default", "sam")
 
@@ -177,16 +178,6 @@ def build_segmenter(backend: str = "default", *, scale: float = 100.0, sigma: fl
     raise ValueError(f"segmenter backend {backend!r} unknown; one of {BACKENDS}")
 
 
-def _typed(env, var: str, cast, default):
-    raw = env.get(var)
-    if raw is None or raw == "":
-        return default
-    try:
-        return cast(raw)
-    except ValueError:
-        raise ValueError(f"{var} must be a {cast.__name__}, got {raw!r}") from None
-
-
 def segmenter_settings_from_env(env) -> dict[str, Any]:
     """SegmenterResource fields from environment variables (pipelines.domain_resources.build)."""
     backend = env.get("IMAGERY_SEGMENTER", "default") or "default"
@@ -195,13 +186,13 @@ def segmenter_settings_from_env(env) -> dict[str, Any]:
     return {
         "backend": backend,
         "band_roles": env.get("IMAGERY_BAND_ROLES", ""),
-        "window_size": _typed(env, "IMAGERY_WINDOW_SIZE", int, 512),
-        "window_overlap": _typed(env, "IMAGERY_WINDOW_OVERLAP", int, 32),
-        "min_mask_area_px": _typed(env, "IMAGERY_MIN_MASK_AREA_PX", int, 16),
+        "window_size": env_value(env, "IMAGERY_WINDOW_SIZE", int, 512),
+        "window_overlap": env_value(env, "IMAGERY_WINDOW_OVERLAP", int, 32),
+        "min_mask_area_px": env_value(env, "IMAGERY_MIN_MASK_AREA_PX", int, 16),
         "sam_model_type": env.get("IMAGERY_SAM_MODEL_TYPE", "vit_b") or "vit_b",
         "sam_checkpoint": env.get("IMAGERY_SAM_CHECKPOINT", ""),
         "sam_device": env.get("IMAGERY_SAM_DEVICE", "cpu") or "cpu",
-        "sam_points_per_side": _typed(env, "IMAGERY_SAM_POINTS_PER_SIDE", int, 32),
-        "sam_pred_iou_thresh": _typed(env, "IMAGERY_SAM_PRED_IOU_THRESH", float, 0.88),
-        "sam_stability_score_thresh": _typed(env, "IMAGERY_SAM_STABILITY_SCORE_THRESH", float, 0.95),
+        "sam_points_per_side": env_value(env, "IMAGERY_SAM_POINTS_PER_SIDE", int, 32),
+        "sam_pred_iou_thresh": env_value(env, "IMAGERY_SAM_PRED_IOU_THRESH", float, 0.88),
+        "sam_stability_score_thresh": env_value(env, "IMAGERY_SAM_STABILITY_SCORE_THRESH", float, 0.95),
     }

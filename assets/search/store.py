@@ -29,6 +29,7 @@ from assets.search.text import tokens
 from lakehouse import Lakehouse
 from lakehouse.lineage import text_hash
 from lakehouse.tables.search import search_documents, search_embeddings
+from pipelines.environment import env_value
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -47,8 +48,8 @@ def embedder_settings(env: Mapping[str, str] | None = None) -> dict[str, Any]:
         "model_path": env.get("SEARCH_EMBEDDER_MODEL_PATH", ""),
         "ollama_host": env.get("OLLAMA_HOST", "http://127.0.0.1:11434"),
         "ollama_model": env.get("SEARCH_OLLAMA_MODEL", "nomic-embed-text"),
-        "threads": int(env.get("SEARCH_EMBEDDER_THREADS", "1")),
-        "workers": int(env.get("SEARCH_EMBEDDER_WORKERS", "2")),
+        "threads": env_value(env, "SEARCH_EMBEDDER_THREADS", int, 1),
+        "workers": env_value(env, "SEARCH_EMBEDDER_WORKERS", int, 2),
     }
 
 
@@ -64,9 +65,9 @@ def index_config_from_env(env: Mapping[str, str] | None = None, **overrides: Any
     env = os.environ if env is None else env
     kwargs: dict[str, Any] = {
         "fusion": env.get("SEARCH_FUSION", "weighted") or "weighted",
-        "alpha": float(env.get("SEARCH_ALPHA", "0.3")),
+        "alpha": env_value(env, "SEARCH_ALPHA", float, 0.3),
         "vector_index": env.get("SEARCH_VECTOR_INDEX", "auto") or "auto",
-        "exact_max_vectors": int(env.get("SEARCH_EXACT_MAX_VECTORS", "200000")),
+        "exact_max_vectors": env_value(env, "SEARCH_EXACT_MAX_VECTORS", int, 200000),
     }
     kwargs.update({k: v for k, v in overrides.items() if v is not None})
     return IndexConfig(**kwargs)
