@@ -125,6 +125,29 @@ def _default_catalog() -> str | None:
     return str(path) if path and path.is_file() else None
 
 
+def _examples_file(option: str, queries, queries_path: str, test_from: int) -> str | None:
+    """The examples file ``--examples`` names; for ``auto`` the shared RETC register when the queries have no
+    year before ``test_from`` (a file of later years), else None (the queries' own earlier years)."""
+    from assets.search.evaluation import EvaluationError
+    from assets.search.store import shared_data_dir
+
+    if option == "none":
+        return None
+    if option != "auto":
+        if not Path(option).is_file():
+            raise EvaluationError(f"--examples {option}: no such file")
+        if Path(option).resolve() == Path(queries_path).resolve():
+            raise EvaluationError("--examples is the queries file itself: use --test-from to split it by year")
+        return option
+    if any(y is not None and y < test_from for y in queries.years):
+        return None
+    shared = shared_data_dir()
+    register = shared / "coding" / "retc_scian_2008_2019.csv" if shared else None
+    if register is None or not register.is_file() or register.resolve() == Path(queries_path).resolve():
+        return None
+    return str(register)
+
+
 @cli.command()
 @click.option("--queries", "queries_path", required=True, type=click.Path(dir_okay=False),
               help="CSV of labelled queries (e.g. ../shared/data/coding/retc_scian_2008_2019.csv).")
@@ -142,6 +165,10 @@ def _default_catalog() -> str | None:
               show_default=True)
 @click.option("--test-from", default=2014, show_default=True, type=int,
               help="Evaluate on the years >= this; examples and tuning use the earlier years.")
+@click.option("--examples", "examples_path", default="auto", show_default=True,
+              help="Labelled CSV (same columns) whose rows are the examples and tuning queries; every row of "
+                   "--queries is then evaluated. auto: the queries' own years before --test-from, or, when the "
+                   "queries have none (a file of later years), the shared RETC register; none: no examples.")
 @click.option("--dev-year", default=None, type=int, help="Year used to tune alpha in with_examples "
               "(default: the last year before --test-from).")
 @click.option("--latency-sample", default=300, show_default=True, type=int,
@@ -153,8 +180,7 @@ def _default_catalog() -> str | None:
 @click.option("--no-cache", is_flag=True)
 @click.option("--json", "as_json", is_flag=True)
 def evaluate(queries_path: str, text_col: str, code_col: str, year_col: str, title_col: str, legacy_classes: bool,
-             catalog_path: str | None,
-             protocol: str, test_from: int, dev_year: int | None, latency_sample: int, limit: int | None,
+             catalog_path: str | None, protocol: str, test_from: int, examples_path: str, dev_year: int | None, latency_sample: int, limit: int | None,
              backend: str | None, cache_dir: str | None, no_cache: bool, as_json: bool) -> None:
     """Recall@1/10, MRR@10, nDCG@10 and p50/p95 latency of bm25, dense and hybrid on labelled queries."""
     import random
@@ -167,6 +193,9 @@ def evaluate(queries_path: str, text_col: str, code_col: str, year_col: str, tit
     try:
         queries = read_queries(queries_path, text_col, code_col, year_col or None, title_col or None)
         catalog, catalog_origin = load_catalog(catalog_path or _default_catalog())
+        examples_file = _examples_file(examples_path, queries, queries_path, test_from)
+        examples = read_queries(examples_file, text_col, code_col, year_col or None, title_col or None) \
+            if examples_file else None
     except (EvaluationError, ValueError) as exc:
         raise click.ClickException(str(exc)) from None
     if limit:
@@ -180,7 +209,7 @@ def evaluate(queries_path: str, text_col: str, code_col: str, year_col: str, tit
     try:
         report = run_evaluation(queries, catalog, embedder, query_embedder=query_embedder, test_from=test_from,
                                 dev_year=dev_year, protocols=protocols, latency_sample=latency_sample,
-                                legacy=legacy_classes, progress=progress)
+                                legacy=legacy_classes, examples=examples, progress=progress)
     except EvaluationError as exc:
         raise click.ClickException(str(exc)) from None
     report["catalogue"]["source"] = catalog_origin

@@ -14,6 +14,10 @@ class with that code. Two protocols:
                     queries. ``eval_unseen_texts`` repeats the evaluation on the queries whose normalised text is not
                     one of the examples (registers repeat descriptions year after year).
 
+With a separate ``examples`` file (e.g. a held-out file of later years, evaluated against the 2008-2019 register
+as examples) the examples and the tuning come from that file, split the same way by its own years, and every row
+of the queries file is evaluated.
+
 Metrics: recall@1, recall@10, mrr@10, ndcg@10 (batched scoring), and p50/p95 latency of the single-query path
 (``SearchIndex.search``: embedding the query included) on a random sample of the evaluation queries.
 """
@@ -221,9 +225,14 @@ def _norm(text: str) -> str:
 def run_evaluation(queries: Queries, catalog: pl.DataFrame, embedder: Any, *, query_embedder: Any | None = None,
                    test_from: int | None = 2014, dev_year: int | None = None, protocols: tuple[str, ...] = (
                        "catalogue_only", "with_examples"), latency_sample: int = 300, max_examples: int = 200,
-                   config: IndexConfig | None = None, legacy: bool = True,
+                   config: IndexConfig | None = None, legacy: bool = True, examples: Queries | None = None,
                    progress=lambda msg: None) -> dict[str, Any]:
     """Run the protocols (see the module docstring) and return a JSON-able report.
+
+    Labelled rows for examples and tuning (the *pool*) come from ``examples`` when given (e.g. earlier years in
+    another file; every row of ``queries`` is then evaluated), else from the years of ``queries`` before
+    ``test_from``. With no pool (no years, or no year before ``test_from``) only ``catalogue_only`` runs, on all
+    rows with the default ``alpha``, and the report says why ``with_examples`` was left out.
 
     ``embedder`` embeds the catalogue documents (never cached: the build time is real); ``query_embedder`` (e.g. a
     :class:`CachedEmbedder`) embeds queries and example descriptions for the batched metrics; latency is always
@@ -231,7 +240,7 @@ def run_evaluation(queries: Queries, catalog: pl.DataFrame, embedder: Any, *, qu
     """
     config = config or IndexConfig()
     query_embedder = query_embedder or embedder
-    years = np.array([y if y is not None else -1 for y in queries.years])
+    years = _years(queries)
     has_years = bool((years >= 0).all())
     report: dict[str, Any] = {"queries_file": queries.path, "rows": len(queries),
                               "distinct_texts": len(set(queries.texts)), "embedder": embedder.name,
@@ -239,15 +248,30 @@ def run_evaluation(queries: Queries, catalog: pl.DataFrame, embedder: Any, *, qu
                                          "k1": config.k1, "b": config.b}}
     if has_years:
         report["rows_by_year"] = {int(y): int((years == y).sum()) for y in sorted(set(years.tolist()))}
-    if not has_years or test_from is None:
-        protocols = tuple(p for p in protocols if p == "catalogue_only")
-        test_mask = np.ones(len(queries), dtype=bool)
-        tune_mask = None
-    else:
+    split_by_year = False   # the dev split: pool and test are the two sides of test_from in one file
+    if examples is not None:
+        pool, test, test_label = examples, queries, "all rows"
+        ex_years = _years(examples)
+        report["examples_file"] = {"path": examples.path, "rows": len(examples),
+                                   "years": sorted({int(y) for y in ex_years if y >= 0})}
+    elif has_years and test_from is not None:
         test_mask = years >= test_from
-        tune_mask = years < test_from
-        if not test_mask.any() or not tune_mask.any():
-            raise EvaluationError(f"test_from={test_from} leaves no rows on one side (years {sorted(set(years))})")
+        if not test_mask.any():
+            raise EvaluationError(f"test_from={test_from} leaves no rows to evaluate "
+                                  f"(years {sorted(int(y) for y in set(years.tolist()))})")
+        if test_mask.all():
+            pool, test, test_label = None, queries, "all rows"
+            report["note"] = (f"no rows before test_from={test_from} and no examples file: catalogue_only on all rows "
+                              "with the default alpha; pass --examples (labelled earlier rows) for with_examples")
+        else:
+            pool, test, test_label = queries.subset(~test_mask), queries.subset(test_mask), f"years >= {test_from}"
+            split_by_year = True
+    else:
+        pool, test, test_label = None, queries, "all rows"
+        report["note"] = "no year column and no examples file: catalogue_only on all rows with the default alpha"
+    if pool is None:
+        protocols = tuple(p for p in protocols if p == "catalogue_only")
+    pool_label = f"years < {test_from}" if split_by_year else ("the examples file" if pool is not None else "")
     base = scian_documents(catalog)
     known = set(base["ref"].to_list())
     report["catalogue"] = {"classes": base.height,
@@ -268,70 +292,80 @@ def run_evaluation(queries: Queries, catalog: pl.DataFrame, embedder: Any, *, qu
         idx = build(base, "catalogue only", embedder)
         idx.embedder = query_embedder
         out: dict[str, Any] = {"index": idx.stats.as_dict()}
-        if tune_mask is not None:
-            progress("tuning alpha on the years before %s" % test_from)
-            tuning = tune_alpha(idx, queries.subset(tune_mask))
-            out["tuning"] = {"queries": f"years < {test_from}", **tuning}
+        if pool is not None:
+            progress(f"tuning alpha on {pool_label}")
+            tuning = tune_alpha(idx, pool)
+            out["tuning"] = {"queries": pool_label, **tuning}
             idx = idx.with_config(alpha=tuning["alpha"])
         else:
-            out["tuning"] = {"queries": "none (no year column): default alpha", "alpha": config.alpha}
+            out["tuning"] = {"queries": "none (no labelled rows to tune on): default alpha", "alpha": config.alpha}
         progress("evaluating catalogue-only")
-        out["eval"] = {"queries": f"years >= {test_from}" if tune_mask is not None else "all rows",
-                       "modes": evaluate_index(idx, queries.subset(test_mask), latency_index=timed_copy(idx),
-                                               latency_sample=latency_sample)}
-        if tune_mask is not None:
+        out["eval"] = {"queries": test_label, "modes": evaluate_index(
+            idx, test, latency_index=timed_copy(idx), latency_sample=latency_sample)}
+        if split_by_year:
             out["all_rows"] = {"queries": "all rows (alpha was tuned on part of them)",
                                "modes": evaluate_index(idx, queries, latency_sample=0)}
         report["catalogue_only"] = out
 
     if "with_examples" in protocols:
-        dev = dev_year if dev_year is not None else int(years[years < test_from].max())
         out = {}
-        # tuning: index with examples before dev, queries of dev
-        dev_idx = build(_corpus_with_examples(catalog, queries, years < dev, max_examples, legacy)[0],
-                        f"examples < {dev}", query_embedder)
-        progress(f"tuning alpha on {dev}")
-        tuning = tune_alpha(dev_idx, queries.subset(years == dev))
-        out["tuning"] = {"index_examples": f"years < {dev}", "queries": f"year {dev}", **tuning}
-        # final: index with examples before test_from, queries from test_from on
-        corpus, ex, n_legacy = _corpus_with_examples(catalog, queries, years < test_from, max_examples, legacy)
+        pool_years = _years(pool)
+        dev = dev_year if dev_year is not None else (int(pool_years.max()) if (pool_years >= 0).all() else None)
+        earlier = (pool_years >= 0) & (pool_years < dev) if dev is not None else np.zeros(len(pool), dtype=bool)
+        if dev is not None and earlier.any() and (pool_years == dev).any():
+            # tuning: index with the pool's examples before dev, the pool's queries of dev
+            dev_idx = build(_corpus_with_examples(catalog, pool, earlier, max_examples, legacy)[0],
+                            f"examples < {dev}", query_embedder)
+            progress(f"tuning alpha on {dev}")
+            tuning = tune_alpha(dev_idx, pool.subset(pool_years == dev))
+            out["tuning"] = {"index_examples": f"years < {dev}", "queries": f"year {dev}", **tuning}
+        else:
+            tuning = {"alpha": config.alpha}
+            out["tuning"] = {"queries": "none (the examples need two years to tune on): default alpha",
+                             "alpha": config.alpha}
+        # final: index with every pool row as an example, queries of the test side
+        corpus, ex, n_legacy = _corpus_with_examples(catalog, pool, np.ones(len(pool), dtype=bool), max_examples,
+                                                     legacy)
         # built with the uncached embedder: the reported build time is real
-        idx = build(corpus, f"examples < {test_from}", embedder).with_config(alpha=tuning["alpha"])
+        idx = build(corpus, f"examples of {pool_label}", embedder).with_config(alpha=tuning["alpha"])
         idx.embedder = query_embedder
-        out["index"] = {**idx.stats.as_dict(), "examples": int(sum(len(v) for v in ex.values())),
+        out["index"] = {**idx.stats.as_dict(), "examples_from": pool_label,
+                        "examples": int(sum(len(v) for v in ex.values())),
                         "classes_with_examples": len(ex), "legacy_classes_added": n_legacy}
-        test = queries.subset(test_mask)
         progress("evaluating with examples")
-        out["eval"] = {"queries": f"years >= {test_from}", "modes": evaluate_index(
+        out["eval"] = {"queries": test_label, "modes": evaluate_index(
             idx, test, latency_index=timed_copy(idx), latency_sample=latency_sample)}
         seen = {_norm(t) for v in ex.values() for t in v}
         unseen = np.array([_norm(t) not in seen for t in test.texts])
-        out["eval_unseen_texts"] = {"queries": f"years >= {test_from} whose normalised text is not an example",
-                                    "modes": evaluate_index(idx, test.subset(unseen), latency_sample=0)}
-        if has_years:
-            per_year = {}
-            test_years = np.array(test.years)
-            for y in sorted(set(test.years)):
-                per_year[int(y)] = {m: v["recall@10"] for m, v in evaluate_index(
-                    idx, test.subset(test_years == y), latency_sample=0).items()}
-            out["recall@10_by_year"] = per_year
+        out["eval_unseen_texts"] = {"queries": f"{test_label} whose normalised text is not an example",
+                                    "modes": evaluate_index(idx, test.subset(unseen), latency_sample=0)
+                                    if unseen.any() else {}}
+        test_years = _years(test)
+        if (test_years >= 0).all():
+            out["recall@10_by_year"] = {int(y): {m: v["recall@10"] for m, v in evaluate_index(
+                idx, test.subset(test_years == y), latency_sample=0).items()} for y in sorted(set(test_years.tolist()))}
         report["with_examples"] = out
     return report
 
 
-def _corpus_with_examples(catalog: pl.DataFrame, queries: Queries, mask: np.ndarray, max_examples: int,
+def _years(queries: Queries) -> np.ndarray:
+    """Each row's year, -1 where unknown."""
+    return np.array([y if y is not None else -1 for y in queries.years], dtype=int)
+
+
+def _corpus_with_examples(catalog: pl.DataFrame, pool: Queries, mask: np.ndarray, max_examples: int,
                           legacy: bool) -> tuple[pl.DataFrame, dict[str, list[str]], int]:
     """Catalogue + the labelled rows of ``mask`` as examples (+ documents for their codes the catalogue lacks)."""
     idx = np.flatnonzero(mask)
-    ex = _cap(examples_by_code([queries.texts[i] for i in idx], [queries.codes[i] for i in idx]), max_examples)
+    ex = _cap(examples_by_code([pool.texts[i] for i in idx], [pool.codes[i] for i in idx]), max_examples)
     classes = scian_documents(catalog, examples=ex)
     if not legacy:
         return classes, ex, 0
     titles: dict[str, str] = {}
-    if queries.titles is not None:
+    if pool.titles is not None:
         for i in idx:
-            if queries.titles[i]:
-                titles.setdefault(queries.codes[i], queries.titles[i])
+            if pool.titles[i]:
+                titles.setdefault(pool.codes[i], pool.titles[i])
     extra = legacy_class_documents(set(classes["ref"].to_list()), ex, titles)
     return combine(classes, extra), ex, extra.height
 
@@ -342,6 +376,11 @@ def format_report(report: dict[str, Any]) -> str:
              f"{report['catalogue']['classes']} SCIAN classes; "
              f"{report['catalogue']['queries_whose_code_is_not_a_class']} queries have a code that is not a class; "
              f"embedder {report['embedder']}"]
+    if "examples_file" in report:
+        ef = report["examples_file"]
+        lines.append(f"examples and tuning from {ef['path']} ({ef['rows']} rows, years {ef['years']})")
+    if "note" in report:
+        lines.append(f"note: {report['note']}")
     header = f"{'mode':<12}{'n':>7}{'R@1':>8}{'R@10':>8}{'MRR@10':>8}{'nDCG@10':>9}{'p50 ms':>9}{'p95 ms':>9}"
     for name in ("catalogue_only", "with_examples"):
         if name not in report:

@@ -85,6 +85,26 @@ def test_run_evaluation_without_years_is_catalogue_only(small_catalog, hash_embe
         run_evaluation(_queries(), small_catalog, hash_embedder, test_from=2030)
 
 
+def test_run_evaluation_of_later_years_takes_examples_from_another_file(small_catalog, hash_embedder):
+    q = _queries()
+    later = Queries(q.texts[5:], q.codes[5:], [2021] * 4, "later.csv", q.titles[5:])
+    earlier = q.subset(np.array([y < 2012 for y in q.years]))
+    # no row before test_from and no examples: catalogue-only on every row, and the report says why
+    alone = run_evaluation(later, small_catalog, hash_embedder, test_from=2014, latency_sample=0)
+    assert "with_examples" not in alone and "pass --examples" in alone["note"]
+    assert alone["catalogue_only"]["eval"]["modes"]["bm25"]["n"] == 4
+    assert alone["catalogue_only"]["tuning"]["alpha"] == 0.3   # the default: nothing to tune on
+    report = run_evaluation(later, small_catalog, hash_embedder, test_from=2014, latency_sample=0, examples=earlier)
+    ex = report["with_examples"]
+    assert report["examples_file"] == {"path": "mem", "rows": 5, "years": [2010, 2011]}
+    assert ex["eval"]["queries"] == "all rows" and ex["eval"]["modes"]["bm25"]["n"] == 4
+    assert ex["index"]["examples"] == 5 and ex["index"]["legacy_classes_added"] == 1
+    assert ex["tuning"]["queries"] == "year 2011" and report["catalogue_only"]["tuning"]["n"] == 5
+    assert set(ex["recall@10_by_year"]) == {2021}
+    # the repeated descriptions of the earlier file are found through its examples
+    assert ex["eval"]["modes"]["bm25"]["recall@10"] > report["catalogue_only"]["eval"]["modes"]["bm25"]["recall@10"]
+
+
 def test_cli_evaluate_json_and_text(tmp_path, small_catalog_csv):
     import json
 
@@ -105,3 +125,15 @@ def test_cli_evaluate_json_and_text(tmp_path, small_catalog_csv):
     assert text.exit_code == 0 and "catalogue_only: alpha=" in text.stdout and "hybrid_rrf" in text.stdout
     bad = CliRunner().invoke(cli, ["evaluate", "--queries", str(path), "--code-col", "nope"])
     assert bad.exit_code == 1 and "no column 'nope'" in bad.output
+    same = CliRunner().invoke(cli, [*args, "--examples", str(path)])
+    assert same.exit_code == 1 and "use --test-from" in same.output
+    # a file of later years evaluated against an examples file of earlier years
+    later = tmp_path / "later"
+    later.mkdir()
+    later_path = _write(later, [f"2021,{t},{c}," for t, c in zip(q.texts[5:], q.codes[5:])])
+    out = CliRunner().invoke(cli, [*args, "--queries", str(later_path), "--examples", str(path), "--json"])
+    assert out.exit_code == 0, out.output
+    report = json.loads(out.stdout)
+    assert report["examples_file"]["rows"] == 9 and report["with_examples"]["eval"]["modes"]["hybrid"]["n"] == 4
+    none = CliRunner().invoke(cli, [*args, "--queries", str(later_path), "--examples", "none", "--json"])
+    assert none.exit_code == 0 and "with_examples" not in json.loads(none.stdout)
