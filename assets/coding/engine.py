@@ -12,7 +12,8 @@ How a model is built (``CodingEngine.fit``)
 4. The latest period of the training data (``validation_fraction``, by time; random when there
    is no time) is held out: a model fitted on the rest scores it, and on those scores alone we
    choose ``recency_tau`` and ``C`` (when the config lists candidates ``recency_taus`` / ``Cs``:
-   one model per pair, the pair whose model codes the held-out period best), and fit
+   a coordinate search, every tau at the configured C then every C at the best tau, keeping the
+   model that codes the held-out period best), and fit
    the softmax temperature, the weight of the memory, the confidence calibrator (logistic
    regression on score, margin, near-duplicate similarity/agreement, memory purity, code support),
    the auto-coding threshold that reaches ``target_precision`` (chosen on out-of-fold confidences,
@@ -396,15 +397,21 @@ class CodingEngine:
         return [(t, c) for t in taus for c in cs]
 
     def _select_hyperparameters(self, grid, tr_args, tr_times, part_newest, title_docs, val_args):
-        """Fit one validation model per (recency_tau, C) and keep the one that codes the validation
-        period best (exact accuracy of the linear model's first code; ties -> the configured C and
-        recency_tau, then the earlier candidate).
+        """Fit validation models over the (recency_tau, C) candidates and keep the one that codes the validation
+        period best (exact accuracy of the linear model's first code; ties -> the configured C and recency_tau,
+        then the earlier candidate).
+
+        Coordinate search, not the full grid: every recency_tau at the configured C first, then every other C at
+        the best recency_tau (3 + 2 fits instead of 9 for a 3 x 3 grid; training time is a target).
         Sets ``self.settings`` to the winner and returns its validation model and the scores."""
         import dataclasses
         from concurrent.futures import ThreadPoolExecutor
 
         v_texts, v_ctx, v_codes = val_args
         y = np.asarray(v_codes, dtype=object)
+        taus = list(dict.fromkeys(t for t, _ in grid))
+        cs = list(dict.fromkeys(c for _, c in grid))
+        fixed = (self.settings.recency_tau, self.settings.C if self.settings.C in cs else cs[0])
 
         def run(pair):
             tau, c = pair
@@ -416,18 +423,25 @@ class CodingEngine:
 
         # liblinear releases the GIL: two candidates train at once on two cores; only the best
         # model so far is kept (each holds a classes x features weight matrix)
-        fixed = (self.settings.recency_tau, self.settings.C)
-        scores, best, best_key, best_base = [], 0, None, None
-        with ThreadPoolExecutor(max_workers=2) as pool:
-            for i, (b, acc) in enumerate(pool.map(run, grid)):
-                scores.append({"recency_tau": grid[i][0], "C": grid[i][1], "accuracy": round(acc, 4)})
-                # ties: the configured C, then the configured tau, then the earlier candidate
-                key = (round(acc, 9), grid[i][1] == fixed[1], grid[i][0] == fixed[0])
-                if best_key is None or key > best_key:
-                    best, best_key, best_base = i, key, b
-                del b
-        self.settings = dataclasses.replace(self.settings, recency_tau=grid[best][0], C=grid[best][1])
-        return best_base, scores
+        scores: list[dict[str, Any]] = []
+        best: dict[str, Any] = {"key": None, "pair": None, "base": None}
+
+        def stage(pairs):
+            with ThreadPoolExecutor(max_workers=2) as pool:
+                for pair, (b, acc) in zip(pairs, pool.map(run, pairs)):
+                    scores.append({"recency_tau": pair[0], "C": pair[1], "accuracy": round(acc, 4)})
+                    # ties: the configured C, then the configured tau, then the earlier candidate
+                    key = (round(acc, 9), pair[1] == fixed[1], pair[0] == fixed[0])
+                    if best["key"] is None or key > best["key"]:
+                        best.update(key=key, pair=pair, base=b)
+                    del b
+
+        stage([(t, fixed[1]) for t in taus])
+        best_tau = best["pair"][0]
+        stage([(best_tau, c) for c in cs if c != fixed[1]])
+        tau, c = best["pair"]
+        self.settings = dataclasses.replace(self.settings, recency_tau=tau, C=c)
+        return best["base"], scores
 
     def _check_records(self, records: pl.DataFrame) -> pl.DataFrame:
         for col in ("text", "code"):
