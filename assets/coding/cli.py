@@ -51,6 +51,18 @@ def _setup(classification: str | None, train_path: str, text_col: str, code_col:
     return config, catalog, time_col, contexts
 
 
+def _columns(path: str) -> list[str]:
+    """A CSV's header ([] when the file is missing: reading it later gives the clear error)."""
+    import polars as pl
+
+    if not Path(path).is_file():
+        return []
+    try:
+        return pl.read_csv(path, n_rows=0).columns
+    except Exception:  # noqa: BLE001 - a malformed file is reported by read_records with its name
+        return []
+
+
 def detect_classification(codes: list[str], min_share: float = 0.95) -> str:
     """The shipped classification whose catalogue lists at least ``min_share`` of the file's codes, else 'none'."""
     from assets.coding.catalog import load_catalog
@@ -132,13 +144,22 @@ def evaluate_cmd(train_path, test_path, train_years, test_years, text_col, code_
                                                  context_cols, target_precision,
                                                  {"embeddings_backend": embeddings})
         train = read_records(train_path, text_col, code_col, tcol, contexts, parse_years(train_years))
-        test = read_records(test_path, text_col, code_col, tcol, contexts, parse_years(test_years))
+        # the test file needs only text and code: a time column when --test-years filters on it, and the
+        # context columns the user named; default context columns it lacks are left out (and said so)
+        test_header = _columns(test_path)
+        test_tcol = tcol if tcol and (tcol in test_header or test_years) else None
+        test_ctx = contexts if context_cols is not None else [c for c in contexts if c in test_header]
+        test = read_records(test_path, text_col, code_col, test_tcol, test_ctx, parse_years(test_years))
         if train.height == 0 or test.height == 0:
             raise InputError(f"empty split: {train.height} training rows, {test.height} test rows")
         log = (lambda m: click.echo(m, err=True)) if not as_json else None
         metrics = evaluate(train, test, config, catalog, log=log)
     except (InputError, ValueError) as exc:
         _fail(exc)
+    lacking = [c for c in contexts if c not in test_ctx]
+    if lacking:
+        metrics["notes"].append(f"the test file has no column(s) {lacking}: its records were coded without "
+                                "that context")
     metrics["command"] = {"train": str(train_path), "test": str(test_path), "train_years": train_years,
                           "test_years": test_years, "text_col": text_col, "code_col": code_col,
                           "time_col": tcol, "context_cols": contexts}

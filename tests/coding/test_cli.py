@@ -65,6 +65,23 @@ def test_evaluate_splits_one_file_by_years(retc_slice):
     assert m["classification"] == "scian" and m["command"]["context_cols"] == ["state", "municipality"]
 
 
+def test_evaluate_needs_only_text_and_code_in_the_test_file(retc_slice, tmp_path):
+    paths, n_train, n_test = retc_slice
+    bare = tmp_path / "bare.csv"
+    pl.read_csv(paths["test"], infer_schema_length=0).select("text", "code").write_csv(bare)
+    result = invoke(["evaluate", "--train", str(paths["train"]), "--test", str(bare), "--json"])
+    assert result.exit_code == 0, result.output
+    m = json.loads(result.output)
+    assert m["n_test"] == n_test and m["accuracy"] > 0.4
+    assert m["notes"] == ["the test file has no column(s) ['state', 'municipality']: its records were coded "
+                          "without that context"]
+    # what the user asks for explicitly must be there
+    named = invoke(["evaluate", "--train", str(paths["train"]), "--test", str(bare), "--context-cols", "state"])
+    assert named.exit_code != 0 and "bare.csv: missing column(s) ['state']" in named.output
+    years = invoke(["evaluate", "--train", str(paths["train"]), "--test", str(bare), "--test-years", "2017"])
+    assert years.exit_code != 0 and "missing column(s) ['year']" in years.output
+
+
 def test_evaluate_records_bad_training_rows_and_names_missing_columns(tmp_path):
     rows = ["text,code,year"] + [f"taller mecanico {i},811111,2020" for i in range(40)] + \
         [f"tienda de abarrotes {i},461110,2021" for i in range(40)] + [",461110,2021", "venta de tacos,99999X,2021"]
