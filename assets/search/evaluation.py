@@ -31,7 +31,7 @@ import random
 import re
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +57,7 @@ class Queries:
     years: list[int | None]
     path: str
     titles: list[str | None] | None = None   # the code's title as delivered with the label, when the file has one
+    invalid: list[tuple[int, str]] = field(default_factory=list)   # (CSV line, reason) of the rows left out
 
     def __len__(self) -> int:
         return len(self.texts)
@@ -69,12 +70,18 @@ class Queries:
 
 
 def read_queries(path: str | Path, text_col: str = "text", code_col: str = "code",
-                 year_col: str | None = "year", title_col: str | None = "code_title") -> Queries:
-    """Read a labelled queries CSV. Rows with an empty text or a code that is not 6 digits are errors naming the row."""
+                 year_col: str | None = "year", title_col: str | None = "code_title",
+                 strict: bool = False) -> Queries:
+    """Read a labelled queries CSV.
+
+    A missing column is an error. A row with an empty text (``empty_text``), a code that is not 6 digits
+    (``bad_code``) or an unreadable year (``bad_year``) is left out and recorded in ``Queries.invalid`` with its
+    CSV line (``strict=True``: an error naming the row instead). A file with no usable row is an error.
+    """
     path = Path(path)
     if not path.is_file():
         raise EvaluationError(f"queries file {path} does not exist")
-    texts, codes, years, titles = [], [], [], []
+    texts, codes, years, titles, invalid = [], [], [], [], []
     with path.open(encoding="utf-8-sig", newline="") as fh:
         reader = csv.DictReader(fh)
         cols = reader.fieldnames or []
@@ -85,23 +92,41 @@ def read_queries(path: str | Path, text_col: str = "text", code_col: str = "code
         use_title = bool(title_col) and title_col in cols
         for line, row in enumerate(reader, start=2):
             text, code = (row.get(text_col) or "").strip(), (row.get(code_col) or "").strip()
+            raw_year = (row.get(year_col) or "").strip() if use_year else ""
             if not text:
-                raise EvaluationError(f"{path}: row {line}: column {text_col!r} is empty")
-            if not re.fullmatch(r"\d{6}", code):
-                raise EvaluationError(f"{path}: row {line}: column {code_col!r} = {code!r} is not a 6-digit SCIAN code")
-            year = None
-            if use_year:
-                raw = (row.get(year_col) or "").strip()
-                if not re.fullmatch(r"\d{4}", raw):
-                    raise EvaluationError(f"{path}: row {line}: column {year_col!r} = {raw!r} is not a year")
-                year = int(raw)
+                reason, message = "empty_text", f"column {text_col!r} is empty"
+            elif not re.fullmatch(r"\d{6}", code):
+                reason, message = "bad_code", f"column {code_col!r} = {code!r} is not a 6-digit SCIAN code"
+            elif use_year and not re.fullmatch(r"\d{4}", raw_year):
+                reason, message = "bad_year", f"column {year_col!r} = {raw_year!r} is not a year"
+            else:
+                reason = message = None
+            if reason:
+                if strict:
+                    raise EvaluationError(f"{path}: row {line}: {message}")
+                invalid.append((line, reason))
+                continue
             texts.append(text)
             codes.append(code)
-            years.append(year)
+            years.append(int(raw_year) if use_year else None)
             titles.append((row.get(title_col) or "").strip() or None if use_title else None)
     if not texts:
-        raise EvaluationError(f"{path}: no query rows")
-    return Queries(texts, codes, years, str(path), titles if use_title else None)
+        detail = f" ({len(invalid)} rows left out: {_reason_counts(invalid)})" if invalid else ""
+        raise EvaluationError(f"{path}: no usable query rows{detail}")
+    return Queries(texts, codes, years, str(path), titles if use_title else None, invalid)
+
+
+def _reason_counts(invalid: list[tuple[int, str]]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for _, reason in invalid:
+        counts[reason] = counts.get(reason, 0) + 1
+    return counts
+
+
+def invalid_summary(queries: Queries) -> dict[str, Any]:
+    """The rows of a queries file that were left out: how many, why, and the first CSV lines."""
+    return {"rows": len(queries.invalid), "by_reason": _reason_counts(queries.invalid),
+            "first": [{"line": line, "reason": reason} for line, reason in queries.invalid[:20]]}
 
 
 class CachedEmbedder:
@@ -246,6 +271,8 @@ def run_evaluation(queries: Queries, catalog: pl.DataFrame, embedder: Any, *, qu
                               "distinct_texts": len(set(queries.texts)), "embedder": embedder.name,
                               "config": {"fusion": config.fusion, "rrf_k": config.rrf_k, "tau": config.tau,
                                          "k1": config.k1, "b": config.b}}
+    if queries.invalid:
+        report["invalid_rows"] = invalid_summary(queries)
     if has_years:
         report["rows_by_year"] = {int(y): int((years == y).sum()) for y in sorted(set(years.tolist()))}
     split_by_year = False   # the dev split: pool and test are the two sides of test_from in one file
@@ -254,6 +281,8 @@ def run_evaluation(queries: Queries, catalog: pl.DataFrame, embedder: Any, *, qu
         ex_years = _years(examples)
         report["examples_file"] = {"path": examples.path, "rows": len(examples),
                                    "years": sorted({int(y) for y in ex_years if y >= 0})}
+        if examples.invalid:
+            report["examples_file"]["invalid_rows"] = invalid_summary(examples)
     elif has_years and test_from is not None:
         test_mask = years >= test_from
         if not test_mask.any():
@@ -376,6 +405,10 @@ def format_report(report: dict[str, Any]) -> str:
              f"{report['catalogue']['classes']} SCIAN classes; "
              f"{report['catalogue']['queries_whose_code_is_not_a_class']} queries have a code that is not a class; "
              f"embedder {report['embedder']}"]
+    if "invalid_rows" in report:
+        inv = report["invalid_rows"]
+        lines.append(f"{inv['rows']} rows left out {inv['by_reason']} (first lines: "
+                     f"{[r['line'] for r in inv['first'][:10]]})")
     if "examples_file" in report:
         ef = report["examples_file"]
         lines.append(f"examples and tuning from {ef['path']} ({ef['rows']} rows, years {ef['years']})")

@@ -26,10 +26,15 @@ def _write(tmp_path, rows, header="year,text,code,code_title"):
     return path
 
 
-def test_read_queries_errors_name_the_row(tmp_path):
+def test_read_queries_records_bad_rows_or_names_them(tmp_path):
+    path = _write(tmp_path, ["2010,pan,311812,x", "2010,pan,31181,x", "2010,,311812,x", "20x0,pan,311812,x"])
+    q = read_queries(path)
+    assert q.texts == ["pan"] and q.invalid == [(3, "bad_code"), (4, "empty_text"), (5, "bad_year")]
     with pytest.raises(EvaluationError, match="row 3: column 'code' = '31181' is not a 6-digit"):
-        read_queries(_write(tmp_path, ["2010,pan,311812,x", "2010,pan,31181,x"]))
-    with pytest.raises(EvaluationError, match="row 2: column 'text' is empty"):
+        read_queries(path, strict=True)
+    with pytest.raises(EvaluationError, match=r"row 2: column 'text' is empty"):
+        read_queries(_write(tmp_path, ["2010,,311812,x"]), strict=True)
+    with pytest.raises(EvaluationError, match=r"no usable query rows \(1 rows left out: \{'empty_text': 1\}\)"):
         read_queries(_write(tmp_path, ["2010,,311812,x"]))
     with pytest.raises(EvaluationError, match="no column 'descr'"):
         read_queries(_write(tmp_path, ["2010,pan,311812,x"]), text_col="descr")
@@ -123,6 +128,16 @@ def test_cli_evaluate_json_and_text(tmp_path, small_catalog_csv):
     assert report["embedding_cache"]["misses"] > 0 and (tmp_path / "cache").is_dir()
     text = CliRunner().invoke(cli, args)
     assert text.exit_code == 0 and "catalogue_only: alpha=" in text.stdout and "hybrid_rrf" in text.stdout
+    # a bad row is left out, counted and named by its line; the rest is evaluated
+    messy = tmp_path / "messy"
+    messy.mkdir()
+    messy_path = _write(messy, [f"{y},{t},{c},{ti or ''}" for t, c, y, ti in zip(q.texts, q.codes, q.years, q.titles)]
+                        + ["2012,sin codigo,,", "2012,,311812,"])
+    out = CliRunner().invoke(cli, [*args, "--queries", str(messy_path), "--json"])
+    assert out.exit_code == 0, out.output
+    inv = json.loads(out.stdout)["invalid_rows"]
+    assert inv["by_reason"] == {"bad_code": 1, "empty_text": 1} and [r["line"] for r in inv["first"]] == [11, 12]
+    assert json.loads(out.stdout)["rows"] == 9
     bad = CliRunner().invoke(cli, ["evaluate", "--queries", str(path), "--code-col", "nope"])
     assert bad.exit_code == 1 and "no column 'nope'" in bad.output
     same = CliRunner().invoke(cli, [*args, "--examples", str(path)])
