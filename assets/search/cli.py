@@ -154,7 +154,8 @@ def _examples_file(option: str, queries, queries_path: str, test_from: int) -> s
 @click.option("--text-col", default="text", show_default=True)
 @click.option("--code-col", default="code", show_default=True)
 @click.option("--year-col", default="year", show_default=True,
-              help="Year column for the time split ('' = none: catalogue-only on all rows, default alpha).")
+              help="Year column for the time split ('' = none: every row is evaluated, against the --examples "
+                   "file when there is one, else catalogue-only with the default alpha).")
 @click.option("--title-col", default="code_title", show_default=True,
               help="Optional column with the code's title (names legacy classes in with_examples).")
 @click.option("--legacy-classes/--no-legacy-classes", default=True, show_default=True,
@@ -180,7 +181,8 @@ def _examples_file(option: str, queries, queries_path: str, test_from: int) -> s
 @click.option("--no-cache", is_flag=True)
 @click.option("--json", "as_json", is_flag=True)
 def evaluate(queries_path: str, text_col: str, code_col: str, year_col: str, title_col: str, legacy_classes: bool,
-             catalog_path: str | None, protocol: str, test_from: int, examples_path: str, dev_year: int | None, latency_sample: int, limit: int | None,
+             catalog_path: str | None, protocol: str, test_from: int, examples_path: str, dev_year: int | None,
+             latency_sample: int, limit: int | None,
              backend: str | None, cache_dir: str | None, no_cache: bool, as_json: bool) -> None:
     """Recall@1/10, MRR@10, nDCG@10 and p50/p95 latency of bm25, dense and hybrid on labelled queries."""
     import random
