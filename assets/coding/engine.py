@@ -342,10 +342,11 @@ class CodingEngine:
             ti, vi = np.flatnonzero(tr), np.flatnonzero(val_mask)
             tr_args = ([texts[i] for i in ti], [contexts[i] for i in ti], [codes[i] for i in ti])
             base_v = None
-            grid = self._hyper_grid(has_time)
-            if len(grid) > 1:
+            taus, cs = self._hyper_candidates(has_time)
+            searched = len(taus) * len(cs) > 1
+            if searched:
                 base_v, validation_grid = self._select_hyperparameters(
-                    grid, tr_args, times[tr], part_newest, title_docs,
+                    taus, cs, tr_args, times[tr], part_newest, title_docs,
                     ([texts[i] for i in vi], [contexts[i] for i in vi], [codes[i] for i in vi]))
                 s = self.settings
                 weights = recency_weights(times, s.recency_tau, newest) if has_time else np.ones(len(codes))
@@ -360,7 +361,7 @@ class CodingEngine:
             validation = self._calibrate(base_v, [texts[i] for i in vi], [contexts[i] for i in vi],
                                          [codes[i] for i in vi], [recs.get_column("text")[int(i)] for i in vi])
             validation["recency_tau"], validation["C"] = s.recency_tau, s.C
-            if len(grid) > 1:
+            if searched:
                 validation["hyperparameter_grid"] = validation_grid
         else:
             notes.append(f"validation split too small ({n_val} records, need {s.min_validation}): "
@@ -387,16 +388,16 @@ class CodingEngine:
             return TransformerBase(settings, self.normalizer, log=self._log)
         return _Base(settings, self.normalizer)
 
-    def _hyper_grid(self, has_time: bool) -> list[tuple[float | None, float]]:
-        """(recency_tau, C) candidates to try on validation (the TF-IDF backend only)."""
+    def _hyper_candidates(self, has_time: bool) -> tuple[list[float | None], list[float]]:
+        """recency_tau and C candidates to try on validation (the TF-IDF backend only)."""
         s = self.settings
         if s.backend != "tfidf":
-            return [(s.recency_tau, s.C)]
+            return [s.recency_tau], [s.C]
         taus = list(dict.fromkeys(s.recency_taus)) if s.recency_taus and has_time else [s.recency_tau]
         cs = list(dict.fromkeys(s.Cs)) if s.Cs else [s.C]
-        return [(t, c) for t in taus for c in cs]
+        return taus, cs
 
-    def _select_hyperparameters(self, grid, tr_args, tr_times, part_newest, title_docs, val_args):
+    def _select_hyperparameters(self, taus, cs, tr_args, tr_times, part_newest, title_docs, val_args):
         """Fit validation models over the (recency_tau, C) candidates and keep the one that codes the validation
         period best (exact accuracy of the linear model's first code; ties -> the configured C and recency_tau,
         then the earlier candidate).
@@ -409,8 +410,6 @@ class CodingEngine:
 
         v_texts, v_ctx, v_codes = val_args
         y = np.asarray(v_codes, dtype=object)
-        taus = list(dict.fromkeys(t for t, _ in grid))
-        cs = list(dict.fromkeys(c for _, c in grid))
         fixed = (self.settings.recency_tau, self.settings.C if self.settings.C in cs else cs[0])
 
         def run(pair):

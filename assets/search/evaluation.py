@@ -31,6 +31,7 @@ import random
 import re
 import threading
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -117,10 +118,7 @@ def read_queries(path: str | Path, text_col: str = "text", code_col: str = "code
 
 
 def _reason_counts(invalid: list[tuple[int, str]]) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for _, reason in invalid:
-        counts[reason] = counts.get(reason, 0) + 1
-    return counts
+    return dict(Counter(reason for _, reason in invalid))
 
 
 def invalid_summary(queries: Queries) -> dict[str, Any]:

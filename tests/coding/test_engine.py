@@ -104,21 +104,24 @@ def test_backoff_offers_the_reliable_prefix_when_the_class_is_doubtful(scian_lik
 
 
 # ---------------------------------------------------------------- label drift
+def drift_config(**engine):
+    """A four-code classification for the label-drift tests (engine settings overridable)."""
+    return parse_config({"name": "drift", "levels": [2, 4, 6], "engine": {"validation_fraction": 0.1, **engine},
+                         "catalog": {"source": "inline", "codes": [
+                             {"code": c, "title": ""} for c in ("312111", "312112", "811111", "461110")]}})
+
+
 def test_recency_weighting_follows_a_code_that_changed_meaning():
     rows = [("purificadora de agua", "312112", 2008 + i % 6) for i in range(60)]     # old practice
     rows += [("purificadora de agua", "312111", 2014) for _ in range(12)]           # new edition
     rows += [(t, c, 2008 + i % 7) for i in range(40) for t, c in
              (("taller mecanico", "811111"), ("tienda de abarrotes", "461110"))]
     df = pl.DataFrame(rows, schema={"text": pl.Utf8, "code": pl.Utf8, "time": pl.Float64}, orient="row")
-    def config(**engine):
-        return parse_config({"name": "drift", "levels": [2, 4, 6], "engine": {"validation_fraction": 0.1, **engine},
-                             "catalog": {"source": "inline", "codes": [
-                                 {"code": c, "title": ""} for c in ("312111", "312112", "811111", "461110")]}})
 
-    recent = CodingEngine(config(), None)
+    recent = CodingEngine(drift_config(), None)
     recent.fit(df)
     assert recent.predict(["purificadora de agua"]).top1 == ["312111"]
-    flat = CodingEngine(config(recency_tau=None), None)
+    flat = CodingEngine(drift_config(recency_tau=None), None)
     flat.fit(df)
     assert flat.predict(["purificadora de agua"]).top1 == ["312112"]  # without recency the old majority wins
     assert recency_weights(np.array([2014.0, 2013.0, np.nan]), 0.5)[:2].round(4).tolist() == [1.0, 0.1353]
@@ -132,13 +135,8 @@ def test_recency_tau_and_c_are_chosen_on_the_latest_training_period():
              (("taller mecanico", "811111"), ("tienda de abarrotes", "461110"))]
     df = pl.DataFrame(rows, schema={"text": pl.Utf8, "code": pl.Utf8, "time": pl.Float64}, orient="row")
 
-    def config(**engine):
-        return parse_config({"name": "drift", "levels": [2, 4, 6], "engine": {"validation_fraction": 0.1, **engine},
-                             "catalog": {"source": "inline", "codes": [
-                                 {"code": c, "title": ""} for c in ("312111", "312112", "811111", "461110")]}})
-
     for taus in ([None, 0.5], [0.5, None]):   # the winner, not the first candidate
-        engine = CodingEngine(config(recency_tau=None, recency_taus=taus, Cs=[0.5, 1.0]), None)
+        engine = CodingEngine(drift_config(recency_tau=None, recency_taus=taus, Cs=[0.5, 1.0]), None)
         report = engine.fit(df)
         grid = {(g["recency_tau"], g["C"]): g["accuracy"] for g in report.validation["hyperparameter_grid"]}
         assert grid[(0.5, 0.5)] > grid[(None, 0.5)]
@@ -148,7 +146,7 @@ def test_recency_tau_and_c_are_chosen_on_the_latest_training_period():
         assert engine.predict(["purificadora de agua"]).top1 == ["312111"]
     assert report.validation_by == "time (latest period: 2014)"
     with pytest.raises(ConfigError, match="recency_taus"):
-        config(recency_taus=[0.5, -1.0])
+        drift_config(recency_taus=[0.5, -1.0])
 
 
 # ---------------------------------------------------------------- bad input
