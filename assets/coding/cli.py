@@ -167,7 +167,7 @@ def evaluate_cmd(train_path, test_path, train_years, test_years, text_col, code_
         click.echo(json.dumps(metrics, ensure_ascii=False))
         return
     for key in ("accuracy", "accuracy_by_level", "auto_share", "auto_precision", "macro_f1", "train_seconds",
-                "predict_rows_per_second", "n_train", "n_test", "n_train_invalid", "threshold"):
+                "predict_rows_per_second", "n_train", "n_test", "n_train_invalid", "threshold", "drift"):
         click.echo(f"{key:>24}: {metrics[key]}")
 
 

@@ -180,6 +180,7 @@ def evaluate(train: pl.DataFrame, test: pl.DataFrame, config: ClassificationConf
         "target_precision": config.engine.target_precision,
         "validation": {"by": report.validation_by, **report.validation},
         "backoff": _backoff_summary(y, pred, config.levels),
+        "drift": drift_summary(prepared.records, texts, y, pred.top1, engine.normalizer.normalize),
         "sources": {s: int(n) for s, n in zip(*np.unique(pred.source, return_counts=True))},
         "engine": {"backend": engine.settings.backend, "recency_tau": engine.settings.recency_tau,
                    "C": engine.settings.C, "context_weight": engine.settings.context_weight,
@@ -188,6 +189,37 @@ def evaluate(train: pl.DataFrame, test: pl.DataFrame, config: ClassificationConf
         "notes": report.notes,
     }
     return out
+
+
+def drift_summary(train: pl.DataFrame, test_texts: Sequence[str | None], y: Sequence[str | None],
+                  y_pred: Sequence[str | None], normalize: Callable[[str | None], str]) -> dict[str, Any]:
+    """How much of the test set repeats a training text, and how often its code is still the one coders gave last.
+
+    A test record is *seen* when its normalised text is a training text. For a seen text, ``seen_same_code_share``
+    is the share whose test code equals the code of that text's latest training record (ties in time: its most
+    frequent code there): an upper bound of any coder that repeats past decisions, and a direct measure of label
+    drift between the training and the test period. Accuracy is split into seen and new texts.
+    """
+    norm = [normalize(t) for t in train.get_column("text").to_list()]
+    test_norm = [normalize(t) if not is_blank(t) else None for t in test_texts]
+    times = train.get_column("time").fill_nan(None).fill_null(-np.inf).to_list() if "time" in train.columns \
+        else [-np.inf] * train.height
+    votes: dict[str, dict[str, tuple[float, int]]] = {}
+    for t, c, when in zip(norm, train.get_column("code").to_list(), times):
+        latest, count = votes.setdefault(t, {}).get(c, (-np.inf, 0))
+        votes[t][c] = (max(latest, when), count + 1)
+    last = {t: max(codes.items(), key=lambda kv: (kv[1][0], kv[1][1], kv[0]))[0] for t, codes in votes.items()}
+    seen = np.array([t is not None and t in last for t in test_norm], dtype=bool)
+    ok = np.array([a is not None and a == b for a, b in zip(y, y_pred)], dtype=bool)
+    same = np.array([s and last[t] == c for s, t, c in zip(seen, test_norm, y)], dtype=bool)
+
+    def share(mask: np.ndarray, of: np.ndarray) -> float | None:
+        return round(float(mask[of].mean()), 4) if of.any() else None
+
+    return {"n_seen": int(seen.sum()), "n_new": int((~seen).sum()),
+            "seen_share": round(float(seen.mean()), 4) if len(seen) else None,
+            "seen_same_code_share": share(same, seen),
+            "accuracy_seen": share(ok, seen), "accuracy_new": share(ok, ~seen)}
 
 
 def _backoff_summary(y: Sequence[str | None], pred, levels: Sequence[int]) -> dict[str, Any]:

@@ -47,6 +47,9 @@ def test_evaluate_prints_the_metrics_on_a_slice_of_retc(retc_slice):
     assert m["accuracy_by_level"]["2"] >= m["accuracy_by_level"]["4"] >= m["accuracy"] > 0.4
     assert 0 <= m["auto_share"] <= 1 and m["train_seconds"] > 0 and m["predict_rows_per_second"] > 100
     assert m["validation"]["by"] == "time (latest period: 2014)"  # threshold from training years only
+    d = m["drift"]
+    assert d["n_seen"] + d["n_new"] == n_test and 0 < d["seen_share"] < 1
+    assert 0 < d["seen_same_code_share"] < 1   # RETC: repeated texts do not always keep their code
     assert m["command"]["time_col"] == "year"
     assert m["classification"] == "scian"  # detected: the SCIAN catalogue lists every code of the file
     plain = json.loads(invoke(["evaluate", "--train", str(paths["train"]), "--test", str(paths["test"]),

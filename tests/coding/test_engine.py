@@ -7,7 +7,7 @@ import pytest
 from assets.coding.catalog import CatalogError, load_catalog, scian_ciiu_entries
 from assets.coding.config import ConfigError, load_config, parse_config
 from assets.coding.engine import CodingEngine, EngineError, choose_threshold, load_engine, recency_weights
-from assets.coding.evaluate import parse_years, prepare_training, score
+from assets.coding.evaluate import drift_summary, parse_years, prepare_training, score
 from assets.coding.normalize import Normalizer, is_blank
 from assets.ingestion.sample_data import CRIME_TYPES
 from tests.coding.conftest import noisy_records
@@ -202,6 +202,19 @@ def test_score_by_level_and_year_ranges():
     assert m["accuracy_by_level"] == {"2": 1.0, "4": 1.0, "6": 0.3333}
     assert m["auto_share"] == 0.6667 and m["auto_precision"] == 0.5
     assert parse_years("2008-2010,2012") == {2008, 2009, 2010, 2012}
+
+
+def test_drift_summary_compares_test_codes_with_the_latest_training_code():
+    train = pl.DataFrame({"text": ["Fabrica de tornillos", "fabrica de TORNILLOS", "Panaderia", "Panadería"],
+                          "code": ["332720", "339999", "311812", "311812"], "time": [2013.0, 2014.0, 2013.0, 2013.0]})
+    test = ["fábrica de tornillos", "panaderia", "Venta de autos", None]
+    y = ["339999", "311811", "468111", "311812"]
+    pred = ["339999", "311812", "468111", None]
+    d = drift_summary(train, test, y, pred, Normalizer().normalize)
+    # tornillos: latest training code (2014) is 339999 = test code; panaderia: 311812 != 311811
+    assert d["n_seen"] == 2 and d["n_new"] == 2 and d["seen_share"] == 0.5
+    assert d["seen_same_code_share"] == 0.5
+    assert d["accuracy_seen"] == 0.5 and d["accuracy_new"] == 0.5   # the blank text counts as new and wrong
 
 
 def test_fitting_twice_on_the_same_records_gives_the_same_model(scian_like_config):
