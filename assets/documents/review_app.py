@@ -9,14 +9,22 @@ Routes::
     GET  /healthz
 
 The decision rules live in :mod:`assets.documents.review` (approve refused with flagged numbers,
-outdated versions refused, comments required to reject); the app only shows their answer. A POST
-whose ``Origin`` names another host is refused (a page elsewhere cannot make a reviewer's browser
-approve a draft). Writes are serialised with a lock (one Delta append at a time).
+outdated versions refused, comments required to reject); the app only shows their answer.
+
+A page elsewhere must not be able to make a reviewer's browser decide (cross-site request forgery):
+every decision form carries a token (an HMAC of draft and version under a secret made when the app
+starts) that a POST must return; a POST whose ``Origin`` is ``null`` or names another host is refused;
+and when the server knows the names it is reached by (``allowed_hosts``: the bound address, plus
+``localhost`` for a loopback one) a request with any other ``Host`` is refused, so a DNS-rebinding page
+cannot read a token either. Writes are serialised with a lock (one Delta append at a time).
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import re
+import secrets
 import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -52,13 +60,22 @@ def _html(status: int, text: str) -> Response:
 class ReviewApp:
     """Request handling, independent of the socket server (tests call :meth:`handle` directly too)."""
 
-    def __init__(self, lh: Lakehouse):
+    def __init__(self, lh: Lakehouse, allowed_hosts: set[str] | None = None):
         self.lh = lh
+        self.allowed_hosts = {h.lower() for h in allowed_hosts} if allowed_hosts else None
+        self._secret = secrets.token_bytes(32)
         self._write_lock = threading.Lock()
+
+    def csrf_token(self, draft_id: str, version: int) -> str:
+        """The token the decision form of ``draft_id`` version ``version`` carries (valid while the app runs)."""
+        return hmac.new(self._secret, f"{draft_id}\x00{version}".encode(), hashlib.sha256).hexdigest()
 
     # ------------------------------------------------------------------ dispatch
     def handle(self, method: str, target: str, body: bytes = b"", headers: dict[str, str] | None = None) -> Response:
         headers = {k.lower(): v for k, v in (headers or {}).items()}
+        if self.allowed_hosts is not None and headers.get("host", "").lower() not in self.allowed_hosts:
+            return self.message(403, "Host no permitido",
+                                "Abra la página con la dirección en la que se inició el servidor.")
         url = urlsplit(target)
         path, query = unquote(url.path), parse_qs(url.query)
         if method == "GET":
@@ -77,11 +94,17 @@ class ReviewApp:
         if method == "POST":
             if m := _REVIEW.match(path):
                 origin = headers.get("origin")
-                if origin and origin != "null" and urlsplit(origin).netloc != headers.get("host", ""):
+                if origin is not None and (origin == "null" or urlsplit(origin).netloc != headers.get("host", "")):
                     return self.message(403, "Origen no permitido", "La decisión debe enviarse desde esta página.")
                 if len(body) > MAX_BODY:
                     return self.message(413, "Solicitud demasiado grande", "El comentario es demasiado largo.")
                 form = {k: v[0] for k, v in parse_qs(body.decode("utf-8", "replace")).items()}
+                version = form.get("version", "")
+                if not version.isdigit() or not hmac.compare_digest(
+                        form.get("csrf", ""), self.csrf_token(m.group(1), int(version))):
+                    return self.message(403, "Formulario no válido",
+                                        "Envíe la decisión desde la página del borrador (recárguela si el servidor "
+                                        "se reinició).")
                 return self.decide(m.group(1), form)
             return self.message(404, "No encontrado", f"No existe la acción {path}.")
         return self.message(405, "Método no permitido", method)
@@ -114,7 +137,8 @@ class ReviewApp:
             blocks=markdown_blocks(draft.body_markdown), tables=tables, charts=charts,
             chart_prefix=f"/drafts/{quote(draft.draft_id)}/v{draft.version}/charts/", report=draft.grounding,
             style=draft.style, history=list(reversed(rows)), facts=facts, status=status,
-            status_es=review.STATUS_ES.get(status, status), notice=notice, error=error, home="/")
+            status_es=review.STATUS_ES.get(status, status), notice=notice, error=error, home="/",
+            csrf=self.csrf_token(draft.draft_id, draft.version))
         return _html(status_code, page)
 
     def chart(self, draft_id: str, version: int, filename: str) -> Response:
@@ -141,8 +165,17 @@ class ReviewApp:
         return Response(303, b"", "text/plain", {"Location": location})
 
 
-def make_server(lh: Lakehouse, host: str = "127.0.0.1", port: int = 8020, quiet: bool = False) -> ThreadingHTTPServer:
-    """A threaded HTTP server around :class:`ReviewApp` (not started). Port 0 = any free port."""
+LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+ALL_INTERFACES = {"", "0.0.0.0", "::"}
+
+
+def make_server(lh: Lakehouse, host: str = "127.0.0.1", port: int = 8020, quiet: bool = False,
+                allowed_hosts: set[str] | None = None) -> ThreadingHTTPServer:
+    """A threaded HTTP server around :class:`ReviewApp` (not started). Port 0 = any free port.
+
+    ``allowed_hosts``: the ``Host`` values (name:port) requests may carry. Default: for a loopback address, the
+    loopback names with the bound port; for another specific address, that address; for all interfaces
+    (``0.0.0.0``) no check, as the names the machine is reached by are unknown (pass them to get the check)."""
     app = ReviewApp(lh)
 
     class Handler(BaseHTTPRequestHandler):
@@ -177,5 +210,10 @@ def make_server(lh: Lakehouse, host: str = "127.0.0.1", port: int = 8020, quiet:
 
     server = ThreadingHTTPServer((host, port), Handler)
     server.daemon_threads = True
+    bound = server.server_address[1]
+    if allowed_hosts is None and host not in ALL_INTERFACES:
+        names = LOOPBACK if host in LOOPBACK else {host}
+        allowed_hosts = {f"[{n}]:{bound}" if ":" in n else f"{n}:{bound}" for n in names}
+    app.allowed_hosts = {h.lower() for h in allowed_hosts} if allowed_hosts else None
     server.app = app  # type: ignore[attr-defined]
     return server

@@ -21,12 +21,14 @@ def cli() -> None:
 @cli.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8020, show_default=True, type=int)
-def serve(host: str, port: int) -> None:
+@click.option("--allowed-host", "allowed_hosts", multiple=True,
+              help="A name:port the page is reached by (repeatable); default: the bound address (and localhost).")
+def serve(host: str, port: int, allowed_hosts: tuple[str, ...]) -> None:
     """Serve the review page: list drafts, read one beside its facts and grounding, approve or reject."""
     from assets.documents.review_app import make_server
 
     lh = _lakehouse()
-    server = make_server(lh, host, port)
+    server = make_server(lh, host, port, allowed_hosts=set(allowed_hosts) or None)
     click.echo(f"review page for {lh.root} at http://{host}:{server.server_address[1]}/ (Ctrl-C to stop)")
     from pipelines.serving import serve_until_interrupted
 

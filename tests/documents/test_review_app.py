@@ -1,5 +1,7 @@
 """The review web app over real HTTP on 127.0.0.1 (no browser): pages, decisions, refusals."""
 
+import http.client
+import re
 import threading
 import urllib.error
 import urllib.parse
@@ -46,7 +48,16 @@ def get(url):
         return e.code, e.headers, e.read()
 
 
-def post(url, data, origin=None):
+def token(url, draft_id, version=1):
+    """The CSRF token of a draft's decision form, read from its page as a browser would."""
+    page = get(f"{url}/drafts/{draft_id}?version={version}")[2].decode()
+    return re.search(r'name="csrf" value="([0-9a-f]+)"', page).group(1)
+
+
+def post(url, data, origin=None, with_token=True):
+    if with_token and "csrf" not in data:
+        base, draft_id = url.split("/drafts/")[0], url.split("/drafts/")[1].split("/")[0]
+        data = {**data, "csrf": token(base, draft_id, data.get("version", 1))}
     req = urllib.request.Request(url, data=urllib.parse.urlencode(data).encode(), method="POST")
     if origin:
         req.add_header("Origin", origin)
@@ -90,6 +101,26 @@ def test_foreign_origin_is_refused(app_url):
     status, _, _ = post(f"{url}/drafts/{GOOD}/review", {"version": 1, "decision": "approved", "reviewer": "Ana"},
                         origin="http://evil.example")
     assert status == 403 and review.publishable(lh) == []
+
+
+def test_forged_decisions_are_refused(app_url):
+    url, lh = app_url
+    before = lh.row_count(T.document_reviews)
+    form = {"version": 1, "decision": "approved", "reviewer": "x"}
+    # a sandboxed iframe elsewhere sends Origin: null; a form without the page's token is not the page's
+    assert post(f"{url}/drafts/{GOOD}/review", form, origin="null")[0] == 403
+    assert post(f"{url}/drafts/{GOOD}/review", form, with_token=False)[0] == 403
+    assert post(f"{url}/drafts/{GOOD}/review", {**form, "csrf": "0" * 64})[0] == 403
+    # the token is per draft and version: another draft's token does not decide this one
+    assert post(f"{url}/drafts/{GOOD}/review", {**form, "csrf": token(url, BAD)})[0] == 403
+    # a DNS-rebinding page reaches the server under its own name: refused before any page is shown
+    host, port = url.removeprefix("http://").split(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=10)
+    conn.request("GET", f"/drafts/{GOOD}", headers={"Host": f"evil.example:{port}"})
+    resp = conn.getresponse()
+    assert resp.status == 403 and b"csrf" not in resp.read()
+    conn.close()
+    assert review.publishable(lh) == [] and lh.row_count(T.document_reviews) == before
 
 
 def test_approve_lands_in_the_lakehouse(app_url):
