@@ -10,11 +10,13 @@ Rules (the same ones :mod:`assets.documents.formatting` writes by):
   number, which is then compared with the fact in base units (pesos, personas); a following
   ``pesos`` or ``personas`` (``trabajadores``, ``empleos``) restricts it to money or head-count
   facts, so "0 millones de pesos" never matches a head count; a bare integer
-  between 1900 and 2100 is a year and must be one of the census years of the facts.
+  between 1900 and 2100 is a year and must be one of the census years of the facts, unless a head-count,
+  money or establishment word follows ("2018 personas" is a quantity).
 - A number with *d* decimals matches a fact when the fact rounds to it: ``|n·m - v| <= 0.5·10^-d·m``.
   For growth/change facts a text may state the magnitude with a verb ("disminuyó 3.2%"), so the
   absolute value also matches.
-- Identifiers are not quantities and are skipped: SCIAN codes (``SCIAN 31-33``, ``sector 46``),
+- Identifiers are not quantities and are skipped: SCIAN codes (``SCIAN 31-33``, ``sector 46``, ``sectores 31,
+  32 y 33`` — codes of the first one's length; never the start of a longer number or a percentage),
   the sector codes of the facts, an index base like ``(2018=100)``, Markdown list numbering.
 
 Numbers that match no fact are *flagged*; a draft with any flagged number cannot be approved.
@@ -29,7 +31,9 @@ from typing import Iterable
 from assets.documents.facts import Fact
 from assets.documents.formatting import POINT_UNITS, PERCENT_UNITS, UNIT_SCALE
 
-_TOKEN = re.compile(r"(?<![\w.,])[-−]?\d(?:[\d,.]*\d)?")
+# a number starts anywhere but inside another number: glued to a word (x999, _999_ in Markdown) it is still
+# checked; a leading separator (.5, ,5) is kept so that the number is flagged as unrecognised, not half-read
+_TOKEN = re.compile(r"(?<![\d.,])[-−]?[.,]?\d(?:[\d,.]*\d)?")
 _MEXICAN = re.compile(r"^\d{1,3}(?:,\d{3})+(?:\.\d+)?$|^\d+(?:\.\d+)?$")
 _PERCENT = re.compile(r"^\s*(%|por\s+ciento\b)", re.IGNORECASE)
 _POINTS = re.compile(r"^\s*puntos?\s+porcentual(es)?\b", re.IGNORECASE)
@@ -43,9 +47,14 @@ _MONEY = re.compile(r"^\s*(de\s+)?pesos?\b", re.IGNORECASE)
 _PEOPLE = re.compile(r"^\s*(de\s+)?(personas?|trabajador(es|as)?|empleos?|empleados?|ocupados?)\b", re.IGNORECASE)
 MONEY_UNITS = ("millones de pesos", "pesos por persona ocupada")
 PEOPLE_UNITS = ("personas",)
+_COUNTED = re.compile(r"^\s*(de\s+)?(establecimientos?|unidades|empresas?|negocios?)\b", re.IGNORECASE)
+# a SCIAN code: not the start of a longer number (99.9, 343,428) and not a percentage
+_CODE = r"\d{2,6}(?:-\d{2})?(?![\d.,]*\d|\s*(?:%|por\s+ciento))"
+_CODE_HEAD = re.compile(rf"\b(?:SCIAN|[Ss]ectores|[Ss]ector|[Ss]ubsector)\s+({_CODE})")
+# "sectores 31, 32 y 33": more codes of the same length, unless a quantity word follows ("y 45 personas")
+_CODE_MORE = re.compile(rf"\s*(?:,|y|e|o)\s*({_CODE})(?!\s*(?:mil\b|mill|bill|pesos|personas|trabajador|emplead|"
+                        r"empleos|ocupad|establecimientos|unidades|empresas))", re.IGNORECASE)
 _IDENTIFIERS = [
-    re.compile(r"\b(?:SCIAN|[Ss]ectores|[Ss]ector|[Ss]ubsector)\s+\d{2,6}(?:-\d{2})?"
-               r"(?:\s*(?:,|y|e|o)\s*\d{2,6}(?:-\d{2})?)*"),
     re.compile(r"\(\s*\d{4}\s*=\s*100\s*\)"),
     re.compile(r"(?m)^[ \t]*\d{1,2}[.)][ \t]"),
 ]
@@ -106,9 +115,23 @@ def _mask(text: str, facts: Iterable[Fact]) -> str:
     for code in sorted({f.sector_code for f in facts}, key=len, reverse=True):
         if "-" in code:  # '31-33' alone; plain two-digit codes are only masked after SCIAN/sector
             patterns.append(re.compile(rf"(?<![\d,.]){re.escape(code)}(?![\d])"))
+    for start, end in _code_lists(text):
+        out = out[:start] + " " * (end - start) + out[end:]
     for pat in patterns:
         out = pat.sub(lambda m: " " * (m.end() - m.start()), out)
     return out
+
+
+def _code_lists(text: str) -> list[tuple[int, int]]:
+    """Spans of "sector 31-33", "SCIAN 336390", "sectores 31, 32 y 33" (codes of one length after the first)."""
+    spans = []
+    for head in _CODE_HEAD.finditer(text):
+        digits = len(head.group(1).split("-")[0])
+        end = head.end()
+        while (more := _CODE_MORE.match(text, end)) and len(more.group(1).split("-")[0]) == digits:
+            end = more.end()
+        spans.append((head.start(), end))
+    return spans
 
 
 def _parse(token: str) -> tuple[float, int] | None:
@@ -153,8 +176,8 @@ def check(text: str, facts: Iterable[Fact], prefer_geo: str | None = None) -> Gr
                     mult, rest = factor, after[sm.end():]
                     break
             noun = "money" if _MONEY.match(rest) else "people" if _PEOPLE.match(rest) else None
-            if mult == 1.0 and decimals == 0 and "," not in token and value == int(value) \
-                    and 1900 <= value <= 2100 and token[:1] not in "-−":
+            if mult == 1.0 and noun is None and not _COUNTED.match(rest) and decimals == 0 and "," not in token \
+                    and value == int(value) and 1900 <= value <= 2100 and token[:1] not in "-−":
                 kind = "year"
         item = NumberMention(token, m.start(), m.end(), kind, value, decimals, mult, "flagged", context=ctx)
         if kind == "year":

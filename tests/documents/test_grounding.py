@@ -101,3 +101,21 @@ def test_report_round_trip():
 def test_money_and_head_counts_are_not_mixed():
     items, r = statuses("592,594 pesos por persona; 343,428 personas; 343,428 pesos; 592,594 trabajadores")
     assert [s for _, _, s in items] == ["grounded", "grounded", "flagged", "flagged"]
+
+
+def test_numbers_hidden_by_markdown_code_lists_or_year_look_are_still_checked():
+    # Markdown emphasis and words glued to a number do not hide it
+    items, r = statuses("El sector ocupa a _999,999_ personas y x12.5% más; **343,428** personas.")
+    assert [(t, s) for t, _, s in items] == [("999,999", "flagged"), ("12.5", "flagged"), ("343,428", "grounded")]
+    # after "sector 31-33 y" only codes of the same length are codes: 99.9% and 4500 are quantities
+    items, _ = statuses("El sector 31-33 y 99.9% de las empresas; el sector 31-33 y 4500 establecimientos.")
+    assert [(t, s) for t, _, s in items] == [("99.9", "flagged"), ("4500", "flagged")]
+    items, r = statuses("Los sectores 31, 32 y 33 y el subsector 336 e 337; SCIAN 31-33 y 46.")
+    assert items == [] and r.approvable
+    # a year-like integer followed by a head-count or establishment word is a quantity, not a census year
+    items, _ = statuses("En 2023 trabajan 2003 personas en 2018 establecimientos.")
+    assert [(t, k, s) for t, k, s in items] == [("2023", "year", "grounded"), ("2003", "quantity", "flagged"),
+                                               ("2018", "quantity", "flagged")]
+    # a decimal without its leading digit is not read as a different number
+    items, _ = statuses("creció .5%")
+    assert items == [(".5", "unrecognised", "flagged")]
