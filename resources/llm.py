@@ -28,6 +28,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence, TypeVar
 
 import dagster as dg
@@ -303,8 +304,22 @@ def _is_call_failure(exc: BaseException) -> bool:
     import pydantic
 
     # a body that is not JSON, or JSON that is not an Ollama response (a proxy's page), is a failed call
-    return isinstance(exc, (ollama.ResponseError, httpx.TransportError, ConnectionError, TimeoutError,
-                            json.JSONDecodeError, pydantic.ValidationError))
+    if isinstance(exc, (ollama.ResponseError, httpx.TransportError, ConnectionError, TimeoutError,
+                        json.JSONDecodeError, pydantic.ValidationError)):
+        return True
+    # JSON of the wrong shape ([], null, "x") fails inside the client as it builds its response object
+    # (``ChatResponse(**body)``): that too is the server's answer, not a bug of ours
+    return isinstance(exc, (TypeError, AttributeError, KeyError)) and _raised_in(exc, Path(ollama.__file__).parent)
+
+
+def _raised_in(exc: BaseException, package: Path) -> bool:
+    """Whether the innermost frame of ``exc``'s traceback is a file of ``package``."""
+    tb = exc.__traceback__
+    if tb is None:
+        return False
+    while tb.tb_next is not None:
+        tb = tb.tb_next
+    return Path(tb.tb_frame.f_code.co_filename).resolve().is_relative_to(package.resolve())
 
 
 def _gather_chat(parts):

@@ -134,7 +134,10 @@ def mentions_by_municipality(answers: pl.DataFrame, majority: pl.DataFrame, loca
     out = counts.join(names, on="cve_geo", how="left").with_columns(
         pl.col(c).cast(pl.Int64) for c in ("n_articles", "n_present", "n_absent", "n_invalid", "n_failed")
     ).with_columns(
-        (pl.col("n_present") / (pl.col("n_present") + pl.col("n_absent"))).alias("share_present"),
+        # no valid answer: no share (null), never NaN, which DuckDB and dbt would average into NaN
+        pl.when(pl.col("n_present") + pl.col("n_absent") > 0)
+        .then(pl.col("n_present") / (pl.col("n_present") + pl.col("n_absent"))).otherwise(None)
+        .alias("share_present"),
     )
     return out.select(list(T.mentions_by_municipality.full_schema)).sort("cve_geo", "model")
 
@@ -176,7 +179,8 @@ class IndicatorWeights:
 
 def _z(col: str) -> pl.Expr:
     std = pl.col(col).std(ddof=0)
-    return pl.when(std > 0).then((pl.col(col) - pl.col(col).mean()) / std).otherwise(0.0).alias(f"z_{col}")
+    # float noise gives a constant column a spread of ~1e-17: that is no spread
+    return pl.when(std > 1e-12 * (pl.col(col).abs().max() + 1.0)).then((pl.col(col) - pl.col(col).mean()) / std).otherwise(0.0).alias(f"z_{col}")
 
 
 def migration_intensity(majority: pl.DataFrame, locations: pl.DataFrame, municipalities: pl.DataFrame,

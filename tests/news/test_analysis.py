@@ -75,11 +75,19 @@ def test_mentions_by_municipality_counts_every_located_article():
     row = m.filter((pl.col("cve_geo") == "28027") & (pl.col("model") == "m3")).row(0, named=True)
     # a3 failed; a5 was never answered by anyone (no rows): not counted for m3
     assert (row["n_articles"], row["n_invalid"], row["n_failed"]) == (1, 1, 1)
+    assert row["share_present"] is None  # no valid answer: no share (NaN would poison every SQL average)
+    assert m.get_column("share_present").is_nan().sum() == 0
     maj_row = m.filter((pl.col("cve_geo") == "07089") & (pl.col("model") == "majority_vote")).row(0, named=True)
     assert (maj_row["n_present"], maj_row["n_absent"]) == (1, 1)
     assert m.filter(pl.col("model") == "majority_vote").get_column("n_articles").sum() == 4  # a4 unlocated
     wide = analysis.mentions_wide(m)
     assert {"present__m1", "present__majority_vote"} <= set(wide.columns)
+
+
+def test_a_component_with_no_spread_scores_zero_despite_float_noise():
+    z = pl.DataFrame({"x": [1 / 3] * 10}).select(analysis._z("x")).get_column("z_x")
+    assert pl.Series([1 / 3] * 10).std(ddof=0) > 0   # the noise the rule guards against
+    assert z.to_list() == [0.0] * 10
 
 
 def test_indicator_standardises_and_weights():

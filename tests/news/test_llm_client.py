@@ -124,3 +124,16 @@ def test_malformed_bodies_are_failed_calls_not_crashes(ollama_server):
     html, shape = client.chat("html", "x"), client.chat("shape", "x")
     assert html.text is None and "JSONDecodeError" in html.error and html.attempts == 1
     assert shape.text is None and "ValidationError" in shape.error
+    # JSON that is not an object at all fails inside the client's response constructor: still a failed call
+    for body in (b"[]", b"null", b'"x"', b"42"):
+        ollama_server.add_model("odd", Behaviour.custom(lambda p, n, body=body: RawBody(200, body)))
+        reply = client.chat("odd", "x")
+        assert reply.text is None and reply.error and reply.attempts == 1, body
+        assert client.generate("odd", "x").error, body
+
+
+def test_a_bug_in_the_caller_still_surfaces(ollama_server):
+    ollama_server.add_model("m", Behaviour.clean())
+    client = fast_client(ollama_server.url)
+    with pytest.raises(TypeError):
+        client.chat("m", "x", options={"temperature": 0}, bogus_option=object())  # not JSON-serialisable
