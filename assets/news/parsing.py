@@ -14,7 +14,8 @@ from dataclasses import dataclass
 _THINK_CLOSED = re.compile(r"<think>.*?</think>", re.DOTALL | re.IGNORECASE)
 _THINK_OPEN = re.compile(r"<think>", re.IGNORECASE)
 _DECOR = re.compile(r"[*_`\"'“”‘’«»]")
-_LABELLED = re.compile(r"^(?:respuesta|answer|resultado)\s*[:：=\-]?\s*([12])\s*[.!]?$", re.IGNORECASE)
+# a dash separates only when a space follows: "Respuesta - 1" is 1, "Respuesta -1" is minus one (invalid)
+_LABELLED = re.compile(r"^(?:respuesta|answer|resultado)\s*(?:[:：=]|-(?=\s))?\s*([12])\s*[.!]?$", re.IGNORECASE)
 _BARE = re.compile(r"^([12])\s*[.!]?$")
 
 

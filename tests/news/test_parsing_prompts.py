@@ -8,7 +8,7 @@ from assets.news.prompts import DEFAULT_PROMPT_VERSION, PLACEHOLDER, Prompt, get
 
 @pytest.mark.parametrize("raw,answer", [
     ("1", 1), ("2", 2), (" 1.\n", 1), ("2.", 2), ("Respuesta: 2", 2), ("respuesta 1", 1), ("**2**", 2),
-    ("Answer: 1", 1), ("<think>Hay mujeres (1) o no (2)...</think>\n\n1", 1), ("'2'", 2), ("`1`", 1),
+    ("Answer: 1", 1), ("Respuesta - 2", 2), ("<think>Hay mujeres (1) o no (2)...</think>\n\n1", 1), ("'2'", 2), ("`1`", 1),
 ])
 def test_accepted_forms(raw, answer):
     parsed = parse_answer(raw)
@@ -24,6 +24,8 @@ def test_accepted_forms(raw, answer):
     ("<think>x</think>", "empty answer"),
     ("3", "no 1/2"),
     ("12", "no 1/2"),
+    ("-1", "a digit inside other text"),
+    ("Respuesta -1", "a digit inside other text"),
     (None, "no answer"),
 ])
 def test_everything_else_is_invalid_never_guessed(raw, reason):
