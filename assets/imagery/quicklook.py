@@ -35,6 +35,7 @@ def _stretch(info: TileInfo, data: np.ndarray) -> np.ndarray:
     low = np.asarray(info.band_low, dtype=np.float32)[idx][:, None, None]
     high = np.asarray(info.band_high, dtype=np.float32)[idx][:, None, None]
     norm = np.clip((data.astype(np.float32) * k - low) / (high - low), 0, 1)
+    norm[np.isnan(norm)] = 0.0  # NaN holes of a float raster draw black, like the fill
     return (norm * 255 + 0.5).astype(np.uint8).transpose(1, 2, 0)
 
 

@@ -217,8 +217,12 @@ def _crs_string(crs) -> str:
 
 def valid_mask(src, window, data: np.ndarray | None, zero_is_nodata: bool) -> np.ndarray:
     """True where the pixel holds data: GDAL's dataset mask (nodata value / alpha / internal mask),
-    and, when the file declares no nodata, not zero in every band (the Sentinel-2 / Landsat fill)."""
+    finite in every band (float rasters often mark holes with NaN without declaring it as nodata,
+    and GDAL's mask does not see them), and, when the file declares no nodata, not zero in every
+    band (the Sentinel-2 / Landsat fill)."""
     mask = src.dataset_mask(window=window) > 0
+    if data is not None and np.issubdtype(data.dtype, np.floating):
+        mask &= np.isfinite(data).all(axis=0)
     if zero_is_nodata and src.nodata is None and data is not None:
         mask &= np.any(data != 0, axis=0)
     return mask
@@ -306,8 +310,9 @@ def inspect_tile(path: str | Path, batch_id: str, *, tile_id: str | None = None,
             if valid == 0:
                 raise TileError("all_nodata", path, "every pixel is nodata")
             sample = np.concatenate(samples, axis=1)
-            low = np.percentile(sample, 2, axis=1)
-            high = np.percentile(sample, 98, axis=1)
+            # valid_mask already drops non-finite pixels; nan-aware percentiles are a second defence
+            low = np.nanpercentile(sample, 2, axis=1)
+            high = np.nanpercentile(sample, 98, axis=1)
             high = np.where(high - low > 1e-6, high, low + 1e-6)
             info.band_low, info.band_high = [float(v) for v in low], [float(v) for v in high]
     return info
@@ -390,6 +395,9 @@ def iter_window_data(info: TileInfo, size: int, halo: int, *, zero_is_nodata: bo
                 refl = raw.astype(np.float32)
                 del raw
                 refl *= k
+                # masked pixels still reach the segmenter and the texture filter: a NaN there would
+                # spread to its valid neighbours, so holes read as zero reflectance (like the fill)
+                refl[~np.isfinite(refl)] = 0.0
                 norm = np.clip((refl - low) / span, 0.0, 1.0)
                 rgb = (norm[rgb_idx] * 255.0 + 0.5).astype(np.uint8).transpose(1, 2, 0)
                 yield WindowData(w, refl, valid, np.ascontiguousarray(norm.transpose(1, 2, 0)), rgb)

@@ -106,3 +106,31 @@ def test_list_tiles(tmp_path):
     assert list_tiles(tmp_path / "a" / "x.tif") == [tmp_path / "a" / "x.tif"]
     with pytest.raises(FileNotFoundError):
         list_tiles(tmp_path / "missing")
+
+
+def test_nan_pixels_of_a_float_raster_are_nodata(tmp_path):
+    """A float reflectance raster with NaN holes and no declared nodata: the holes are not data, the
+    percentiles stay finite and the rest of the tile is segmented as usual."""
+    from assets.imagery.raster import iter_window_data
+    from assets.imagery.segmentation import SegmentOptions, segment_tile
+    from resources.segmenter import FelzenszwalbSegmenter
+
+    data = scene_array().astype(np.float32) / 10000
+    data[:, 0, 0] = np.nan  # one pixel
+    data[2, 90:, :] = np.nan  # six rows, one band only
+    info = inspect_tile(write_tif(tmp_path / "float_nan.tif", data), "b")
+    assert info.valid_fraction == pytest.approx(1 - (1 + 6 * 96) / 96 ** 2)
+    assert np.isfinite(info.band_low).all() and np.isfinite(info.band_high).all()
+    assert info.band_low[3] == pytest.approx(0.02, abs=0.01) and info.band_high[3] == pytest.approx(0.32, abs=0.01)
+    windows = list(iter_window_data(info, 48, 8))
+    first = windows[0]
+    assert not first.valid[0, 0] and first.valid[1:, :].all()
+    for wd in windows:
+        assert np.isfinite(wd.normalised).all() and np.isfinite(wd.reflectance).all()
+    records: list[dict] = []
+    segment_tile(info, FelzenszwalbSegmenter(sigma=0), records.append, SegmentOptions(window_size=48, window_overlap=8))
+    assert sum(r["area_px"] for r in records) == round(info.valid_fraction * 96 * 96)
+    for key in ("ndvi", "ndwi", "brightness", "texture", "mean_nir"):
+        assert all(r[key] is not None and np.isfinite(r[key]) for r in records), key
+    water = [r for r in records if r["area_px"] == 40 * 30]
+    assert len(water) == 1 and water[0]["ndwi"] > 0.3
