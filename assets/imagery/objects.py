@@ -18,7 +18,7 @@ from typing import Iterable, Iterator, Protocol
 import numpy as np
 import polars as pl
 
-from assets.imagery.clustering import FEATURE_INPUTS, BatchClusterModel, fit_batch_clusters
+from assets.imagery.clustering import FEATURE_INPUTS, BatchClusterModel, fit_batch_clusters, mask_family
 from assets.imagery.raster import TileInfo
 from lakehouse.tables import imagery as T
 
@@ -64,18 +64,58 @@ class ParquetSource:
                 yield pl.from_arrow(batch)
 
 
+def family_quotas(counts: dict[str, int], size: int) -> dict[str, int]:
+    """How many masks of each family a sample of at most ``size`` takes: an equal share each, and a
+    family smaller than its share leaves the rest to the others. Every family present gets at least
+    one mask, even when ``size`` is smaller than the number of families."""
+    present = {f: n for f, n in counts.items() if n > 0}
+    quotas = {f: 0 for f in present}
+    left = max(size, len(present))
+    while left > 0:
+        open_ = [f for f in sorted(present) if quotas[f] < present[f]]
+        if not open_:
+            break
+        share, extra = divmod(left, len(open_))
+        for i, f in enumerate(open_):
+            add = min(share + (1 if i < extra else 0), present[f] - quotas[f])
+            quotas[f] += add
+            left -= add
+    return quotas
+
+
 def sample_masks(source: MaskSource, size: int, seed: int = 0) -> pl.DataFrame:
-    """A uniform sample (without replacement) of at most ``size`` masks' feature columns."""
-    n = source.n_rows
-    take = np.arange(n) if n <= size else np.sort(np.random.default_rng(seed).choice(n, size, replace=False))
-    parts, offset, pos = [], 0, 0
-    for frame in source.frames(FEATURE_COLUMNS):
-        end = offset + frame.height
-        hi = np.searchsorted(take, end)
-        if hi > pos:
-            parts.append(frame[(take[pos:hi] - offset).tolist()])
-            pos = hi
-        offset = end
+    """A sample (without replacement) of at most ``size`` masks' feature columns, stratified by
+    family (:func:`~assets.imagery.clustering.mask_family`, quotas from :func:`family_quotas`) and
+    uniform within each family, in source order.
+
+    Every family of the source is in the sample: the cluster model is fitted family by family and
+    cannot label masks of a family it never saw, so a few RGB photographs among many Sentinel-2
+    masks must not be left out by chance. A single-family source gets the plain uniform sample.
+    Two streaming passes (family counts, then the sample); memory holds the sample and one frame."""
+    if source.n_rows <= size:
+        parts = list(source.frames(FEATURE_COLUMNS))
+    else:
+        counts: dict[str, int] = {}
+        for frame in source.frames(["mean_nir"]):
+            for name, c in zip(*np.unique(mask_family(frame), return_counts=True)):
+                counts[str(name)] = counts.get(str(name), 0) + int(c)
+        quotas = family_quotas(counts, size)
+        rng = np.random.default_rng(seed)
+        # ordinals (position among the family's masks, in source order) of the masks to take
+        chosen = {f: np.sort(rng.choice(counts[f], quotas[f], replace=False)) for f in sorted(quotas)}
+        seen = dict.fromkeys(chosen, 0)
+        parts = []
+        for frame in source.frames(FEATURE_COLUMNS):
+            fam = mask_family(frame)
+            keep = np.zeros(frame.height, dtype=bool)
+            for f, picks in chosen.items():
+                rows = np.flatnonzero(fam == f)
+                lo, hi = np.searchsorted(picks, [seen[f], seen[f] + len(rows)])
+                keep[rows[picks[lo:hi] - seen[f]]] = True
+                seen[f] += len(rows)
+            if keep.any():
+                parts.append(frame.filter(pl.Series(keep)))
+    parts = [p for p in parts if p.height]
     return pl.concat(parts) if parts else pl.DataFrame(schema={c: T.MASK_SCHEMA[c] for c in FEATURE_COLUMNS})
 
 

@@ -7,7 +7,8 @@ import polars as pl
 import pytest
 
 from assets.imagery.clustering import fit_clusters
-from assets.imagery.objects import FrameSource, Summary, label_frame, name_clusters, sample_masks
+from assets.imagery.objects import (FrameSource, Summary, family_quotas, label_frame, name_clusters,
+                                    sample_masks)
 from lakehouse.tables import imagery as T
 from resources.namer import RuleNamer
 
@@ -125,3 +126,38 @@ def test_rgb_and_multispectral_masks_are_clustered_apart():
     assert set(ids[:60]).isdisjoint(set(ids[60:]))  # no cluster mixes the two families
     assert model.family_of(int(ids[0])) == "multispectral" and model.family_of(int(ids[-1])) == "rgb"
     assert model.k == model.families["multispectral"].k + model.families["rgb"].k
+
+
+def rgb_masks(per_group: int, seed: int = 3) -> pl.DataFrame:
+    """Masks of a photograph: no NIR band, so no NIR mean, NDVI or NDWI."""
+    return masks_frame(per_group=per_group, seed=seed).with_columns(
+        pl.lit(None, dtype=pl.Float64).alias("mean_nir"), pl.lit(None, dtype=pl.Float64).alias("ndvi"),
+        pl.lit(None, dtype=pl.Float64).alias("ndwi"),
+        (pl.lit("p/") + pl.col("mask_id")).alias("mask_id"), pl.lit("b/photo.jpg").alias("tile_id"))
+
+
+def test_family_quotas_share_the_cap():
+    assert family_quotas({"multispectral": 1000, "rgb": 1000}, 20) == {"multispectral": 10, "rgb": 10}
+    assert family_quotas({"multispectral": 1000, "rgb": 3}, 20) == {"multispectral": 17, "rgb": 3}
+    assert family_quotas({"multispectral": 1000}, 20) == {"multispectral": 20}
+    assert family_quotas({"multispectral": 5, "rgb": 0}, 20) == {"multispectral": 5}
+    assert family_quotas({"multispectral": 1000, "rgb": 1000}, 1) == {"multispectral": 1, "rgb": 1}
+
+
+def test_a_small_family_is_always_in_the_fit_sample():
+    """Many multispectral masks and two RGB ones: a uniform sample of 20 almost surely misses the
+    RGB masks, and the model fitted on it could not label them."""
+    ms = masks_frame(per_group=400).drop("truth")
+    rgb = rgb_masks(per_group=1).drop("truth").head(2)
+    df = pl.concat([ms.head(600), rgb, ms.tail(600)])
+    source = FrameSource(df, chunk=97)
+    sample = sample_masks(source, 20, seed=1)  # a uniform sample with this seed has no RGB mask
+    assert sample.height == 20 and sample.get_column("mask_id").n_unique() == 20
+    assert sample.filter(pl.col("mean_nir").is_null()).get_column("mask_id").sort().to_list() == \
+        rgb.get_column("mask_id").sort().to_list()
+    assert sample_masks(source, 20, seed=1).equals(sample)
+    naming = name_clusters(source, RuleNamer(), "b", {}, k_min=2, k_max=4, fit_sample=20, seed=1)
+    assert set(naming.model.families) == {"multispectral", "rgb"}
+    assert naming.clusters.get_column("n_masks").sum() == df.height
+    objects = label_frame(df, naming)
+    assert objects.filter(pl.col("tile_id") == "b/photo.jpg").height == 2
