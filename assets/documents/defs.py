@@ -159,16 +159,30 @@ publish_documents_job = dg.define_asset_job(
     description="Rebuild the published site from the approved drafts.")
 
 
+PUBLISH_ATTEMPTS = 3   # runs the sensor requests for one state before it waits for a person
+
+
 @dg.sensor(job=publish_documents_job, minimum_interval_seconds=30, default_status=dg.DefaultSensorStatus.RUNNING,
            description="Publishes approved drafts: when the approved set differs from what is published, "
-                       "requests publish_documents_job (run_key = review table version).")
+                       "requests publish_documents_job (run_key = review and published table versions; a failed "
+                       f"run is requested again, at most {PUBLISH_ATTEMPTS} times per state).")
 def approved_documents_sensor(context: dg.SensorEvaluationContext, lakehouse: LakehouseResource):
     lh = lakehouse.lakehouse
-    decision = service.publication_due(lh, context.cursor)
-    context.update_cursor(decision.cursor)
+    decision = service.publication_due(lh)
+    context.update_cursor(decision.state)
     if decision.run_key is None:
         return dg.SkipReason(decision.reason)
-    return dg.RunRequest(run_key=decision.run_key, tags={"documents/approved": decision.summary})
+    runs = context.instance.get_runs(filters=dg.RunsFilter(tags={"documents/publish_state": decision.state}))
+    failed = [r for r in runs if r.status in (dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED)]
+    others = [r for r in runs if r not in failed]
+    if others:
+        return dg.SkipReason(f"run {others[0].run_id} ({others[0].status.value}) already publishes {decision.state}")
+    if len(failed) >= PUBLISH_ATTEMPTS:
+        return dg.SkipReason(f"publishing {decision.state} failed {len(failed)} times (last run {failed[0].run_id}): "
+                             "fix the cause, then re-execute publish_documents_job")
+    run_key = decision.run_key + (f"-attempt{len(failed) + 1}" if failed else "")
+    return dg.RunRequest(run_key=run_key, tags={"documents/approved": decision.summary,
+                                                "documents/publish_state": decision.state})
 
 
 defs = dg.Definitions(

@@ -102,29 +102,29 @@ def draft_summary(d: Draft) -> dict:
 
 @dataclass
 class PublicationDecision:
-    cursor: str
+    state: str
     run_key: str | None
     reason: str = ""
     summary: str = ""
 
 
-def publication_due(lh: Lakehouse, cursor: str | None) -> PublicationDecision:
+def publication_due(lh: Lakehouse) -> PublicationDecision:
     """The publishing sensor's core: is a publication run needed, and under which run_key?
 
-    The cursor is the review table's Delta version last looked at. A run is due when the approved
-    set (draft, version) differs from ``gold.published_documents``; its run_key names the review
-    table version, so each change of decisions publishes once, and a re-approval later publishes again.
+    A run is due whenever the approved set (draft, version) differs from ``gold.published_documents`` —
+    checked on every tick, so a publication that failed is still due afterwards. ``state`` names the
+    review and published table versions; the run_key names the state, so one state asks for one run
+    (the sensor adds an attempt number when an earlier run for it failed).
     """
     from assets.documents.review import publishable
 
-    version = lh.version(T.document_reviews)
-    now = "none" if version is None else str(version)
-    if cursor == now:
-        return PublicationDecision(now, None, f"no new review decisions (review table version {now})")
+    versions = [lh.version(T.document_reviews), lh.version(T.published_documents)]
+    state = "reviews-v{}-published-v{}".format(*("none" if v is None else v for v in versions))
     wanted = sorted((p.draft_id, p.version) for p in publishable(lh))
     published = lh.read(T.published_documents, columns=["draft_id", "version"])
     have = sorted((r[0], r[1]) for r in published.iter_rows())
     if wanted == have:
-        return PublicationDecision(now, None, f"published documents already match the approvals ({len(wanted)})")
+        return PublicationDecision(state, None, f"published documents already match the approvals ({len(wanted)})")
     summary = ", ".join(f"{d}@v{v}" for d, v in wanted)[:200] or "none"
-    return PublicationDecision(now, f"documents-reviews-v{now}", "approvals changed", summary)
+    return PublicationDecision(state, f"documents-publish-{state}", "approvals differ from what is published",
+                               summary)

@@ -16,6 +16,10 @@ ASSETS = [ING.bronze_industry, ING.silver_industry, D.industry_facts, D.document
 RUN_CONFIG = {"ops": {"gold__document_drafts": {"config": {"sectors": ["31-33", "46"]}}}}
 
 
+def none_or(version):
+    return "none" if version is None else version
+
+
 def run(resources, selection, run_config=RUN_CONFIG):
     return dg.materialize(ASSETS, resources=resources, selection=selection, run_config=run_config,
                           raise_on_error=True)
@@ -64,9 +68,32 @@ def test_sensor_publishes_approved_drafts(materialized):
                                      definitions=defs) as ctx:
             request = D.approved_documents_sensor(ctx)
         assert isinstance(request, dg.RunRequest)
-        assert request.run_key == f"documents-reviews-v{lh.version(T.document_reviews)}"
+        state = f"reviews-v{lh.version(T.document_reviews)}-published-v{none_or(lh.version(T.published_documents))}"
+        assert request.run_key == f"documents-publish-{state}" and request.tags["documents/publish_state"] == state
+
+        def tick():
+            with dg.build_sensor_context(instance=instance, resources=sensor_resources, definitions=defs) as ctx:
+                return D.approved_documents_sensor(ctx)
+
+        # the requested run fails: the next tick asks again under a new key, up to PUBLISH_ATTEMPTS runs
+        for attempt in range(1, D.PUBLISH_ATTEMPTS + 1):
+            instance.add_run(dg.DagsterRun(job_name="publish_documents_job", status=dg.DagsterRunStatus.FAILURE,
+                                           tags=request.tags))
+            again = tick()
+            if attempt < D.PUBLISH_ATTEMPTS:
+                assert isinstance(again, dg.RunRequest) and again.run_key == f"{request.run_key}-attempt{attempt + 1}"
+            else:
+                assert isinstance(again, dg.SkipReason) and "failed 3 times" in again.skip_message
+        # a run in progress for the state is not doubled
+        with dg.instance_for_test() as other:
+            other.add_run(dg.DagsterRun(job_name="publish_documents_job", status=dg.DagsterRunStatus.STARTED,
+                                        tags=request.tags))
+            with dg.build_sensor_context(instance=other, resources=sensor_resources, definitions=defs) as ctx:
+                busy = D.approved_documents_sensor(ctx)
+            assert isinstance(busy, dg.SkipReason) and "already publishes" in busy.skip_message
         job = defs.resolve_job_def("publish_documents_job")
         assert job.execute_in_process(instance=instance, tags=request.tags).success
+        assert isinstance(tick(), dg.SkipReason)   # published: nothing due
     published = lh.read(T.published_documents)
     assert published.select("draft_id", "version", "approved_by").rows() == [
         ("conociendo_la_industria-46-28", 1, "Ana")]
