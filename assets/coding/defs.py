@@ -80,8 +80,11 @@ def coding_feedback(context: dg.AssetExecutionContext, config: CodingConfig,
                     lakehouse: LakehouseResource) -> dg.MaterializeResult:
     """Codes human coders returned from review: every row of ``landing/coding_feedback/*.csv``
     (``classification, record_id, code`` plus the queue export's ``suggested_code, reason,
-    model_version``), validated. Files that cannot be read go to ``landing/_quarantine``; bad rows are
-    kept with ``status=invalid`` (unknown_classification / unknown_record / unknown_code / empty_code).
+    model_version`` and the coder's ``reviewed_at``: YYYY-MM-DD[ HH:MM[:SS]] or day-first
+    DD/MM/YYYY[ HH:MM]), validated. Files that cannot be read go to ``landing/_quarantine``; bad rows
+    are kept with ``status=invalid`` and their file and row (unknown_classification / unknown_record /
+    unknown_code / empty_code / invalid_reviewed_at). The newest reviewed_at wins per record; undated
+    rows rank before dated ones, and among equal or missing dates the later file, then row, wins.
     """
     lh = lakehouse.lakehouse
     configs = _configs(config)
@@ -94,7 +97,9 @@ def coding_feedback(context: dg.AssetExecutionContext, config: CodingConfig,
         asset_key=K_FEEDBACK, check_name="feedback_rows_valid", passed=invalid.height == 0 and not quarantined,
         severity=dg.AssetCheckSeverity.WARN,
         metadata={"invalid_rows": invalid.height, "quarantined_files": len(quarantined),
-                  "reasons": dg.MetadataValue.md(markdown_preview(reasons, rows=20))})
+                  "reasons": dg.MetadataValue.md(markdown_preview(reasons, rows=20)),
+                  "invalid": dg.MetadataValue.md(markdown_preview(invalid.select(
+                      "source_file", "source_row", "record_id", "code", "reviewed_at", "invalid_reason"), rows=20))})
     return table_result(T.coding_feedback, lh, written, df, check_results=[check], extra={
         "valid_rows": df.height - invalid.height, "invalid_rows": invalid.height,
         "quarantined": dg.MetadataValue.md("\n".join(f"- `{q['file']}`: {q['reason']}" for q in quarantined) or "none"),
@@ -286,8 +291,9 @@ def coding_review_queue(config: CodingConfig, lakehouse: LakehouseResource) -> d
     """What coders must look at: manual decisions, least confident first, with the model's top-3 and
     the reliable code prefix, plus a deterministic audit sample of auto-coded records
     (``reason=audit``, ``audit_rate``) that measures the real precision of auto-coding. Also exported
-    as ``<root>/exports/coding_review/<classification>_queue.csv`` with an empty ``code`` column:
-    fill it and drop the file into ``landing/coding_feedback/``."""
+    as ``<root>/exports/coding_review/<classification>_queue.csv`` with empty ``code``, ``coder`` and
+    ``reviewed_at`` columns (dates as YYYY-MM-DD[ HH:MM] or day-first DD/MM/YYYY[ HH:MM]): fill them
+    and drop the file into ``landing/coding_feedback/``."""
     lh = lakehouse.lakehouse
     coded = lh.read(T.coded_records)
     df = P.review_queue(coded, config.audit_rate)

@@ -5,12 +5,18 @@ with an empty ``code`` column; coders fill it and drop the file (or any CSV with
 record_id, code``) into ``landing/coding_feedback/``. ``read_feedback`` validates every row,
 ``build_training_set`` merges the valid codes into the training data (the newest review wins over the
 source code), and the next model version learns from them.
+
+``reviewed_at`` (optional) says when a coder decided; see ``REVIEWED_AT_FORMATS`` for what is accepted.
+When one record is reviewed more than once, the row with the newest date wins; rows without a date rank
+before every dated row; among equal or missing dates the later file (file names in sorted order, the
+order the landing reads them) and then the later row wins.
 """
 
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime, timezone
+import re
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
@@ -28,6 +34,12 @@ from lakehouse.tables import coding as T
 FEEDBACK_SOURCE = "coding_feedback"
 FEEDBACK_REQUIRED = ("classification", "record_id", "code")
 FEEDBACK_OPTIONAL = ("coder", "reviewed_at", "suggested_code", "reason", "model_version")
+REVIEWED_AT_FORMATS = ("YYYY-MM-DD[ HH:MM[:SS]] (ISO; 'T' also separates; month/day may be unpadded, "
+                       "2024-9-30; a time may end in Z or an offset like -06:00, converted to UTC)",
+                       "DD/MM/YYYY[ HH:MM[:SS]] (day first, as coders in Mexico write it; 5/3/2024 is 5 March)")
+_ISO_DATE = re.compile(r"(\d{4})-(\d{1,2})-(\d{1,2})"
+                       r"(?:[ T](\d{1,2}):(\d{2})(?::(\d{2})(?:\.(\d{1,6}))?)?(Z|[+-]\d{2}:?\d{2})?)?")
+_DAY_FIRST_DATE = re.compile(r"(\d{1,2})/(\d{1,2})/(\d{4})(?:[ T](\d{1,2}):(\d{2})(?::(\d{2}))?)?")
 
 
 # ---------------------------------------------------------------- source records
@@ -56,12 +68,41 @@ def source_records(lh: Lakehouse, config: ClassificationConfig) -> pl.DataFrame:
 
 
 # ---------------------------------------------------------------- feedback
+def parse_reviewed_at(value: str | None) -> datetime | None:
+    """A coder's ``reviewed_at`` as a naive datetime (UTC when it carried an offset); None when empty.
+
+    Accepts the ``REVIEWED_AT_FORMATS``; anything else (or an impossible date such as 31/02/2024)
+    raises ValueError, so a typo never silently changes which review wins.
+    """
+    text = (value or "").strip()
+    if not text:
+        return None
+    if m := _ISO_DATE.fullmatch(text):
+        year, month, day, hour, minute, second, fraction, offset = m.groups()
+    elif m := _DAY_FIRST_DATE.fullmatch(text):
+        (day, month, year, hour, minute, second), fraction, offset = m.groups(), None, None
+    else:
+        raise ValueError(f"reviewed_at {text!r} is not a date; accepted: {'; '.join(REVIEWED_AT_FORMATS)}")
+    try:
+        when = datetime(int(year), int(month), int(day), int(hour or 0), int(minute or 0), int(second or 0),
+                        int((fraction or "0").ljust(6, "0")))
+    except ValueError as exc:
+        raise ValueError(f"reviewed_at {text!r} is not a valid date: {exc}") from None
+    if offset and offset != "Z":
+        sign = -1 if offset[0] == "-" else 1
+        digits = offset[1:].replace(":", "")
+        when -= sign * timedelta(hours=int(digits[:2]), minutes=int(digits[2:]))
+    return when
+
+
 def read_feedback(landing: Landing, records_by_class: Mapping[str, set[str]], catalogs: Mapping[str, Catalog],
                   now: datetime | None = None) -> tuple[pl.DataFrame, list[dict[str, str]]]:
     """Every row of every feedback CSV, validated (``coding_feedback`` schema), and the quarantined files.
 
     A file without the required columns is moved to ``landing/_quarantine/coding_feedback/`` with
-    its reason; a bad row is kept with ``status=invalid`` and ``invalid_reason``.
+    its reason; a bad row is kept with ``status=invalid`` and ``invalid_reason`` (unknown_classification,
+    unknown_record, empty_code, unknown_code, or invalid_reviewed_at: a date ``parse_reviewed_at``
+    refuses); ``source_file`` and ``source_row`` say where it came from.
     """
     now = now or datetime.now(timezone.utc)
     rows: list[dict[str, Any]] = []
@@ -91,6 +132,8 @@ def read_feedback(landing: Landing, records_by_class: Mapping[str, set[str]], ca
                 reason = "empty_code"
             elif code not in catalogs[cls] or not catalogs[cls].config.matches_pattern(code):
                 reason = "unknown_code"
+            elif not _valid_reviewed_at(r.get("reviewed_at")):
+                reason = "invalid_reviewed_at"
             rows.append({
                 "classification": cls, "record_id": rid, "code": code or None,
                 "coder": r.get("coder"), "reviewed_at": r.get("reviewed_at"),
@@ -103,11 +146,30 @@ def read_feedback(landing: Landing, records_by_class: Mapping[str, set[str]], ca
     return df, quarantined
 
 
+def _valid_reviewed_at(value: str | None) -> bool:
+    """Whether ``parse_reviewed_at`` accepts the value (its ValueError becomes the row's invalid_reason)."""
+    try:
+        parse_reviewed_at(value)
+    except ValueError:
+        return False
+    return True
+
+
 def latest_feedback(feedback: pl.DataFrame, classification: str) -> pl.DataFrame:
-    """The newest valid code per record (by reviewed_at, then file name, then row)."""
-    return (feedback.filter((pl.col("classification") == classification) & (pl.col("status") == "valid"))
-            .sort(["reviewed_at", "source_file", "source_row"], nulls_last=False)
-            .group_by("record_id").agg(pl.all().last()))
+    """The newest valid code per record: by the parsed reviewed_at (undated rows rank before dated
+    ones), then file name, then row; see the module docstring."""
+    valid = feedback.filter((pl.col("classification") == classification) & (pl.col("status") == "valid"))
+    when = []
+    for value, file, row in valid.select("reviewed_at", "source_file", "source_row").iter_rows():
+        try:
+            when.append(parse_reviewed_at(value))
+        except ValueError as exc:  # read_feedback marks these invalid: a valid one means the table is stale
+            raise ValueError(f"coding feedback {file} row {row}: {exc} "
+                             "(materialize silver/coding_feedback again)") from None
+    return (valid.with_columns(pl.Series("_reviewed", when, dtype=pl.Datetime("us")))
+            .sort(["_reviewed", "source_file", "source_row"], nulls_last=False)
+            .group_by("record_id", maintain_order=True).agg(pl.all().last())
+            .drop("_reviewed"))
 
 
 # ---------------------------------------------------------------- training set
@@ -207,7 +269,8 @@ def review_queue(coded: pl.DataFrame, audit_rate: float = 0.02) -> pl.DataFrame:
 
 
 def export_review_queue(queue: pl.DataFrame, folder: Path) -> list[Path]:
-    """One CSV per classification for coders: fill ``code`` (and ``coder``), drop it in landing/coding_feedback/."""
+    """One CSV per classification for coders: fill ``code`` (and ``coder``, ``reviewed_at`` in one of the
+    ``REVIEWED_AT_FORMATS``), drop it in landing/coding_feedback/."""
     folder.mkdir(parents=True, exist_ok=True)
     paths = []
     for (name,), part in queue.partition_by("classification", as_dict=True).items():
@@ -240,7 +303,8 @@ def quality_rows(classification: str, model_version: str, metrics: Mapping[str, 
     for (version,), part in fb.partition_by("model_version", as_dict=True).items():
         sug = part.get_column("suggested_code").to_list()
         hum = part.get_column("code").to_list()
-        audit = (part.get_column("queue_reason") == "audit").to_numpy()
+        # rows from a coder's own CSV have no queue reason: they are not audits
+        audit = part.get_column("queue_reason").eq("audit").fill_null(False).to_numpy()
         ok = np.array([a == b for a, b in zip(sug, hum)])
         for level, L in ([(str(L), L) for L in levels] or [("exact", None)]):
             acc = float(np.mean([(a[:L] == b[:L]) if L else a == b for a, b in zip(sug, hum)]))
