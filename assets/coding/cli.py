@@ -19,15 +19,14 @@ def _fail(exc: Exception) -> None:
 def _setup(classification: str | None, train_path: str, text_col: str, code_col: str, time_col: str | None,
            context_cols: str | None, target_precision: float | None, overrides: dict):
     """Config + catalogue + column choices shared by evaluate/train."""
-    import polars as pl
-
     from assets.coding.catalog import load_catalog
     from assets.coding.config import generic_config, load_config
+    from assets.coding.evaluate import read_csv
 
-    header = pl.read_csv(train_path, n_rows=0).columns
+    header = read_csv(train_path, n_rows=0).columns
     if time_col == "auto":
         time_col = None
-    codes = pl.read_csv(train_path, columns=[code_col], infer_schema_length=0).get_column(code_col) \
+    codes = read_csv(train_path, columns=[code_col]).get_column(code_col) \
         .drop_nulls().str.strip_chars().unique().to_list() if code_col in header else []
     if classification in (None, "", "auto"):
         classification = detect_classification(codes)
@@ -52,14 +51,12 @@ def _setup(classification: str | None, train_path: str, text_col: str, code_col:
 
 
 def _columns(path: str) -> list[str]:
-    """A CSV's header ([] when the file is missing: reading it later gives the clear error)."""
-    import polars as pl
+    """A CSV's header ([] when the file is missing or malformed: read_records reports it with its name)."""
+    from assets.coding.evaluate import InputError, read_csv
 
-    if not Path(path).is_file():
-        return []
     try:
-        return pl.read_csv(path, n_rows=0).columns
-    except Exception:  # noqa: BLE001 - a malformed file is reported by read_records with its name
+        return read_csv(path, n_rows=0).columns
+    except InputError:
         return []
 
 
@@ -220,33 +217,56 @@ def predict_cmd(model_dir, input_path, output_path, id_col, text_col) -> None:
     """Code a CSV with a saved model: code, confidence, top-3, auto/manual/invalid, back-off prefix."""
     import time
 
-    import polars as pl
-
     from assets.coding.engine import EngineError, context_string, load_engine
+    from assets.coding.evaluate import InputError, read_csv
 
+    folder = Path(output_path).parent
+    if not folder.is_dir():  # before the work, not after it
+        raise click.ClickException(f"{output_path}: the folder {folder} does not exist")
     try:
         engine = load_engine(model_dir)
-        meta = json.loads((Path(model_dir) / "config.json").read_text())["columns"]
+        meta = _model_columns(Path(model_dir))
         text_col = text_col or meta["text_col"]
-        df = pl.read_csv(input_path, infer_schema_length=0)
+        df = read_csv(input_path)
         need = [text_col, *meta["context_cols"], *([id_col] if id_col else [])]
         missing = [c for c in need if c not in df.columns]
         if missing:
-            raise click.ClickException(f"{input_path}: missing column(s) {missing}")
+            raise click.ClickException(f"{input_path}: missing column(s) {missing} (has {df.columns})")
+        if id_col:
+            taken = engine.predict([], [] if meta["context_cols"] else None).to_frame().columns
+            if id_col in taken:
+                raise click.ClickException(
+                    f"--id-col {id_col!r} ({input_path}) has the name of an output column ({', '.join(taken)}); "
+                    "copy or rename it in the input, e.g. record_id")
         contexts = [context_string({c: r[c] for c in meta["context_cols"]})
                     for r in df.select(meta["context_cols"]).iter_rows(named=True)] if meta["context_cols"] else None
         t0 = time.perf_counter()
         pred = engine.predict(df.get_column(text_col).to_list(), contexts)
         seconds = time.perf_counter() - t0
-    except EngineError as exc:
+    except (EngineError, InputError) as exc:
         _fail(exc)
     out = pred.to_frame()
     if id_col:
         out = out.with_columns(df.get_column(id_col).alias(id_col)).select([id_col, *out.columns])
-    out.write_csv(output_path)
+    try:
+        out.write_csv(output_path)
+    except OSError as exc:
+        raise click.ClickException(f"{output_path}: cannot write: {exc.strerror or exc}") from None
     counts = out.group_by("decision").len().sort("decision")
     click.echo(json.dumps({"rows": out.height, "rows_per_second": round(out.height / max(seconds, 1e-9), 1),
                            "decisions": {d: int(n) for d, n in counts.iter_rows()}, "output": str(output_path)}))
+
+
+def _model_columns(model_dir: Path) -> dict:
+    """The columns a saved model was trained with (its config.json), or a ClickException naming the file."""
+    path = model_dir / "config.json"
+    try:
+        columns = json.loads(path.read_text(encoding="utf-8"))["columns"]
+        return {"text_col": columns["text_col"], "context_cols": list(columns["context_cols"])}
+    except OSError as exc:
+        raise click.ClickException(f"{path}: cannot read: {exc.strerror or exc}") from None
+    except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError) as exc:
+        raise click.ClickException(f"{path}: not a model config written by 'fmlake coding train' ({exc!r})") from None
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -9,6 +9,7 @@ the test frame is only ever predicted.
 
 from __future__ import annotations
 
+import csv
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +28,52 @@ INVALID_REASONS = ("empty_text", "missing_code", "unknown_code")
 
 class InputError(ValueError):
     """An input file cannot be used as asked (missing column, bad filter); names the file and field."""
+
+
+def read_csv(path: str | Path, **kwargs: Any) -> pl.DataFrame:
+    """A CSV as polars reads it (every column text unless ``kwargs`` say otherwise), or an InputError
+    that names the file and says in plain words what is wrong with it (and on which line, when it can)."""
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"{path} does not exist")
+    try:
+        return pl.read_csv(path, **{"infer_schema_length": 0, **kwargs})
+    except pl.exceptions.PolarsError as exc:
+        raise InputError(f"{path}: not a readable CSV: {csv_problem(path, exc)}") from None
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read: {exc.strerror or exc}") from None
+
+
+def csv_problem(path: Path, exc: Exception) -> str:
+    """Why polars could not read ``path``, for a person: empty file, not UTF-8 (with the line), a quote
+    never closed or a row with more fields than the header (with the line); else polars' own reason."""
+    data = path.read_bytes()
+    if not data.strip():
+        return "the file is empty (not even a header row)"
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        line = data[:err.start].count(b"\n") + 1
+        return (f"not UTF-8 text (byte {data[err.start]:#x} on line {line}; Latin-1 / Windows-1252?): "
+                "re-save it as UTF-8 (Excel: 'CSV UTF-8')")
+    reader = csv.reader(text.splitlines(keepends=True), strict=True)
+    start = 1
+    try:
+        header = next(reader)
+        while True:
+            start = reader.line_num + 1
+            row = next(reader, None)
+            if row is None:
+                break
+            if len(row) > len(header):
+                return (f"line {reader.line_num} has {len(row)} fields, the header has {len(header)} "
+                        "(a comma inside a text that is not between quotes?)")
+    except csv.Error as err:
+        return f"line {start}: a quoted field is never closed or has text after its closing quote ({err})"
+    message = str(exc)
+    if "Original error: ```" in message:  # polars wraps the parser's reason in advice about its own options
+        message = message.split("Original error: ```", 1)[1].rstrip("`")
+    return " ".join(message.split("\n\n", 1)[0].split())
 
 
 @dataclass
@@ -64,13 +111,7 @@ def parse_years(spec: str | None) -> set[int] | None:
 def read_records(path: str | Path, text_col: str, code_col: str | None, time_col: str | None = None,
                  context_cols: Sequence[str] = (), years: set[int] | None = None) -> pl.DataFrame:
     """A CSV as ``text``, ``code``, ``time`` (years), ``context`` columns plus ``row`` (1-based data row)."""
-    path = Path(path)
-    if not path.exists():
-        raise InputError(f"{path} does not exist")
-    try:
-        df = pl.read_csv(path, infer_schema_length=0)
-    except Exception as exc:  # polars raises several types for malformed CSV
-        raise InputError(f"{path}: not a readable CSV: {exc}") from None
+    df = read_csv(path)
     wanted = [text_col, *([code_col] if code_col else []), *([time_col] if time_col else []), *context_cols]
     missing = [c for c in wanted if c not in df.columns]
     if missing:

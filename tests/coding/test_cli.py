@@ -124,3 +124,69 @@ def test_train_then_predict_round_trip(tmp_path):
 def test_classifications_lists_the_shipped_configs():
     result = invoke(["classifications"])
     assert result.exit_code == 0 and "scian" in result.output and "crime_types" in result.output
+
+
+BAD_CSV = {  # name -> (bytes, what the message must say besides the file name)
+    "unterminated.csv": ('text,state\n"panaderia, JALISCO\nfoo,bar\n'.encode(),
+                         "line 2: a quoted field is never closed"),
+    "ragged.csv": (b"text,state\npan,JALISCO,Guadalajara,x\n", "line 2 has 4 fields, the header has 2"),
+    "latin1.csv": ("text,state\npanader\u00eda,JALISCO\n".encode("latin-1"), "re-save it as UTF-8"),
+    "empty.csv": (b"", "the file is empty"),
+}
+
+
+def assert_clean_error(result, *expected):
+    """A non-zero exit with a one-line Click error naming what went wrong, never a Python traceback."""
+    assert result.exit_code != 0, result.output
+    assert isinstance(result.exception, SystemExit), repr(result.exception)
+    assert "Traceback" not in result.output and result.output.startswith("Error: "), result.output
+    for text in expected:
+        assert text in result.output, result.output
+
+
+@pytest.fixture(scope="module")
+def small_model(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("small_model")
+    rows = ["text,code"] + [f"panaderia tradicional {i % 3},311812" for i in range(40)] + \
+        [f"carniceria {i % 3},461121" for i in range(40)]
+    data = folder / "coded.csv"
+    data.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    result = invoke(["train", "--data", str(data), "--out", str(folder / "model"), "--classification", "none"])
+    assert result.exit_code == 0, result.output
+    return folder / "model", data
+
+
+@pytest.mark.parametrize("name", sorted(BAD_CSV))
+def test_bad_csv_files_give_a_clear_error_in_every_command(name, small_model, tmp_path):
+    model, good = small_model
+    body, said = BAD_CSV[name]
+    bad = tmp_path / name
+    bad.write_bytes(body)
+    out = str(tmp_path / "coded.csv")
+    assert_clean_error(invoke(["predict", "--model", str(model), "--input", str(bad), "--output", out]), name, said)
+    assert_clean_error(invoke(["train", "--data", str(bad), "--out", str(tmp_path / "m")]), name, said)
+    assert_clean_error(invoke(["train", "--data", str(bad), "--out", str(tmp_path / "m"), "--classification",
+                               "none"]), name, said)
+    assert_clean_error(invoke(["evaluate", "--train", str(good), "--test", str(bad), "--classification", "none"]),
+                       name, said)
+    assert_clean_error(invoke(["evaluate", "--train", str(bad), "--test", str(good)]), name, said)
+
+
+def test_predict_refuses_an_output_folder_that_does_not_exist(small_model, tmp_path):
+    model, _ = small_model
+    todo = tmp_path / "todo.csv"
+    todo.write_text("text\npanaderia\n", encoding="utf-8")
+    target = tmp_path / "no_such_folder" / "coded.csv"
+    result = invoke(["predict", "--model", str(model), "--input", str(todo), "--output", str(target)])
+    assert_clean_error(result, str(target), "does not exist")
+
+
+def test_predict_refuses_an_id_col_named_like_an_output_column(small_model, tmp_path):
+    model, _ = small_model
+    todo = tmp_path / "todo.csv"
+    todo.write_text("code,text\nA1,panaderia\n", encoding="utf-8")
+    out = tmp_path / "coded.csv"
+    result = invoke(["predict", "--model", str(model), "--input", str(todo), "--output", str(out),
+                     "--id-col", "code"])
+    assert_clean_error(result, "--id-col 'code'", "todo.csv", "output column")
+    assert not out.exists()
