@@ -6,13 +6,15 @@ Every asset is partitioned by ``tile_batches`` (one landing batch = one scene), 
 replaces exactly that batch's partition. The work is done by plain functions in this package.
 """
 
+from pathlib import Path
 
 import dagster as dg
 import polars as pl
 
 from assets.common import markdown_preview, table_metadata, table_result
-from assets.imagery.objects import FEATURE_COLUMNS, FrameSource, ObjectExporter, name_clusters
-from assets.imagery.pipeline import inspect_paths, objects_and_summary, segment_into, tiles_frame
+from assets.imagery.objects import FEATURE_COLUMNS, FrameSource, ObjectExporter, name_clusters, remove_exports
+from assets.imagery.pipeline import (inspect_paths, objects_and_summary, quicklook_names, remove_quicklooks,
+                                     segment_into, tiles_frame)
 from assets.imagery.quicklook import render_quicklook, thumbnail_md
 from assets.imagery.raster import TILE_PATTERNS, TileInfo
 from lakehouse.tables import imagery as T
@@ -175,14 +177,19 @@ def mask_clusters_and_objects(context: dg.AssetExecutionContext, lakehouse: Lake
         asset_key=K_OBJECTS, check_name="every_mask_labelled", passed=missing == 0 and unlabelled == 0,
         metadata={"masks": masks.height, "objects": objects.height, "unlabelled": unlabelled})
 
-    # exports and quicklooks (next to the tables, under the data root)
+    # exports and quicklooks (next to the tables, under the data root); what an earlier run of the
+    # batch wrote there goes first, so a tile or CRS no longer in the batch leaves no stale file
     extra: dict = {}
+    if not lh.remote:
+        remove_exports(Path(lh.root, "exports", "imagery", batch))
+        remove_quicklooks(Path(lh.root, "pictures", "imagery", batch))
     if naming is not None:
         export_dir = lh.local_dir("exports", "imagery", batch)
         picture_dir = lh.local_dir("pictures", "imagery", batch)
         exporter = ObjectExporter(export_dir)
         labels = dict(zip(objects.get_column("mask_id").to_list(), objects.get_column("label").to_list()))
         quicklooks_md, paths = [], []
+        qnames = quicklook_names(list(infos), batch)
         for tile_id, tile_masks in sorted(masks.group_by("tile_id"), key=lambda kv: kv[0][0]):
             tile_id = tile_id[0]
             tile_objects = objects.filter(pl.col("tile_id") == tile_id).join(
@@ -191,7 +198,7 @@ def mask_clusters_and_objects(context: dg.AssetExecutionContext, lakehouse: Lake
             info = infos[tile_id]
             png, shares = render_quicklook(info, ((w, labels[m]) for m, w in tile_masks.select("mask_id", "geometry_wkb")
                                                   .iter_rows()))
-            path = picture_dir / f"{info.file_name.rsplit('.', 1)[0]}.png"
+            path = picture_dir / qnames[tile_id]
             path.write_bytes(png)
             paths.append(str(path))
             if len(quicklooks_md) < MAX_EMBEDDED_QUICKLOOKS:

@@ -272,6 +272,25 @@ def _crs_slug(crs: str | None) -> str:
     return "crs-" + hashlib.sha1(crs.encode()).hexdigest()[:8]
 
 
+def export_file_pattern(stem: str = "objects") -> re.Pattern:
+    """File names :class:`ObjectExporter` writes: ``<stem>_<crs slug>.parquet|geojson``."""
+    return re.compile(rf"{re.escape(stem)}_(pixel|EPSG-\d+|crs-[0-9a-f]{{8}})\.(parquet|geojson)")
+
+
+def remove_exports(out_dir: str | Path, stem: str = "objects") -> list[Path]:
+    """Remove the object exports an earlier run left in ``out_dir`` (only the names
+    :class:`ObjectExporter` writes; other files stay). A rerun whose tiles no longer have a CRS, or
+    have another one, would otherwise leave the old ``objects_EPSG-*`` files looking current."""
+    folder = Path(out_dir)
+    if not folder.is_dir():
+        return []
+    pattern = export_file_pattern(stem)
+    removed = [f for f in sorted(folder.iterdir()) if f.is_file() and pattern.fullmatch(f.name)]
+    for f in removed:
+        f.unlink()
+    return removed
+
+
 class ObjectExporter:
     """Writes objects with their polygons as GeoParquet (1.1, WKB, PROJJSON CRS) and GeoJSON, one pair
     of files per CRS in the batch (pixel-coordinate tiles go to ``*_pixel.*`` with no CRS)."""

@@ -3,17 +3,20 @@ assets share: tiles -> masks -> clusters -> names -> objects, summaries, exports
 
 from __future__ import annotations
 
+import hashlib
 import json
+import re
 import resource
 import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterable
 
 import polars as pl
 
 from assets.imagery.objects import (FEATURE_COLUMNS, FrameSource, MaskSource, Naming, ObjectExporter,
-                                    ParquetSource, Summary, label_frame, name_clusters)
+                                    ParquetSource, Summary, label_frame, name_clusters, remove_exports)
 from assets.imagery.raster import TileError, TileInfo, inspect_or_skip, list_tiles
 from assets.imagery.segmentation import ParquetMaskSink, SegmentOptions, TileSegmentation, segment_tile
 from lakehouse.tables import imagery as T
@@ -58,6 +61,59 @@ def segment_into(info: TileInfo, segmenter, options: SegmentOptions, emit) -> Ti
         return None
 
 
+QUICKLOOK_DIR = "quicklooks"
+RUN_TABLES = ("summary.csv", "clusters.csv")  # written only when the run has masks
+
+
+def quicklook_names(tile_ids: Iterable[str], batch_id: str) -> dict[str, str]:
+    """File name of each tile's quicklook PNG: the tile's path in the batch, filesystem-safe
+    (``<batch>/a/t.tif`` -> ``a__t.tif.png``). Tiles are found recursively, so two may share a file
+    name (``a/t.tif``, ``b/t.tif``) or a stem (``t.tif``, ``t.jpg``): the name keeps the folders and
+    the extension. Names that still collide after the clean-up (or are too long) get a short hash of
+    the tile id."""
+    prefix = f"{batch_id}/"
+
+    def digest(tile_id: str) -> str:
+        return hashlib.sha1(tile_id.encode()).hexdigest()[:8]
+
+    slugs = {}
+    for tile_id in tile_ids:
+        rel = tile_id[len(prefix):] if tile_id.startswith(prefix) else tile_id
+        slug = "__".join(re.sub(r"[^\w.-]+", "_", part) for part in rel.split("/") if part).lstrip(".") or "tile"
+        slugs[tile_id] = slug if len(slug) <= 200 else f"{slug[:190]}-{digest(tile_id)}"
+    counts: dict[str, int] = {}
+    for slug in slugs.values():
+        counts[slug] = counts.get(slug, 0) + 1
+    return {t: (s if counts[s] == 1 else f"{s}-{digest(t)}") + ".png" for t, s in slugs.items()}
+
+
+def remove_quicklooks(folder: str | Path) -> list[Path]:
+    """Remove the quicklook PNGs an earlier run left in ``folder`` (other files stay)."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    removed = [f for f in sorted(folder.glob("*.png")) if f.is_file()]
+    for f in removed:
+        f.unlink()
+    return removed
+
+
+def remove_previous_outputs(out: str | Path) -> list[Path]:
+    """What an earlier ``run_chain`` into ``out`` wrote and this run may not rewrite (object exports
+    per CRS, quicklooks, the summary tables): removed first, so nothing stale looks current. Only
+    the files this tool writes; anything else in ``out`` stays."""
+    out = Path(out)
+    removed = remove_exports(out) + remove_quicklooks(out / QUICKLOOK_DIR)
+    qdir = out / QUICKLOOK_DIR
+    if qdir.is_dir() and not any(qdir.iterdir()):
+        qdir.rmdir()
+    for name in RUN_TABLES:
+        if (out / name).is_file():
+            (out / name).unlink()
+            removed.append(out / name)
+    return removed
+
+
 def objects_and_summary(source: MaskSource, naming: Naming) -> tuple[pl.DataFrame, pl.DataFrame]:
     """gold.image_objects and gold.image_object_summary for a (small enough) source."""
     summary = Summary()
@@ -78,7 +134,8 @@ def run_chain(input_path: str | Path, out_dir: str | Path, segmenter, namer, *,
               options: SegmentOptions | None = None, band_roles: str | None = None, batch_id: str | None = None,
               clusters: ClusterSettings | None = None, quicklook_side: int = 1024, keep_masks: bool = False) -> dict:
     """Run tiles -> objects on a file or folder; write GeoParquet/GeoJSON objects, quicklooks,
-    clusters.json and summary.csv under ``out_dir``; return the run's JSON summary."""
+    clusters.csv and summary.csv under ``out_dir`` (replacing what an earlier run wrote there);
+    return the run's JSON summary."""
     from assets.imagery.quicklook import render_quicklook
 
     started = time.perf_counter()
@@ -90,6 +147,7 @@ def run_chain(input_path: str | Path, out_dir: str | Path, segmenter, namer, *,
     work = out / "_masks"
     if work.exists():
         shutil.rmtree(work)
+    remove_previous_outputs(out)
     batch_id = batch_id or (input_path.name if input_path.is_dir() else input_path.stem)
     paths = list_tiles(input_path)
     infos = inspect_paths(paths, batch_id, input_path if input_path.is_dir() else None, band_roles=band_roles,
@@ -124,8 +182,9 @@ def run_chain(input_path: str | Path, out_dir: str | Path, segmenter, namer, *,
                                k_max=clusters.k_max, fit_sample=clusters.fit_sample, seed=clusters.seed)
         exporter = ObjectExporter(out)
         summary = Summary()
-        qdir = out / "quicklooks"
+        qdir = out / QUICKLOOK_DIR
         qdir.mkdir(exist_ok=True)
+        qnames = quicklook_names([i.tile_id for i in infos], batch_id)
         for info in ok:
             tile_source = ParquetSource([mask_files[info.tile_id]])
             for frame in tile_source.frames(FEATURE_COLUMNS + ["geometry_wkb"]):
@@ -139,7 +198,7 @@ def run_chain(input_path: str | Path, out_dir: str | Path, segmenter, namer, *,
                     yield from zip(frame.get_column("geometry_wkb").to_list(), obj.get_column("label").to_list())
 
             png, _ = render_quicklook(info, labelled(), max_side=quicklook_side)
-            qpath = qdir / (Path(info.file_name).stem + ".png")
+            qpath = qdir / qnames[info.tile_id]
             qpath.write_bytes(png)
             outputs["quicklooks"].append(str(qpath))
         outputs["objects"] = exporter.close()

@@ -112,15 +112,23 @@ def test_materialize_a_batch_then_rerun(tile_lake, tmp_path):
     meta = mats["gold/image_objects"].materialization.metadata
     assert "data:image/png;base64," in meta["quicklooks"].value
     pictures = sorted(p.name for p in Path(lh.root, "pictures", "imagery", BATCH).iterdir())
-    assert pictures == ["tile_00.png", "tile_01.png", "tile_02.png"]
-    exports = sorted(p.name for p in Path(lh.root, "exports", "imagery", BATCH).iterdir())
+    assert pictures == ["tile_00.tif.png", "tile_01.tif.png", "tile_02.tif.png"]
+    export_dir, picture_dir = Path(lh.root, "exports", "imagery", BATCH), Path(lh.root, "pictures", "imagery", BATCH)
+    exports = sorted(p.name for p in export_dir.iterdir())
     assert exports == ["objects_EPSG-32614.geojson", "objects_EPSG-32614.parquet"]
     assert meta["dagster/row_count"].value == objects.height
 
-    # a rerun of the partition replaces it: same rows, a new Delta version
+    # a rerun of the partition replaces it: same rows, a new Delta version; exports and quicklooks
+    # of an earlier run (a CRS, a tile no longer there) are removed, files of someone else's stay
+    (export_dir / "objects_EPSG-4326.geojson").write_text("{}")
+    (export_dir / "objects_pixel.parquet").write_bytes(b"old")
+    (export_dir / "README.txt").write_text("mine")
+    (picture_dir / "tile_09.tif.png").write_bytes(b"old")
     version = lh.version(T.image_objects)
     again = dg.materialize(ASSETS, partition_key=BATCH, instance=instance, resources=resources)
     assert again.success
+    assert sorted(p.name for p in export_dir.iterdir()) == ["README.txt", *exports]
+    assert sorted(p.name for p in picture_dir.iterdir()) == pictures
     assert lh.read(T.image_objects).height == objects.height and lh.read(T.silver_tiles).height == 4
     assert lh.version(T.image_objects) > version
     assert sorted(lh.read(T.image_masks).get_column("mask_id")) == sorted(masks.get_column("mask_id"))
