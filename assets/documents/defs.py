@@ -72,6 +72,7 @@ class DraftsConfig(dg.Config):
     geo_levels: list[str] = ["state"]
     instructions_version: int | None = None
     instructions_dir: str | None = None  # extra folder of instruction YAML files
+    redraft: bool = False  # ask the LLM again even when the latest version came from the same request
 
 
 def _writer(config: DraftsConfig, llm: LLMResource):
@@ -101,13 +102,16 @@ def document_drafts(context: dg.AssetExecutionContext, config: DraftsConfig, lak
     draft is grounding-checked: each number must match one of its facts after the formatting and
     rounding rules, else it is flagged. Charts (PNG), tables, draft.md and draft.html go under
     <root>/documents/<draft_id>/v<version>. A new version is stored only when the content changes;
-    each new version opens its history in gold.document_reviews with status 'draft'.
+    each new version opens its history in gold.document_reviews with status 'draft'. The LLM is not asked
+    again for a document whose latest version answered the same request (config ``redraft`` forces it).
     """
     lh = lakehouse.lakehouse
     facts = lh.read(T.industry_facts)
     pairs = service.plan_documents(facts, config.sectors or None, config.geo_codes or None, config.geo_levels)
     writer = _writer(config, llm)
-    drafts = service.draft_all(facts, pairs, writer, config.instructions_version, config.instructions_dir)
+    previous = {} if config.redraft else service.latest_drafts(lh)
+    drafts = service.draft_all(facts, pairs, writer, config.instructions_version, config.instructions_dir,
+                               previous=previous)
     saved = service.save_drafts(lh, drafts)
     context.log.info(f"{len(drafts)} drafts ({writer.backend}); {len(saved.new_versions)} new versions")
     rows = pl.DataFrame([service.draft_summary(d) for d in saved.drafts],

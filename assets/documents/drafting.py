@@ -13,7 +13,7 @@ import re
 import unicodedata
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Protocol
+from typing import Any, Mapping, Protocol
 
 from assets.documents import spanish_templates
 from assets.documents.factbook import FactBook
@@ -69,6 +69,7 @@ class Draft:
     style: dict[str, Any]
     created_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
     artifacts_dir: str = ""
+    input_hash: str = ""   # what the writer was asked (LLM: system prompt, prompt, model, options); "" = templates
 
     @property
     def approvable(self) -> bool:
@@ -135,12 +136,21 @@ def _fold(s: str) -> str:
 
 
 def draft_document(facts: list[Fact], geo_code: str, instructions: Instructions, writer: Writer | None = None,
-                   version: int = 1) -> Draft:
-    """Write and check one draft from the facts of (sector, geography) and the instructions."""
+                   version: int = 1, previous: Mapping[str, Draft] | None = None) -> Draft:
+    """Write and check one draft from the facts of (sector, geography) and the instructions.
+
+    ``previous`` (draft id -> its latest stored version): a writer with a ``request_key`` (the LLM) is not
+    asked again when the latest version was written from exactly the same request; that version is returned,
+    so a rerun on unchanged facts neither calls the model nor makes a new version to review."""
     writer = writer or TemplateWriter()
     book = FactBook(facts, geo_code)
     title = instructions.render_title(book.sector_title, book.geo_name)
     did = draft_id_for(instructions.document_type, book.sector_code, geo_code)
+    request_key = getattr(writer, "request_key", None)
+    key = request_key(book, instructions, title) if callable(request_key) else ""
+    before = (previous or {}).get(did)
+    if key and before is not None and before.input_hash == key:
+        return before
     body = writer.write(book, instructions, title)
     if not body or not body.strip():
         raise DraftingError(f"draft {did}: the {writer.backend} backend returned an empty text")
@@ -150,7 +160,7 @@ def draft_document(facts: list[Fact], geo_code: str, instructions: Instructions,
         instructions_id=instructions.instructions_id, sector_code=book.sector_code,
         sector_title=book.sector_title, geo_code=geo_code, geo_name=book.geo_name, geo_level=book.geo_level,
         backend=writer.backend, model=writer.model, title=title, body_markdown=body, facts=list(facts),
-        grounding=grounding, style=style_check(body, instructions, grounding, book),
+        grounding=grounding, style=style_check(body, instructions, grounding, book), input_hash=key,
     )
 
 
@@ -221,6 +231,12 @@ class LLMWriter:
         self.client = client
         self.model = model
         self.options = {"temperature": temperature, "num_ctx": num_ctx}
+
+    def request_key(self, book: FactBook, instructions: Instructions, title: str) -> str:
+        """Hash of everything the model is asked: the same key means the same question."""
+        payload = json.dumps({"system": SYSTEM_PROMPT, "prompt": build_prompt(book, instructions, title),
+                              "model": self.model, "options": self.options}, ensure_ascii=False, sort_keys=True)
+        return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
     def write(self, book: FactBook, instructions: Instructions, title: str) -> str:
         prompt = build_prompt(book, instructions, title)

@@ -67,13 +67,14 @@ def plan_documents(facts: pl.DataFrame, sectors: list[str] | None, geo_codes: li
 
 
 def draft_all(facts: pl.DataFrame, pairs: list[tuple[str, str]], writer: Writer,
-              instructions_version: int | None = None, instructions_dir: str | None = None) -> list[Draft]:
+              instructions_version: int | None = None, instructions_dir: str | None = None,
+              previous: dict[str, Draft] | None = None) -> list[Draft]:
     """One checked draft per (sector, geography). An LLM writer runs them concurrently (its client's
     limit); any failure raises before anything is stored, so a run never stores half of its drafts."""
     def one(pair: tuple[str, str]) -> Draft:
         sector, geo = pair
         ins = instr.select(DOCUMENT_TYPE, sector, instructions_version, instructions_dir)
-        return draft_document(document_facts(facts, sector, geo), geo, ins, writer)
+        return draft_document(document_facts(facts, sector, geo), geo, ins, writer, previous=previous)
 
     mapper = getattr(getattr(writer, "client", None), "map", None)
     return list(mapper(one, pairs)) if callable(mapper) else [one(p) for p in pairs]
@@ -86,6 +87,13 @@ def publish(lh: Lakehouse):
     rows = build_site(lh)
     written = lh.write(T.published_documents, rows, mode="overwrite")
     return rows, written
+
+
+def latest_drafts(lh: Lakehouse) -> dict[str, Draft]:
+    """See :func:`assets.documents.store.latest_drafts`."""
+    from assets.documents.store import latest_drafts as _latest
+
+    return _latest(lh)
 
 
 def save_drafts(lh: Lakehouse, drafts: list[Draft]):

@@ -40,6 +40,7 @@ def draft_row(d: Draft) -> dict:
                                                                                                ensure_ascii=False),
         "numbers_found": g.numbers_found, "numbers_grounded": g.grounded, "numbers_flagged": g.flagged,
         "content_hash": d.content_hash, "artifacts_dir": d.artifacts_dir, "created_at": d.created_at,
+        "input_hash": d.input_hash or None,
     }
 
 
@@ -51,7 +52,13 @@ def draft_from_row(r: dict) -> Draft:
         model=r["model"] or "", title=r["title"], body_markdown=r["body_markdown"],
         facts=facts_from_json(r["facts_json"]), grounding=GroundingReport.from_dict(json.loads(r["grounding_json"])),
         style=json.loads(r["style_json"] or "{}"), created_at=r["created_at"], artifacts_dir=r["artifacts_dir"] or "",
+        input_hash=r.get("input_hash") or "",
     )
+
+
+def latest_drafts(lh: Lakehouse) -> dict[str, Draft]:
+    """Each draft id's highest stored version."""
+    return {r["draft_id"]: draft_from_row(r) for r in latest_versions(lh).iter_rows(named=True)}
 
 
 def latest_versions(lh: Lakehouse) -> pl.DataFrame:

@@ -35,11 +35,13 @@ document_drafts = register(TableSpec(
      "sector_title": U, "geo_code": U, "geo_name": U, "geo_level": U, "backend": U, "model": U,
      "title": U, "body_markdown": U, "facts_json": U, "grounding_json": U, "style_json": U,
      "numbers_found": I, "numbers_grounded": I, "numbers_flagged": I, "content_hash": U,
-     "artifacts_dir": U, "created_at": TS},
+     "artifacts_dir": U, "created_at": TS, "input_hash": U},
     primary_key=("draft_id", "version"), domain="documents",
     description="Draft documents ('Conociendo la Industria'), one row per draft version: the narrative "
                 "(Markdown), the facts it was given, and its grounding report (numbers found / grounded / "
-                "flagged). A new version is added only when the content changes; old versions stay."))
+                "flagged). A new version is added only when the content changes; old versions stay. "
+                "input_hash identifies the LLM request (prompt, model, options; null for the templates): "
+                "the same request is not sent again."))
 
 document_reviews = register(TableSpec(
     "gold", "document_reviews",

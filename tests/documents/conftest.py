@@ -39,7 +39,7 @@ def real_stats(real_census_path) -> pl.DataFrame:
     return load_census_csv(real_census_path)
 
 
-def populate(lh: Lakehouse, stats: pl.DataFrame, pairs: list[tuple[str, str]], writer=None):
+def populate(lh: Lakehouse, stats: pl.DataFrame, pairs: list[tuple[str, str]], writer=None, redraft=False):
     """Facts into gold.industry_facts and drafts for ``pairs`` saved like the drafts asset does."""
     from assets.documents import service
     from assets.documents.drafting import TemplateWriter
@@ -48,7 +48,8 @@ def populate(lh: Lakehouse, stats: pl.DataFrame, pairs: list[tuple[str, str]], w
 
     facts = compute_facts(stats, sectors=sorted({s for s, _ in pairs}))
     lh.write(T.industry_facts, facts, mode="overwrite")
-    drafts = service.draft_all(facts, pairs, writer or TemplateWriter())
+    previous = {} if redraft else service.latest_drafts(lh)
+    drafts = service.draft_all(facts, pairs, writer or TemplateWriter(), previous=previous)
     return service.save_drafts(lh, drafts)
 
 

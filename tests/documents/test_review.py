@@ -51,6 +51,32 @@ def test_drafts_are_versioned_only_when_content_changes(drafted, sample_stats):
     assert latest_versions(lh).sort("draft_id").get_column("version").to_list() == [1, 2]
 
 
+def test_an_llm_is_not_asked_again_for_an_unchanged_request(tmp_lh, sample_stats, ollama_server):
+    # the model words the same facts differently on every call (temperature > 0)
+    ollama_server.add_model("m", Behaviour.custom(
+        lambda p, n: "## Panorama general\n\nEl sector es " + ("importante", "relevante", "clave")[n % 3]
+        + " en el estado."))
+    ollama_server.add_model("m2", Behaviour.custom(
+        lambda p, n: "## Panorama general\n\nOtro modelo, " + ("primera", "segunda", "tercera")[n % 3] + " vez."))
+    client = LLMClient(ollama_server.url, max_retries=0, timeout_s=10)
+    writer = LLMWriter(client, "m")
+    first = populate(tmp_lh, sample_stats, [("31-33", "28")], writer=writer)
+    review.record_review(tmp_lh, MANUF, 1, "approved", "Ana")
+    again = populate(tmp_lh, sample_stats, [("31-33", "28")], writer=writer)
+    assert ollama_server.calls["m"] == 1 and again.new_versions == []      # same request: no call, no version
+    assert [(p.draft_id, p.version) for p in review.publishable(tmp_lh)] == [(MANUF, 1)]   # approval stands
+    assert get_draft(tmp_lh, MANUF).input_hash == first.drafts[0].input_hash != ""
+    # another model (or changed facts, instructions, options) is another request: asked, new version
+    populate(tmp_lh, sample_stats, [("31-33", "28")], writer=LLMWriter(client, "m2"))
+    assert ollama_server.calls["m2"] == 1 and get_draft(tmp_lh, MANUF).version == 2
+    # redraft asks again even for the same request
+    forced = populate(tmp_lh, sample_stats, [("31-33", "28")], writer=LLMWriter(client, "m2"), redraft=True)
+    assert ollama_server.calls["m2"] == 2 and [d.version for d in forced.new_versions] == [3]
+    # the templates are cheap and deterministic: always rerun, nothing stored to match
+    assert get_draft(tmp_lh, MANUF, 1).backend == "llm" and populate(tmp_lh, sample_stats, [("31-33", "28")]) \
+        .drafts[0].input_hash == ""
+
+
 def test_review_rules(drafted):
     lh, _ = drafted
     with pytest.raises(review.ReviewError, match="reviewer name is required"):
