@@ -26,7 +26,9 @@ coding_feedback = register(TableSpec(
     primary_key=("classification", "record_id", "source_file", "source_row"), domain="coding",
     description="Codes that human coders returned from review (landing/coding_feedback/*.csv), one row per "
                 "file row; status valid|invalid with the reason (unknown_classification, unknown_record, "
-                "unknown_code, empty_code). The latest valid row per record wins."))
+                "unknown_code, empty_code, invalid_reviewed_at). The valid row with the latest reviewed_at per "
+                "record wins (ISO or day-first DD/MM/YYYY dates; undated rows rank first; ties: later file, "
+                "later row)."))
 
 coding_training_set = register(TableSpec(
     "silver", "coding_training_set",
