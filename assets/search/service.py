@@ -117,7 +117,8 @@ class SearchHandler(BaseHTTPRequestHandler):
 
     def _params(self) -> dict[str, str]:
         query = urlsplit(self.path).query
-        parsed = parse_qs(query, keep_blank_values=True, max_num_fields=20)
+        # the URL length is capped (MAX_URL_CHARS), which bounds the fields; extra ones (utm_*, empty &&) are ignored
+        parsed = parse_qs(query, keep_blank_values=True)
         return {key: values[0] for key, values in parsed.items()}
 
     # ------------------------------------------------------------ routes

@@ -87,6 +87,10 @@ def test_other_routes(base_url):
         urllib.request.urlopen(req, timeout=10)
     assert err.value.code == 405
     assert get(f"{base_url}/search?q=" + quote("x") + "&" + "a=1&" * 9000)[0] == 414
+    # many fields (tracking parameters, empty && runs) under the URL cap: the search still answers
+    many = "&".join(f"utm{i}=x" for i in range(40)) + "&" * 50
+    for path in ("/search", "/"):
+        assert get(f"{base_url}{path}?q=pan&{many}")[0] == 200
 
 
 def test_render_page_only_links_safe_urls():
