@@ -5,7 +5,9 @@ Guarantees, whatever the caller:
   duplicate key -> :class:`SchemaError` naming the column and row; nothing written);
 - a partition rewrite replaces exactly the partitions present in the data (idempotent reruns);
 - merge upserts on the primary key;
-- every write is one Delta transaction, so a table is never half-written;
+- every write of data is one Delta transaction, so a table is never half-written (a partition rewrite or
+  merge into a table that does not exist yet first creates it empty, so that concurrent first writes
+  conflict instead of overwriting each other);
 - schema evolution is additive only (new nullable columns); anything else is refused;
 - old versions stay readable (time travel).
 
@@ -23,7 +25,7 @@ from typing import Literal
 import polars as pl
 import pyarrow as pa
 from deltalake import DeltaTable, write_deltalake
-from deltalake.exceptions import TableNotFoundError
+from deltalake.exceptions import CommitFailedError, DeltaError, TableNotFoundError
 
 from lakehouse.errors import LakehouseError, SchemaError
 from lakehouse.registry import TableSpec
@@ -227,31 +229,46 @@ class Lakehouse:
             if not values:
                 return WriteResult(spec.key, uri, mode, 0, self.version(spec) or 0)
             if table is None:
-                write_deltalake(uri, arrow, mode="overwrite", storage_options=opts)
-            else:
-                if evolve:
-                    # Add the new columns first (empty append with merged schema), then rewrite.
-                    write_deltalake(uri, arrow.slice(0, 0), mode="append", schema_mode="merge", storage_options=opts)
-                col = spec.partition_by
-                predicate = f"CAST({col} AS STRING) IN ({', '.join(_sql_literal(v) for v in values)})"
-                write_deltalake(uri, arrow, mode="overwrite", predicate=predicate, storage_options=opts)
+                table = self._create(spec)
+            elif evolve:
+                # Add the new columns first (empty append with merged schema), then rewrite.
+                write_deltalake(uri, arrow.slice(0, 0), mode="append", schema_mode="merge", storage_options=opts)
+            col = spec.partition_by
+            predicate = f"CAST({col} AS STRING) IN ({', '.join(_sql_literal(v) for v in values)})"
+            write_deltalake(uri, arrow, mode="overwrite", predicate=predicate, storage_options=opts)
         elif mode == "merge":
             if not spec.primary_key:
                 raise LakehouseError(f"table {spec.key} declares no primary key; cannot merge")
             if table is None:
-                write_deltalake(uri, arrow, mode="overwrite", storage_options=opts)
-            else:
-                predicate = " AND ".join(f"t.{c} = s.{c}" for c in spec.primary_key)
-                (
-                    table.merge(source=arrow, predicate=predicate, source_alias="s", target_alias="t",
-                                merge_schema=evolve)
-                    .when_matched_update_all()
-                    .when_not_matched_insert_all()
-                    .execute()
-                )
+                table = self._create(spec)
+                evolve = False
+            predicate = " AND ".join(f"t.{c} = s.{c}" for c in spec.primary_key)
+            (
+                table.merge(source=arrow, predicate=predicate, source_alias="s", target_alias="t",
+                            merge_schema=evolve)
+                .when_matched_update_all()
+                .when_not_matched_insert_all()
+                .execute()
+            )
         else:
             raise LakehouseError(f"unknown write mode {mode!r}")
         return WriteResult(spec.key, uri, mode, data.height, self.version(spec) or 0, written_parts)
+
+    def _create(self, spec: TableSpec) -> DeltaTable:
+        """Create ``spec``'s table empty (version 0), or find the one a concurrent writer just created.
+
+        Partition rewrites and merges into a new table go through this, then write with their predicate
+        or merge like on any table: two runs writing their first partitions at the same time then either
+        both land or one fails with a commit conflict, instead of the second run's plain overwrite
+        silently deleting the first run's rows."""
+        opts = self.storage_options or None
+        try:
+            return DeltaTable.create(self.uri(spec), schema=spec.arrow_schema(), mode="ignore", storage_options=opts)
+        except (CommitFailedError, DeltaError):
+            table = self._table(spec)   # lost the race to create version 0: the winner's table is the table
+            if table is None:
+                raise
+            return table
 
     def delete(self, spec: TableSpec, predicate: str) -> int:
         """Delete rows matching a SQL ``predicate`` in one transaction; returns rows deleted."""

@@ -95,6 +95,28 @@ def test_time_travel_reads_old_versions(lake):
     assert len(lake.history(SPEC)) == 2
 
 
+@pytest.mark.parametrize("mode", ["partitions", "merge"])
+def test_first_writes_racing_on_a_new_table_keep_each_others_rows(lake, monkeypatch, mode):
+    # run A saw "no table" just before run B created it and wrote its own batch
+    stale = {"left": 1}
+    real = Lakehouse._table
+
+    def racing(self, spec, version=None):
+        if stale["left"]:
+            stale["left"] -= 1
+            lake_b = Lakehouse(self.root)
+            monkeypatch.setattr(Lakehouse, "_table", real)
+            lake_b.write(SPEC, frame([("b", "d2", 2.0)]), mode=mode)
+            monkeypatch.setattr(Lakehouse, "_table", racing)
+            return None
+        return real(self, spec, version)
+
+    monkeypatch.setattr(Lakehouse, "_table", racing)
+    lake.write(SPEC, frame([("a", "d1", 1.0)]), mode=mode)
+    monkeypatch.setattr(Lakehouse, "_table", real)
+    assert lake.read(SPEC).sort("id").get_column("id").to_list() == ["a", "b"]
+
+
 def test_partition_mode_needs_a_partition_column(lake):
     spec = TableSpec("gold", "flat", {"id": pl.Utf8()}, primary_key=("id",))
     with pytest.raises(LakehouseError, match="no partition column"):
