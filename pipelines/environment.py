@@ -28,6 +28,8 @@ class Environment:
     source_overrides: dict[str, str] = field(default_factory=dict)
     ollama_host: str = "http://127.0.0.1:11434"
     dbt_target: str = "dev"
+    # a landing batch is picked up once its files have not changed for this long (a copy may be in progress)
+    landing_settle_seconds: float = 30.0
 
     @property
     def is_prod(self) -> bool:
@@ -80,6 +82,8 @@ def get_environment(env: Mapping[str, str] | None = None) -> Environment:
         source_overrides=overrides,
         ollama_host=env.get("OLLAMA_HOST", "http://127.0.0.1:11434"),
         dbt_target=env.get("DBT_TARGET", "prod" if name == "prod" else "dev"),
+        landing_settle_seconds=env_value(env, "FMLAKE_LANDING_SETTLE_SECONDS", float,
+                                         0.0 if name == "test" else 30.0),
     )
 
 
