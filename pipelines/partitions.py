@@ -3,7 +3,9 @@
 import dagster as dg
 
 # A day is ingested once it is over (the 06:00 schedule takes yesterday).
-news_daily = dg.DailyPartitionsDefinition(start_date="2020-01-01")
+TZ = "America/Mexico_City"   # the institute's clock: partitions and schedules follow it
+
+news_daily = dg.DailyPartitionsDefinition(start_date="2020-01-01", timezone=TZ)
 
 crime_narrative_batches = dg.DynamicPartitionsDefinition(name="crime_narrative_batches")
 economic_activity_batches = dg.DynamicPartitionsDefinition(name="economic_activity_batches")
