@@ -104,10 +104,19 @@ class Lakehouse:
                 raise LakehouseError(f"table {spec.key} has no version {version}: it does not exist")
             empty = spec.empty()
             return empty.select(columns) if columns else empty
-        arrow = table.to_pyarrow_table(columns=columns)
-        df = pl.from_arrow(arrow)
+        # columns the definition added after the table was written (additive evolution) read as typed nulls
+        have = pa.schema(table.schema().to_arrow()).names
+        out = columns if columns is not None else [*spec.full_schema, *(c for c in have if c not in spec.full_schema)]
+        unknown = [c for c in out if c not in have and c not in spec.full_schema]
+        if unknown:
+            raise LakehouseError(f"table {spec.key} has no column(s) {unknown}")
+        # (asked only for new columns: one stored column still gives the row count)
+        df = pl.from_arrow(table.to_pyarrow_table(columns=[c for c in out if c in have] or have[:1]))
         assert isinstance(df, pl.DataFrame)
-        return df
+        added = [c for c in out if c not in have]
+        if added:
+            df = df.with_columns(pl.lit(None, dtype=spec.full_schema[c]).alias(c) for c in added)
+        return df.select(out)
 
     def row_count(self, spec: TableSpec) -> int:
         table = self._table(spec)

@@ -87,6 +87,19 @@ def test_additive_evolution_allowed_other_changes_refused(lake):
         lake.write(SPEC, frame([("c", "d", 1.0)]))
 
 
+def test_a_column_added_to_the_definition_reads_as_nulls_before_any_write(lake):
+    lake.write(SPEC, frame([("a", "d1", 1.0), ("b", "d2", 2.0)]))
+    wider = TableSpec("silver", "things", {**SPEC.schema, "note": pl.Utf8()}, primary_key=("id",),
+                      partition_by="day")
+    df = lake.read(wider)
+    assert df.columns == ["id", "day", "value", "note"] and df.schema["note"] == pl.Utf8
+    assert df.get_column("note").to_list() == [None, None]
+    assert lake.read(wider, columns=["note"]).height == 2            # only the new column: still every row
+    assert lake.read(wider, columns=["id", "note"]).columns == ["id", "note"]
+    with pytest.raises(LakehouseError, match="no column"):
+        lake.read(wider, columns=["nope"])
+
+
 def test_time_travel_reads_old_versions(lake):
     lake.write(SPEC, frame([("a", "d1", 1.0)]))
     lake.write(SPEC, frame([("a", "d1", 5.0)]), mode="merge")
