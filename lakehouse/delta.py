@@ -146,6 +146,9 @@ class Lakehouse:
             if series.dtype == dtype:
                 out.append(series)
                 continue
+            lossy = _lossy_cast(series, dtype)
+            if lossy is not None:
+                raise SchemaError(f"table {spec.key}: column {col!r} must be {dtype}, got {series.dtype}; {lossy}")
             try:
                 out.append(series.cast(dtype, strict=True))
             except (pl.exceptions.PolarsError, ValueError, TypeError):
@@ -285,6 +288,25 @@ class Lakehouse:
         if table is None:
             return 0
         return int(table.delete(predicate).get("num_deleted_rows", 0))
+
+
+def _lossy_cast(series: pl.Series, dtype: pl.DataType) -> str | None:
+    """Why casting ``series`` to ``dtype`` would silently change values (None when it would not).
+
+    A strict polars cast still truncates 12.9 to 12 and turns the number 7089 into the text "7089" (a
+    CVE_GEO that lost its leading zero): both are refused, naming the first row."""
+    if series.dtype.is_numeric() and dtype in (pl.Utf8, pl.String):
+        row = int(series.is_not_null().arg_true()[0]) if series.is_not_null().any() else None
+        if row is None:
+            return None   # all nulls: nothing to lose
+        return (f"row {row} has the number {series[row]!r}: text columns take text (a code read as a number "
+                "may have lost its leading zeros; read the file with that column as text)")
+    if series.dtype.is_float() and dtype.is_integer():
+        frac = (series.is_not_null() & (series != series.floor())).arg_true()
+        if len(frac):
+            row = int(frac[0])
+            return f"row {row} has value {series[row]!r} with a fractional part (it would be truncated)"
+    return None
 
 
 def _same_type(a: pa.DataType, b: pa.DataType) -> bool:

@@ -87,6 +87,17 @@ def test_additive_evolution_allowed_other_changes_refused(lake):
         lake.write(SPEC, frame([("c", "d", 1.0)]))
 
 
+def test_casts_that_would_change_values_are_refused(lake):
+    counts = TableSpec("silver", "counts", {"cve_geo": pl.Utf8(), "beds": pl.Int64()}, primary_key=("cve_geo",))
+    with pytest.raises(SchemaError, match=r"'cve_geo'.*row 0 has the number 7089.*leading zeros"):
+        lake.write(counts, pl.DataFrame({"cve_geo": [7089], "beds": [3]}))
+    with pytest.raises(SchemaError, match=r"'beds'.*row 1 has value 0.5 with a fractional part"):
+        lake.write(counts, pl.DataFrame({"cve_geo": ["07089", "28022"], "beds": [12.0, 0.5]}))
+    assert not lake.exists(counts)
+    lake.write(counts, pl.DataFrame({"cve_geo": ["07089"], "beds": [12.0]}))    # whole floats are whole numbers
+    assert lake.read(counts).rows() == [("07089", 12)]
+
+
 def test_a_column_added_to_the_definition_reads_as_nulls_before_any_write(lake):
     lake.write(SPEC, frame([("a", "d1", 1.0), ("b", "d2", 2.0)]))
     wider = TableSpec("silver", "things", {**SPEC.schema, "note": pl.Utf8()}, primary_key=("id",),
