@@ -36,6 +36,11 @@ def _quote(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
+def _ident(name: str) -> str:
+    """A quoted SQL identifier (a Parquet file named fct-sales.parquet still becomes a view)."""
+    return '"' + name.replace('"', '""') + '"'
+
+
 def mart_files(lh: Lakehouse) -> list[Path]:
     if lh.remote:
         return []
@@ -71,18 +76,23 @@ def build_catalog(lh: Lakehouse, db_path: str | Path) -> list[TableInfo]:
     con = connect(tmp, extensions=("delta",))
     try:
         for layer in (*LAYERS, MARTS_DIR):
-            con.execute(f"CREATE SCHEMA IF NOT EXISTS {layer}")
+            con.execute(f"CREATE SCHEMA IF NOT EXISTS {_ident(layer)}")
         for info in infos:
             if info.layer == MARTS_DIR:
                 source = f"read_parquet({_quote(info.path)})"
             else:
                 source = f"delta_scan({_quote(info.path)})"
-            con.execute(f"CREATE OR REPLACE VIEW {info.layer}.{info.name} AS SELECT * FROM {source}")
+            view = f"{_ident(info.layer)}.{_ident(info.name)}"
+            con.execute(f"CREATE OR REPLACE VIEW {view} AS SELECT * FROM {source}")
             if info.description:
-                con.execute(f"COMMENT ON VIEW {info.layer}.{info.name} IS {_quote(info.description)}")
+                con.execute(f"COMMENT ON VIEW {view} IS {_quote(info.description)}")
         con.execute("CHECKPOINT")
-    finally:
+    except BaseException:
         con.close()
+        for partial in (tmp, Path(str(tmp) + ".wal")):   # the analysts' file is untouched; leave no debris
+            partial.unlink(missing_ok=True)
+        raise
+    con.close()
     os.replace(tmp, db_path)
     return infos
 

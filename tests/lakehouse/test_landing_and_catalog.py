@@ -66,3 +66,28 @@ def test_catalog_views_every_table_and_survives_rebuild_while_open(tmp_path, mon
     with pytest.raises(duckdb.Error):
         open_catalog(db).execute("CREATE TABLE gold.x AS SELECT 1")  # read-only for analysts
     assert [i.rows for i in table_infos(lake)] == [3]
+
+
+def test_catalog_quotes_names_and_a_failed_rebuild_leaves_the_old_file(tmp_path, monkeypatch):
+    lake = Lakehouse(tmp_path / "root")
+    marts = tmp_path / "root" / "marts"
+    marts.mkdir(parents=True)
+    pl.DataFrame({"x": [1, 2]}).write_parquet(marts / "fct-sales.parquet")   # not a bare SQL identifier
+    db = tmp_path / "root" / "catalog.duckdb"
+    assert [(i.layer, i.name, i.rows) for i in build_catalog(lake, db)] == [("marts", "fct-sales", 2)]
+    con = open_catalog(db)
+    assert con.sql('SELECT sum(x) FROM marts."fct-sales"').fetchone()[0] == 3
+    con.close()
+    # the next rebuild fails half-way, while creating its views ...
+    import lakehouse.catalog as catalog
+
+    (tmp_path / "broken.parquet").write_bytes(b"not parquet")
+    broken = catalog.TableInfo("marts", "broken", 1, None, str(tmp_path / "broken.parquet"), "dbt mart")
+    real_infos = catalog.table_infos
+    monkeypatch.setattr(catalog, "table_infos", lambda lh: [*real_infos(lh), broken])
+    with pytest.raises(duckdb.Error):
+        build_catalog(lake, db)
+    assert sorted(p.name for p in db.parent.iterdir() if p.name.startswith(".catalog")) == []   # ... no debris
+    con = open_catalog(db)                                                    # ... and the old file still works
+    assert con.sql('SELECT count(*) FROM marts."fct-sales"').fetchone()[0] == 2
+    con.close()
