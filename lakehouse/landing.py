@@ -7,7 +7,9 @@ Layout::
     landing/_quarantine/<source>/<file>      files that could not be read, with <file>.reason.json
 
 A file is quarantined by moving it, so a rerun no longer trips on it and nothing already in the
-lakehouse is touched.
+lakehouse is touched. A file of a source pointed elsewhere (``FMLAKE_SOURCE_*``: shared or read-only
+data) is copied instead, never moved or deleted; while it stays as it was (same size and modification
+time) the landing lists it no more; once it changes it is read again.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ class Landing:
     def __init__(self, root: str | Path, overrides: dict[str, str] | None = None):
         self.root = Path(root).expanduser().resolve()
         self.overrides = {k: Path(v).expanduser().resolve() for k, v in (overrides or {}).items()}
+        self._kept: set[tuple[str, int, int]] | None = None   # quarantined in place (read lazily)
 
     def source_dir(self, source: str) -> Path:
         override = self.overrides.get(source)
@@ -44,7 +47,22 @@ class Landing:
 
     def _keep(self, p: Path) -> bool:
         return (p.is_file() and QUARANTINE not in p.parts and not p.name.endswith(".reason.json")
-                and not p.name.startswith("."))
+                and not p.name.startswith(".") and not self._quarantined_in_place(p))
+
+    def _inside(self, p: Path) -> bool:
+        return p.resolve().is_relative_to(self.root)
+
+    def _quarantined_in_place(self, p: Path) -> bool:
+        """A file outside the landing root that was quarantined as it is now (copied, left in place)."""
+        if self._inside(p):
+            return False
+        if self._kept is None:
+            self._kept = {(r["original_path"], r["size"], r["mtime_ns"])
+                          for r in self.quarantined() if r.get("kept_in_place")}
+        if not self._kept:
+            return False
+        st = p.stat()
+        return (str(p.resolve()), st.st_size, st.st_mtime_ns) in self._kept
 
     def loose_batch(self, source: str) -> str:
         """Name of the batch formed by files lying directly in the source folder (real-data folders)."""
@@ -88,20 +106,25 @@ class Landing:
         return sorted(names)
 
     def quarantine(self, source: str, path: str | Path, reason: str) -> QuarantinedFile:
-        """Move ``path`` to ``landing/_quarantine/<source>/`` with a ``.reason.json`` next to it."""
+        """Move ``path`` to ``landing/_quarantine/<source>/`` with a ``.reason.json`` next to it.
+
+        A file outside the landing root (a source pointed at shared data) is copied and left in place."""
         path = Path(path)
         qdir = self.root / QUARANTINE / source
         qdir.mkdir(parents=True, exist_ok=True)
         stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%f")
         target = qdir / f"{stamp}__{path.name}"
-        shutil.move(str(path), target)
+        record = {"source": source, "original_path": str(path.resolve()),
+                  "quarantined_at": datetime.now(timezone.utc).isoformat(), "reason": reason}
+        if self._inside(path):
+            shutil.move(str(path), target)
+        else:
+            st = path.stat()
+            shutil.copy2(path, target)
+            record.update(kept_in_place=True, size=st.st_size, mtime_ns=st.st_mtime_ns)
         reason_file = target.with_name(target.name + ".reason.json")
-        reason_file.write_text(json.dumps({
-            "source": source,
-            "original_path": str(path),
-            "quarantined_at": datetime.now(timezone.utc).isoformat(),
-            "reason": reason,
-        }, ensure_ascii=False, indent=2))
+        reason_file.write_text(json.dumps(record, ensure_ascii=False, indent=2))
+        self._kept = None
         return QuarantinedFile(source, str(path), str(target), reason)
 
     def quarantined(self, source: str | None = None) -> list[dict]:

@@ -91,3 +91,18 @@ def test_catalog_quotes_names_and_a_failed_rebuild_leaves_the_old_file(tmp_path,
     con = open_catalog(db)                                                    # ... and the old file still works
     assert con.sql('SELECT count(*) FROM marts."fct-sales"').fetchone()[0] == 2
     con.close()
+
+
+def test_quarantine_of_a_shared_file_copies_it_and_never_touches_the_original(tmp_path):
+    shared = tmp_path / "shared" / "catalogs"
+    shared.mkdir(parents=True)
+    bad = shared / "scian_2018.csv"
+    bad.write_text("codigo;titulo\n")
+    landing = Landing(tmp_path / "landing", {"scian_catalog": str(shared)})
+    moved = landing.quarantine("scian_catalog", bad, "missing column titulo")
+    assert bad.read_text() == "codigo;titulo\n"                      # shared data is never moved or deleted
+    assert (tmp_path / "landing" / "_quarantine" / "scian_catalog" / moved.moved_to.split("/")[-1]).is_file()
+    assert landing.files("scian_catalog") == []                      # ... but not read again as it is
+    assert Landing(tmp_path / "landing", {"scian_catalog": str(shared)}).files("scian_catalog") == []
+    bad.write_text("codigo,titulo\n11,Agricultura\n")                 # fixed at the source: read again
+    assert Landing(tmp_path / "landing", {"scian_catalog": str(shared)}).files("scian_catalog") == [bad]
