@@ -1,8 +1,10 @@
 """The one module that reads and writes Delta tables.
 
 Guarantees, whatever the caller:
-- the schema is enforced before anything is written (missing/extra column, wrong type, null or
-  duplicate key -> :class:`SchemaError` naming the column and row; nothing written);
+- the schema is enforced before anything is written (missing/extra column, wrong type or a cast that
+  would change values, null or duplicate key -> :class:`SchemaError` naming the column and row; nothing
+  written); a key is also refused when the table already holds it outside what the write replaces (an
+  append, or another partition), so a primary key is never stored twice;
 - a partition rewrite replaces exactly the partitions present in the data (idempotent reruns);
 - merge upserts on the primary key;
 - every write of data is one Delta transaction, so a table is never half-written (a partition rewrite or
@@ -216,6 +218,8 @@ class Lakehouse:
         data = self.conform(spec, df)
         table = self._table(spec)
         evolve = self._evolution(spec, table)
+        if table is not None and spec.primary_key and mode in ("append", "partitions"):
+            self._check_keys_elsewhere(spec, table, data, partitions if mode == "partitions" else None, mode)
         arrow = self._to_arrow(spec, data)
         uri = self.uri(spec)
         if not self.remote:
@@ -265,6 +269,30 @@ class Lakehouse:
         else:
             raise LakehouseError(f"unknown write mode {mode!r}")
         return WriteResult(spec.key, uri, mode, data.height, self.version(spec) or 0, written_parts)
+
+    def _check_keys_elsewhere(self, spec: TableSpec, table: DeltaTable, data: pl.DataFrame,
+                              partitions: list[str] | None, mode: str) -> None:
+        """Refuse rows whose primary key the table already holds outside what this write replaces
+        (an append adds to everything; a partition rewrite replaces only its partitions), so a key
+        is never stored twice, e.g. a record delivered again in a later batch."""
+        key = list(spec.primary_key)
+        part = spec.partition_by if mode == "partitions" else None
+        stored = pl.from_arrow(table.to_pyarrow_table(columns=[*key, *([part] if part and part not in key else [])]))
+        assert isinstance(stored, pl.DataFrame)
+        if part:
+            replaced = partitions if partitions is not None else data.get_column(part).unique().to_list()
+            stored = stored.filter(~pl.col(part).cast(pl.Utf8).is_in([str(v) for v in replaced]))
+        if stored.is_empty() or data.is_empty():
+            return
+        incoming = data.select(key).with_row_index("_row")
+        clash = incoming.join(stored.cast({c: data.schema[c] for c in key}), on=key, how="inner")
+        if clash.height:
+            first = clash.sort("_row").row(0, named=True)
+            where = f" (partition {spec.partition_by}={first[part]!r})" if part else ""
+            raise SchemaError(
+                f"table {spec.key}: primary key {({c: first[c] for c in key})} in row {first['_row']} is already "
+                f"stored{where}; {clash.height} incoming row(s) repeat stored keys. Nothing was written: correct "
+                "it in the partition that holds it, or remove it from this data")
 
     def _create(self, spec: TableSpec) -> DeltaTable:
         """Create ``spec``'s table empty (version 0), or find the one a concurrent writer just created.

@@ -87,6 +87,19 @@ def test_additive_evolution_allowed_other_changes_refused(lake):
         lake.write(SPEC, frame([("c", "d", 1.0)]))
 
 
+def test_a_key_stored_in_another_partition_is_refused_and_nothing_is_written(lake):
+    lake.write(SPEC, frame([("a", "d1", 1.0), ("b", "d1", 2.0)]), mode="partitions")
+    version = lake.version(SPEC)
+    with pytest.raises(SchemaError, match=r"primary key \{'id': 'a'\} in row 1 is already stored \(partition day='d1'\)"):
+        lake.write(SPEC, frame([("c", "d2", 3.0), ("a", "d2", 9.0)]), mode="partitions")
+    with pytest.raises(SchemaError, match="already stored"):
+        lake.write(SPEC, frame([("b", "d3", 3.0)]), mode="append")
+    assert lake.version(SPEC) == version and lake.read(SPEC).height == 2
+    # rewriting the partition that holds the key is what a correction does
+    lake.write(SPEC, frame([("a", "d1", 9.0)]), mode="partitions")
+    assert lake.read(SPEC).rows() == [("a", "d1", 9.0)]
+
+
 def test_casts_that_would_change_values_are_refused(lake):
     counts = TableSpec("silver", "counts", {"cve_geo": pl.Utf8(), "beds": pl.Int64()}, primary_key=("cve_geo",))
     with pytest.raises(SchemaError, match=r"'cve_geo'.*row 0 has the number 7089.*leading zeros"):
