@@ -39,6 +39,14 @@ class LazyGroup(click.Group):
             return mod.cli
         return super().get_command(ctx, name)
 
+    def invoke(self, ctx):
+        from pipelines.environment import EnvironmentConfigError
+
+        try:
+            return super().invoke(ctx)
+        except EnvironmentConfigError as exc:   # a bad FMLAKE_* / LAKEHOUSE_* value: say which, no traceback
+            raise click.ClickException(f"environment: {exc}") from None
+
     def format_commands(self, ctx, formatter):
         rows = [(n, c.get_short_help_str()) for n, c in ((n, super(LazyGroup, self).get_command(ctx, n))
                                                           for n in super().list_commands(ctx))]
@@ -95,7 +103,10 @@ def sql(query: str, as_json: bool, catalog: str | None) -> None:
     path = catalog or env.catalog_path
     if not Path(path).exists():
         raise click.ClickException(f"catalog {path} does not exist yet: run `make demo` or materialize it")
-    con = open_catalog(path)
+    try:
+        con = open_catalog(path)
+    except duckdb.Error as exc:
+        raise click.ClickException(f"catalog {path} cannot be opened: {exc}") from None
     try:
         rel = con.sql(query)
         if rel is None:

@@ -17,6 +17,10 @@ ENVIRONMENTS = ("dev", "test", "prod")
 SOURCE_PREFIX = "FMLAKE_SOURCE_"
 
 
+class EnvironmentConfigError(ValueError):
+    """An environment variable has a value the project cannot use (the message names it)."""
+
+
 @dataclass(frozen=True)
 class Environment:
     name: str
@@ -45,7 +49,7 @@ def env_value(env: Mapping[str, str], var: str, cast, default=None):
     try:
         return cast(raw)
     except ValueError:
-        raise ValueError(f"{var} must be a {cast.__name__}, got {raw!r}") from None
+        raise EnvironmentConfigError(f"{var} must be a {cast.__name__}, got {raw!r}") from None
 
 
 def get_environment(env: Mapping[str, str] | None = None) -> Environment:
@@ -57,11 +61,11 @@ def get_environment(env: Mapping[str, str] | None = None) -> Environment:
     env = os.environ if env is None else env
     name = env.get("FMLAKE_ENV", "dev")
     if name not in ENVIRONMENTS:
-        raise ValueError(f"FMLAKE_ENV must be one of {ENVIRONMENTS}, got {name!r}")
+        raise EnvironmentConfigError(f"FMLAKE_ENV must be one of {ENVIRONMENTS}, got {name!r}")
     root = env.get("LAKEHOUSE_ROOT")
     if not root:
         if name == "prod":
-            raise ValueError("FMLAKE_ENV=prod needs LAKEHOUSE_ROOT (a path or s3:// URI)")
+            raise EnvironmentConfigError("FMLAKE_ENV=prod needs LAKEHOUSE_ROOT (a path or s3:// URI)")
         root = str(PROJECT_ROOT / "data")
     remote = "://" in root and not root.startswith("file://")
     landing = env.get("LANDING_ROOT") or (str(PROJECT_ROOT / "data" / "landing") if remote else f"{root}/landing")
@@ -71,7 +75,7 @@ def get_environment(env: Mapping[str, str] | None = None) -> Environment:
     try:
         storage_options = json.loads(raw_opts) if raw_opts else {}
     except json.JSONDecodeError as exc:
-        raise ValueError(f"LAKEHOUSE_STORAGE_OPTIONS is not valid JSON: {exc}") from None
+        raise EnvironmentConfigError(f"LAKEHOUSE_STORAGE_OPTIONS is not valid JSON: {exc}") from None
     overrides = {k[len(SOURCE_PREFIX):].lower(): v for k, v in env.items() if k.startswith(SOURCE_PREFIX) and v}
     return Environment(
         name=name,
