@@ -7,9 +7,10 @@ Guarantees, whatever the caller:
   append, or another partition), so a primary key is never stored twice;
 - a partition rewrite replaces exactly the partitions present in the data (idempotent reruns);
 - merge upserts on the primary key;
-- every write of data is one Delta transaction, so a table is never half-written (a partition rewrite or
-  merge into a table that does not exist yet first creates it empty, so that concurrent first writes
-  conflict instead of overwriting each other);
+- the data of every write is one Delta transaction, so a table is never half-written (two steps commit
+  no data: a partition rewrite or merge into a table that does not exist yet first creates it empty, so
+  that concurrent first writes conflict instead of overwriting each other; a partition rewrite that adds
+  columns first widens the table);
 - schema evolution is additive only (new nullable columns); anything else is refused;
 - old versions stay readable (time travel).
 
