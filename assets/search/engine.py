@@ -27,6 +27,7 @@ MODES = ("bm25", "dense", "hybrid")
 FUSIONS = ("weighted", "rrf")
 MAX_QUERY_CHARS = 2000
 MAX_K = 100
+HNSW_STATS_SAMPLE = 2048   # documents scored exactly per query for the dense z-score with an HNSW index
 
 
 class SearchError(ValueError):
@@ -126,9 +127,10 @@ def validate_query(query: Any, mode: Any = "hybrid", k: Any = 10) -> tuple[str, 
     return query.strip(), mode, k_int
 
 
-def _z(x: np.ndarray) -> np.ndarray:
-    sd = float(x.std())
-    return (x - float(x.mean())) / sd if sd > 1e-12 else np.zeros_like(x)
+def _z(x: np.ndarray, stats: tuple[float, float] | None = None) -> np.ndarray:
+    """z-scores of ``x`` over the corpus; ``stats`` (mean, sd) when ``x`` is only partly computed (HNSW)."""
+    mean, sd = stats if stats is not None else (float(x.mean()), float(x.std()))
+    return (x - mean) / sd if np.isfinite(sd) and sd > 1e-12 else np.zeros_like(x)
 
 
 def _top(scores: np.ndarray, k: int) -> np.ndarray:
@@ -216,6 +218,10 @@ class SearchIndex:
             stats.vector_index_s += time.perf_counter() - t
             stats.total_s += stats.vector_index_s
         stats.vector_index = "hnsw" if self._hnsw else "exact"
+        # HNSW scores only its candidate documents: the corpus-wide mean and spread the weighted fusion needs
+        # come from a fixed sample of documents scored exactly (so hybrid ranks as with the exact index)
+        rng = np.random.default_rng(0)
+        self._sample_docs = np.sort(rng.choice(self._n, size=min(self._n, HNSW_STATS_SAMPLE), replace=False))
 
     # ------------------------------------------------------------ building
     @classmethod
@@ -280,23 +286,49 @@ class SearchIndex:
         return self.embedder.embed([q.lower() for q in queries], batch_size=self.config.embed_batch_size)
 
     def dense_scores(self, qvec: np.ndarray) -> np.ndarray:
-        """Per-document dense score for one unit query vector (non-candidates of HNSW get the lowest seen)."""
-        if self._hnsw is not None:
-            n = max(self.config.depth, 1) * (1 if self._single_vector else 4)
-            vids, sims = self._hnsw.search(qvec, n)
-            floor = float(sims.min()) if len(sims) else -1.0
-            if self._single_vector:
-                out = np.full(self._n, floor, dtype=np.float32)
-                out[vids] = sims
-                return out
-            sims_all = np.full(len(self.vectors), floor - 1.0, dtype=np.float32)
-            sims_all[vids] = sims
-            return self._aggregate(sims_all)
-        sims = self.vectors @ qvec.astype(np.float32)
-        return sims if self._single_vector else self._aggregate(sims)
+        """Per-document dense score for one unit query vector (HNSW: exact for its candidate documents, the
+        lowest candidate score for the others)."""
+        return self._dense(qvec)[0]
+
+    def _doc_scores(self, qvec: np.ndarray, docs: np.ndarray) -> np.ndarray:
+        """Exact dense scores of the documents ``docs`` (all their vectors)."""
+        q = qvec.astype(np.float32)
+        if self._single_vector:
+            return self.vectors[docs] @ q
+        rows = np.flatnonzero(np.isin(self.owners, docs))
+        sims = self.vectors[rows] @ q
+        pos = np.searchsorted(docs, self.owners[rows])   # docs is sorted
+        mass = np.bincount(pos, weights=np.exp((sims.astype(np.float64) - 1.0) / self.config.tau),
+                           minlength=len(docs))
+        return (1.0 + self.config.tau * np.log(np.maximum(mass, 1e-300))).astype(np.float32)
+
+    def _dense(self, qvec: np.ndarray) -> tuple[np.ndarray, tuple[float, float] | None]:
+        """(scores, corpus (mean, sd) of the scores when they are not all exact)."""
+        if self._hnsw is None:
+            sims = self.vectors @ qvec.astype(np.float32)
+            return (sims if self._single_vector else self._aggregate(sims)), None
+        # candidate documents: vectors from HNSW until they cover ``depth`` documents (a class with many
+        # example vectors must not crowd the others out), then every vector of those documents scored exactly
+        want = min(max(self.config.depth, 1), self._n)
+        n = want
+        while True:
+            vids, _ = self._hnsw.search(qvec, n)
+            docs = np.unique(self.owners[vids])
+            if len(docs) >= want or n >= len(self.vectors):
+                break
+            n = min(n * 4, len(self.vectors))
+        exact = self._doc_scores(qvec, docs)
+        sample = self._doc_scores(qvec, self._sample_docs)
+        out = np.full(self._n, float(exact.min()) if len(exact) else 0.0, dtype=np.float32)
+        out[docs] = exact
+        return out, (float(sample.mean()), float(sample.std()))
+
+    @property
+    def uses_hnsw(self) -> bool:
+        return self._hnsw is not None
 
     def dense_scores_batch(self, qvecs: np.ndarray) -> np.ndarray:
-        """Dense scores for many queries at once (evaluation); exact only."""
+        """Dense scores for many queries at once (evaluation of an exact index; with HNSW use :meth:`scores`)."""
         if self._hnsw is not None:
             return np.stack([self.dense_scores(q) for q in qvecs])
         sims = qvecs.astype(np.float32) @ self.vectors.T
@@ -309,15 +341,18 @@ class SearchIndex:
         mass = np.bincount(self.owners, weights=np.exp((sims.astype(np.float64) - 1.0) / tau), minlength=self._n)
         return (1.0 + tau * np.log(np.maximum(mass, 1e-300))).astype(np.float32)
 
-    def fuse(self, bm25: np.ndarray, dense: np.ndarray) -> np.ndarray:
+    def fuse(self, bm25: np.ndarray, dense: np.ndarray, dense_stats: tuple[float, float] | None = None
+             ) -> np.ndarray:
         c = self.config
         if c.fusion == "weighted":
-            return (c.alpha * _z(bm25) + (1.0 - c.alpha) * _z(dense)).astype(np.float32)
+            return (c.alpha * _z(bm25) + (1.0 - c.alpha) * _z(dense, dense_stats)).astype(np.float32)
         out = np.zeros(self._n, dtype=np.float64)
-        for scores in (bm25, dense):
+        for scores, keyword in ((bm25, True), (dense, False)):
             if scores.max() <= scores.min():   # a retriever with no signal (e.g. no known word) adds nothing
                 continue
             top = _top(scores, c.depth)
+            if keyword:
+                top = top[scores[top] > 0]     # BM25 ranks only documents sharing a word with the query
             out[top] += 1.0 / (c.rrf_k + np.arange(1, len(top) + 1))
         return out.astype(np.float32)
 
@@ -326,12 +361,13 @@ class SearchIndex:
         """(final, bm25, dense) score arrays over the corpus for one query."""
         zero = np.zeros(self._n, dtype=np.float32)
         bm25 = self.bm25_scores(query) if mode in ("bm25", "hybrid") else zero
+        stats = None
         if mode in ("dense", "hybrid"):
             qvec = self.embed_queries([query])[0] if qvec is None else qvec
-            dense = self.dense_scores(qvec)
+            dense, stats = self._dense(qvec)
         else:
             dense = zero
-        final = bm25 if mode == "bm25" else dense if mode == "dense" else self.fuse(bm25, dense)
+        final = bm25 if mode == "bm25" else dense if mode == "dense" else self.fuse(bm25, dense, stats)
         return final, bm25, dense
 
     def search(self, query: Any, mode: Any = "hybrid", k: Any = 10) -> list[Hit]:

@@ -178,9 +178,14 @@ def gold_ranks(index: SearchIndex, queries: Queries, mode: str, qvecs: np.ndarra
     """1-based rank of each query's class within the top ``k`` (0 = not there) for one mode (batched)."""
     pos = {ref: i for i, ref in enumerate(index.corpus["ref"].to_list())}
     uniq = list(dict.fromkeys(queries.texts))
-    dense_all = index.dense_scores_batch(qvecs) if mode in ("dense", "hybrid") else None
+    batched = mode in ("dense", "hybrid") and not index.uses_hnsw
+    dense_all = index.dense_scores_batch(qvecs) if batched else None
     tops: list[np.ndarray] = []
     for u, text in enumerate(uniq):
+        if mode != "bm25" and not batched:   # HNSW: exactly the single-query path users get
+            final, bm25, _ = index.scores(text, mode, qvecs[u])
+            tops.append(_top(final, k))
+            continue
         bm25 = index.bm25_scores(text) if mode in ("bm25", "hybrid") else None
         dense = dense_all[u] if dense_all is not None else None
         final = bm25 if mode == "bm25" else dense if mode == "dense" else index.fuse(bm25, dense)

@@ -42,8 +42,11 @@ def test_rrf_fusion(small_index):
     final, bm25, dense = idx.scores("panificación industrial", "hybrid")
     rb = {int(i): r + 1 for r, i in enumerate(np.argsort(-bm25, kind="stable"))}
     rd = {int(i): r + 1 for r, i in enumerate(np.argsort(-dense, kind="stable"))}
+    assert (bm25 == 0).any() and (bm25 > 0).any()
     for i in range(len(final)):
-        assert final[i] == pytest.approx(1 / (60 + rb[i]) + 1 / (60 + rd[i]), rel=1e-5)
+        # a document sharing no word with the query gets no keyword credit, only its dense rank's
+        keyword = 1 / (60 + rb[i]) if bm25[i] > 0 else 0.0
+        assert final[i] == pytest.approx(keyword + 1 / (60 + rd[i]), rel=1e-5)
 
 
 @pytest.mark.parametrize("query, mode, k, message", [
@@ -111,6 +114,42 @@ def test_hnsw_index_is_used_and_agrees_with_exact(hash_embedder):
         b = {h.doc_id for h in hnsw.search(q, "dense", 10)}
         overlap.append(len(a & b) / 10)
     assert np.mean(overlap) >= 0.9
+
+
+def test_hnsw_hybrid_ranks_as_the_exact_index(hash_embedder):
+    # hybrid takes the dense z-scores from corpus-wide statistics, not from the partly filled HNSW scores
+    corpus = synthetic_corpus(600, seed=2)
+    exact = SearchIndex.build(corpus, hash_embedder, IndexConfig(vector_index="exact"))
+    hnsw = SearchIndex.build(corpus, hash_embedder, IndexConfig(vector_index="hnsw"))
+    same_top, overlap = 0, []
+    for q in corpus["body"].to_list()[:30]:
+        q = " ".join(q.split()[:6])
+        a = [h.doc_id for h in exact.search(q, "hybrid", 10)]
+        b = [h.doc_id for h in hnsw.search(q, "hybrid", 10)]
+        same_top += a[0] == b[0]
+        overlap.append(len(set(a) & set(b)) / 10)
+    assert same_top >= 28 and np.mean(overlap) >= 0.95
+
+
+def test_hnsw_with_example_vectors_still_finds_documents_crowded_out_by_big_classes(hash_embedder):
+    # three classes with 200 near-identical example vectors each fill the first HNSW candidates; the
+    # document that matches next must still be found and scored exactly
+    rows = [{"doc_id": f"hot{i}", "doc_type": "scian_class", "ref": f"hot{i}", "source": "t",
+             "title": "fabricación de tortillas", "body": "", "examples": ["fabricación de tortillas"] * 1
+             + [f"fabricación de tortillas {j}" for j in range(200)]} for i in range(3)]
+    rows.append({"doc_id": "target", "doc_type": "scian_class", "ref": "target", "source": "t",
+                 "title": "tortillas de harina", "body": "", "examples": []})
+    rows += [{"doc_id": f"other{i}", "doc_type": "scian_class", "ref": f"o{i}", "source": "t",
+              "title": f"minería de mármol {i}", "body": "", "examples": [f"cantera {i}"]} for i in range(40)]
+    from assets.search.corpus import _frame
+
+    corpus = _frame(rows)
+    cfg = dict(depth=10)
+    exact = SearchIndex.build(corpus, hash_embedder, IndexConfig(vector_index="exact", **cfg))
+    hnsw = SearchIndex.build(corpus, hash_embedder, IndexConfig(vector_index="hnsw", **cfg))
+    a = [h.doc_id for h in exact.search("tortillas", "dense", 5)]
+    b = [h.doc_id for h in hnsw.search("tortillas", "dense", 5)]
+    assert "target" in a and a == b
 
 
 def test_auto_vector_index_switches_by_size(small_catalog, hash_embedder):
