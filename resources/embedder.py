@@ -164,7 +164,11 @@ class _Ollama:
             response = self.client.embed(model=self.model, input=texts)
         except Exception as exc:  # connection refused, 404 model, ... -> one clear error
             raise EmbedderError(f"ollama: /api/embed on {self.host} with model {self.model!r} failed: {exc}") from exc
-        vectors = np.asarray(response.embeddings, dtype=np.float32)
+        try:
+            vectors = np.asarray(response.embeddings, dtype=np.float32)
+        except (TypeError, ValueError) as exc:   # ragged rows (vectors of different lengths), non-numbers
+            raise EmbedderError(f"ollama: embeddings from {self.host} with model {self.model!r} are not a "
+                                f"matrix of numbers: {exc}") from None
         if vectors.ndim != 2 or vectors.shape[0] != len(texts):
             raise EmbedderError(f"ollama: expected {len(texts)} embeddings from {self.host}, got shape {vectors.shape}")
         return vectors
@@ -184,6 +188,8 @@ class Embedder:
             raise EmbedderError(f"unknown embedder backend {backend!r}; choose one of {BACKENDS}")
         if batch_size < 1:
             raise EmbedderError(f"batch_size must be >= 1, got {batch_size}")
+        if max_chars < 1:
+            raise EmbedderError(f"max_chars must be >= 1 (characters of each text embedded), got {max_chars}")
         self.backend = backend
         self.model_path = model_path
         self.ollama_host = ollama_host
@@ -263,6 +269,11 @@ class Embedder:
         stacked = np.concatenate(out, axis=0)
         vectors = np.empty_like(stacked)
         vectors[np.asarray(order)] = stacked
+        bad = np.flatnonzero(~np.isfinite(vectors).all(axis=1))
+        if len(bad):   # a NaN vector would pass for a unit one and silence dense search in every fusion
+            i = int(bad[0])
+            raise EmbedderError(f"{self.name}: the embedding of text #{i} ({texts[i][:60]!r}) is not finite "
+                                f"({len(bad)} of {len(texts)} texts)")
         vectors = l2_normalise(vectors)
         if self._dim is None:
             self._dim = int(vectors.shape[1])

@@ -372,6 +372,9 @@ class NamerResource(dg.ConfigurableResource):
     _namer: Any = PrivateAttr(default=None)
 
     def get(self):
+        if not 2 <= self.k_min <= self.k_max:
+            raise ValueError(f"NamerResource: k_min and k_max must satisfy 2 <= k_min <= k_max, "
+                             f"got k_min={self.k_min}, k_max={self.k_max}")
         if self._namer is None:
             self._namer = build_namer(self.backend, model=self.model, host=self.host, checkpoint=self.checkpoint,
                                       device=self.device, timeout=self.timeout_s)
@@ -390,4 +393,7 @@ def namer_settings_from_env(env: Mapping[str, str], ollama_host: str) -> dict[st
         value = env_value(env, var, int)
         if value is not None:
             out[key] = value
+    k_min, k_max = out.get("k_min", 6), out.get("k_max", 12)
+    if not 2 <= k_min <= k_max:
+        raise ValueError(f"IMAGERY_K_MIN and IMAGERY_K_MAX must satisfy 2 <= k_min <= k_max, got {k_min} and {k_max}")
     return out

@@ -94,7 +94,7 @@ def search_embeddings(context: dg.AssetExecutionContext, lakehouse: LakehouseRes
     covered = set(rows.filter(pl.col("kind") == "document")["doc_id"].to_list())
     matrix = np.asarray(rows["embedding"].to_list(), dtype=np.float32)
     norms = np.linalg.norm(matrix, axis=1) if len(matrix) else np.zeros(0)
-    bad_norms = int(np.sum(np.abs(norms - 1.0) > 1e-3))
+    bad_norms = int(np.sum(~np.isfinite(norms) | (np.abs(norms - 1.0) > 1e-3)))   # NaN is not a unit vector
     models, dims = rows["model"].unique().to_list(), rows["dim"].unique().to_list()
     coverage = dg.AssetCheckResult(
         check_name="vectors_cover_documents", passed=covered == doc_ids and bad_norms == 0 and len(models) == 1

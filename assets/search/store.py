@@ -29,7 +29,7 @@ from assets.search.text import tokens
 from lakehouse import Lakehouse
 from lakehouse.lineage import text_hash
 from lakehouse.tables.search import search_documents, search_embeddings
-from pipelines.environment import env_value
+from pipelines.environment import EnvironmentConfigError, env_value
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -42,9 +42,14 @@ def shared_data_dir() -> Path | None:
 
 def embedder_settings(env: Mapping[str, str] | None = None) -> dict[str, Any]:
     """EmbedderResource / Embedder keyword arguments from the environment."""
+    from resources.embedder import BACKENDS
+
     env = os.environ if env is None else env
+    backend = env.get("SEARCH_EMBEDDER", "use") or "use"
+    if backend not in BACKENDS:
+        raise EnvironmentConfigError(f"SEARCH_EMBEDDER must be one of {', '.join(BACKENDS)}, got {backend!r}")
     return {
-        "backend": env.get("SEARCH_EMBEDDER", "use") or "use",
+        "backend": backend,
         "model_path": env.get("SEARCH_EMBEDDER_MODEL_PATH", ""),
         "ollama_host": env.get("OLLAMA_HOST", "http://127.0.0.1:11434"),
         "ollama_model": env.get("SEARCH_OLLAMA_MODEL", "nomic-embed-text"),

@@ -128,4 +128,8 @@ def test_namer_configuration():
         namer_settings_from_env({"IMAGERY_NAMER": "gpt"}, "http://h:1")
     with pytest.raises(ValueError, match="IMAGERY_K_MAX"):
         namer_settings_from_env({"IMAGERY_K_MAX": "many"}, "http://h:1")
+    with pytest.raises(ValueError, match="2 <= k_min <= k_max, got 10 and 3"):
+        namer_settings_from_env({"IMAGERY_K_MIN": "10", "IMAGERY_K_MAX": "3"}, "http://h:1")
+    with pytest.raises(ValueError, match="k_min=10, k_max=3"):
+        NamerResource(k_min=10, k_max=3).get()
     assert json.loads(json.dumps(settings))  # plain config, nothing loaded

@@ -88,6 +88,14 @@ class _FakeOllama(BaseHTTPRequestHandler):
     def do_POST(self):  # noqa: N802
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         type(self).calls.append(body)
+        if body["model"] == "ragged-embed":   # a broken server: vectors of different lengths
+            payload = json.dumps({"model": body["model"], "embeddings": [[1.0, 2.0, 3.0], [1.0, 2.0]]}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+            return
         if body["model"] != "fake-embed":
             self.send_response(404)
             self.send_header("Content-Type", "application/json")
@@ -132,6 +140,33 @@ def test_ollama_errors_name_host_and_model(fake_ollama):
     e = Embedder("ollama", ollama_host=fake_ollama, ollama_model="missing-model")
     with pytest.raises(EmbedderError, match="missing-model"):
         e.embed(["texto"])
+
+
+def test_ollama_ragged_vectors_are_an_embedder_error(fake_ollama):
+    e = Embedder("ollama", ollama_host=fake_ollama, ollama_model="ragged-embed")
+    with pytest.raises(EmbedderError, match="not a matrix of numbers"):
+        e.embed(["uno", "dos"])
+
+
+def test_non_finite_vectors_and_bad_settings_are_refused(monkeypatch):
+    class NaNBackend:
+        def encode(self, texts):
+            out = np.ones((len(texts), 4), dtype=np.float32)
+            out[[i for i, t in enumerate(texts) if "roto" in t]] = np.nan
+            return out
+
+    e = Embedder("use")
+    e._impl = NaNBackend()
+    assert e.embed(["bien"]).shape == (1, 4)
+    with pytest.raises(EmbedderError, match=r"text #1 \('texto roto'\) is not finite"):
+        e.embed(["bien", "texto roto"])
+    with pytest.raises(EmbedderError, match="max_chars must be >= 1"):
+        Embedder("use", max_chars=0)
+    from assets.search.store import embedder_settings
+    from pipelines.environment import EnvironmentConfigError
+
+    with pytest.raises(EnvironmentConfigError, match="SEARCH_EMBEDDER must be one of"):
+        embedder_settings({"SEARCH_EMBEDDER": "ollma"})
 
 
 def test_use_worker_processes_match_in_process(use_embedder):
