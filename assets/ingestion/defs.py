@@ -2,7 +2,10 @@
 
 Bronze keeps rows as delivered plus lineage; each bronze write replaces exactly what the files read
 in this run delivered (per file, per batch or per day), so reruns are idempotent and a quarantined
-file leaves the rows it delivered earlier untouched.
+file leaves the rows it delivered earlier untouched (a batch or day rewrite carries them over).
+Each file is typed on its own, so a value that does not fit quarantines that file, not the source.
+Fields that cannot be placed (an impossible date, a year or code that is not one) are listed in
+``bronze.rejected_records`` with file, record, field, value and reason.
 """
 
 
@@ -13,7 +16,7 @@ import polars as pl
 
 from assets.common import table_metadata, table_result
 from assets.ingestion import readers
-from assets.ingestion.landing import LandedBatch, land_files
+from assets.ingestion.landing import LandedBatch, land_files, with_rows_of_quarantined_files
 from lakehouse import TableSpec
 from lakehouse.tables import ingestion as T
 from pipelines.partitions import crime_narrative_batches, economic_activity_batches, news_daily
@@ -25,6 +28,10 @@ GROUP = "ingestion"
 def _quarantine_check(asset_key: dg.AssetKey) -> dg.AssetCheckSpec:
     return dg.AssetCheckSpec("no_quarantined_files", asset=asset_key,
                              description="Every landing file of this run parsed; bad files go to landing/_quarantine.")
+
+
+def _conform(lakehouse: LakehouseResource, spec: TableSpec):
+    return lambda df: lakehouse.lakehouse.conform(spec, df)
 
 
 def _bronze_result(spec: TableSpec, lakehouse: LakehouseResource, landed: LandedBatch, written,
@@ -46,7 +53,8 @@ def _bronze_result(spec: TableSpec, lakehouse: LakehouseResource, landed: Landed
 def _land_whole_source(lakehouse: LakehouseResource, source: str, spec: TableSpec, patterns: tuple[str, ...],
                        parse) -> tuple[LandedBatch, object]:
     landing = lakehouse.landing
-    landed = land_files(landing, source, landing.files(source, patterns), parse, batch_id=lambda p: source)
+    landed = land_files(landing, source, landing.files(source, patterns), parse, batch_id=lambda p: source,
+                        conform=_conform(lakehouse, spec))
     written = None
     if landed.files:
         written = lakehouse.lakehouse.write(spec, landed.frame, mode="partitions", partitions=landed.files)
@@ -125,12 +133,15 @@ def _batch_assets(source: str, bronze: TableSpec, silver: TableSpec, partitions,
         landing = lakehouse.landing
         files = landing.files(source, ("*.csv",), batch=batch)
         landed = land_files(landing, source, files, lambda p: readers.read_csv(p, required, optional, fill_id=id_col),
-                            batch_id=lambda p: batch)
+                            batch_id=lambda p: batch, conform=_conform(lakehouse, bronze))
         frame = landed.frame if landed.files else bronze.empty()
-        written = lakehouse.lakehouse.write(bronze, frame, mode="partitions", partitions=[batch]) \
-            if landed.files or not landed.quarantined else None
+        # the batch is rewritten whole: a quarantined file's earlier rows are carried over, not deleted
+        frame, kept = with_rows_of_quarantined_files(lakehouse.lakehouse, bronze, landing, source, landed, frame,
+                                                     [batch])
+        written = lakehouse.lakehouse.write(bronze, frame, mode="partitions", partitions=[batch])
         landed.frame = frame
-        return _bronze_result(bronze, lakehouse, landed, written, bkey)
+        return _bronze_result(bronze, lakehouse, landed, written, bkey,
+                              extra={"rows_kept_from_quarantined_files": kept})
 
     @dg.asset(key=["silver", silver.name], group_name=GROUP, kinds={"delta", "polars"}, partitions_def=partitions,
               deps=[bkey], description=silver_doc, metadata=table_metadata(silver))
@@ -138,9 +149,14 @@ def _batch_assets(source: str, bronze: TableSpec, silver: TableSpec, partitions,
         batch = context.partition_key
         lh = lakehouse.lakehouse
         rows = lh.read(bronze).filter(pl.col("_batch_id") == batch)
-        df = transform(rows) if rows.height else silver.empty()
+        if rows.height:
+            df, rejects = transform(rows)
+        else:
+            df, rejects = silver.empty(), pl.DataFrame(schema=readers.REJECTS_SCHEMA)
         written = lh.write(silver, df, mode="partitions", partitions=[batch])
-        return table_result(silver, lh, written, df)
+        rejected = record_rejects(lakehouse, source, rejects)
+        return table_result(silver, lh, written, df, extra={
+            "rejected_fields": len(rejects), "rejected_records": dg.MetadataValue.md(rejected or "none")})
 
     return _bronze, _silver
 
@@ -178,29 +194,34 @@ def bronze_news_articles(context: dg.AssetExecutionContext, lakehouse: Lakehouse
     landed = land_files(
         landing, "news", landing.files("news", ("*.json",)),
         lambda p: readers.read_json_records(p, ["id", "date", "text"], ["url", "title", "outlet", "cve_geo"]),
-        batch_id=lambda p: Path(p).stem)
+        batch_id=lambda p: Path(p).stem, conform=_conform(lakehouse, T.bronze_news))
     valid, invalid = readers.split_invalid_dates(landed.frame, "date") if landed.files else (
         T.bronze_news.empty(), T.bronze_news.empty())
     frame = valid.filter(pl.col("date").is_in(sorted(days)))
+    # each day is rewritten whole: a quarantined file's earlier articles are carried over, not deleted
+    frame, kept = with_rows_of_quarantined_files(lakehouse.lakehouse, T.bronze_news, landing, "news", landed, frame,
+                                                 sorted(days))
     landed.frame = frame
-    rejected = record_rejects(lakehouse, "news", invalid, id_col="id", field="date",
-                              reason="not a calendar date YYYY-MM-DD; the article cannot be assigned a day")
+    rejected = record_rejects(lakehouse, "news", readers.field_rejects(
+        invalid, "id", "date", "not a calendar date YYYY-MM-DD; the article cannot be assigned a day"))
     written = lakehouse.lakehouse.write(T.bronze_news, frame, mode="partitions", partitions=sorted(days))
     return _bronze_result(T.bronze_news, lakehouse, landed, written, NEWS_KEY,
-                          extra={"rejected_records": dg.MetadataValue.md(rejected or "none")})
+                          extra={"rejected_records": dg.MetadataValue.md(rejected or "none"),
+                                 "rows_kept_from_quarantined_files": kept})
 
 
-def record_rejects(lakehouse: LakehouseResource, source: str, rows: pl.DataFrame, id_col: str, field: str,
-                   reason: str) -> str:
-    """Keep rejected records in bronze.rejected_records (upsert) and return a markdown list of them."""
-    if rows.height == 0:
+def record_rejects(lakehouse: LakehouseResource, source: str, rejects: pl.DataFrame) -> str:
+    """Keep rejected fields (``readers.field_rejects``) in bronze.rejected_records (upsert) and return a
+    markdown list of them. A record rejected twice for the same field in one file (a repeated id) is
+    kept once, its last delivery."""
+    if rejects.height == 0:
         return ""
-    rejects = rows.select(
-        pl.lit(source).alias("source"), pl.col("_source_file").alias("source_file"),
-        pl.col(id_col).alias("record"), pl.lit(field).alias("field"), pl.col(field).alias("value"),
-        pl.lit(reason).alias("reason"), pl.col("_ingested_at").alias("rejected_at"))
+    key = ["source_file", "record", "field"]
+    rejects = (rejects.sort("rejected_at", maintain_order=True).unique(key, keep="last", maintain_order=True)
+               .select(pl.lit(source).alias("source"), pl.all()))
     lakehouse.lakehouse.write(T.rejected_records, rejects, mode="merge")
-    return "\n".join(f"- `{r['record']}` {field}={r['value']!r}: {reason}" for r in rejects.iter_rows(named=True))
+    return "\n".join(f"- `{r['record']}` {r['field']}={r['value']!r} ({Path(r['source_file']).name}): {r['reason']}"
+                     for r in rejects.iter_rows(named=True))
 
 
 @dg.asset(key=["silver", "news_articles"], group_name=GROUP, kinds={"delta", "polars"}, partitions_def=news_daily,

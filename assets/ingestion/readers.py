@@ -17,6 +17,7 @@ import polars as pl
 
 from lakehouse.errors import LandingFileError
 from lakehouse.lineage import text_hash
+from lakehouse.tables import ingestion as T
 
 
 def _read_text(path: Path) -> str:
@@ -54,6 +55,7 @@ def read_csv(path: Path, required: list[str], optional: list[str] = (), fill_id:
                 continue
             if len(row) != len(header):
                 raise LandingFileError(path, f"row {line_no} has {len(row)} fields, header has {len(header)}")
+            _refuse_repeated_header(path, row, header, reader.line_num)
             rows.append(row)
             lines.append(reader.line_num)
     except csv.Error as exc:
@@ -70,8 +72,19 @@ def read_csv(path: Path, required: list[str], optional: list[str] = (), fill_id:
     return pl.DataFrame(data, schema={c: pl.Utf8 for c in dict.fromkeys([*required, *optional, *([fill_id] if fill_id else [])])})
 
 
+def _refuse_repeated_header(path: Path, row: list[str], header: list[str], line: int) -> None:
+    """A line equal to the header (two exports joined into one file) is not a record: the file is refused,
+    naming the line, rather than the header being ingested as data (text="text", code="code")."""
+    if [c.strip().lstrip("\ufeff") for c in row] == header:
+        raise LandingFileError(path, f"line {line} repeats the header (files joined together?); "
+                                     "remove that line and deliver the file again")
+
+
 def read_json_records(path: Path, required: list[str], optional: list[str] = ()) -> pl.DataFrame:
-    """A JSON list of objects; ``required`` keys must be present in each record."""
+    """A JSON list of objects; ``required`` keys must be present in each record.
+
+    A blank value ("" or spaces: e.g. a confidential census figure) is read as null, like a missing key,
+    so a numeric column still converts; every other value is kept as its text."""
     try:
         records = json.loads(_read_text(path))
     except json.JSONDecodeError as exc:
@@ -88,7 +101,7 @@ def read_json_records(path: Path, required: list[str], optional: list[str] = ())
             raise LandingFileError(path, f"record {i} (id={rec.get('id')!r}) lacks field(s) {missing}")
         for c in cols:
             v = rec.get(c)
-            data[c].append(None if v is None else str(v))
+            data[c].append(None if v is None or (isinstance(v, str) and not v.strip()) else str(v))
     return pl.DataFrame(data, schema={c: pl.Utf8 for c in cols})
 
 
@@ -115,6 +128,50 @@ def _clean_col(name: str) -> pl.Expr:
     return pl.col(name).map_elements(clean_text, return_dtype=pl.Utf8)
 
 
+def _stripped(name: str) -> pl.Expr:
+    """The column's text without surrounding spaces; blank -> null."""
+    s = pl.col(name).str.strip_chars()
+    return pl.when(s == "").then(None).otherwise(s)
+
+
+def cve_geo(name: str) -> pl.Expr:
+    """A delivered municipality code as a 5-digit CVE_GEO (null where blank or not a code).
+
+    Spaces are stripped and a 4-digit code is zero-padded: CVE_GEO is state (2 digits, 01-32) +
+    municipality (3), so a 4-digit code is one whose state's leading zero a spreadsheet dropped
+    (9015 is 09015). Anything else is not a code: callers reject it, naming the value."""
+    s = _stripped(name)
+    return (pl.when(s.str.contains(r"^\d{5}$")).then(s)
+            .when(s.str.contains(r"^\d{4}$")).then(s.str.zfill(5))
+            .otherwise(None))
+
+
+def _latest(df: pl.DataFrame, key: str | list[str], *order: str) -> pl.DataFrame:
+    """One row per ``key``: the latest delivery wins, whatever order the rows were read in.
+
+    Rows are ordered by ingestion time, then source file, then ``order`` (e.g. the row number) and,
+    last, the order within the file; the last of each key is kept."""
+    by = [c for c in ("_ingested_at", "_source_file", *order) if c in df.columns]
+    if by:
+        df = df.sort(by, maintain_order=True)
+    return df.unique(key, keep="last", maintain_order=True)
+
+
+REJECTS_SCHEMA = {"source_file": pl.Utf8, "record": pl.Utf8, "field": pl.Utf8, "value": pl.Utf8,
+                  "reason": pl.Utf8, "rejected_at": pl.Datetime("us", "UTC")}
+
+
+def field_rejects(rows: pl.DataFrame, id_col: str, field: str, reason: str) -> pl.DataFrame:
+    """``rows`` as rejected fields (``bronze.rejected_records`` without its ``source``): file, record,
+    field, the value as delivered and why it was refused."""
+    if rows.height == 0:
+        return pl.DataFrame(schema=REJECTS_SCHEMA)
+    return rows.select(
+        pl.col("_source_file").alias("source_file"), pl.col(id_col).alias("record"), pl.lit(field).alias("field"),
+        pl.col(field).alias("value"), pl.lit(reason).alias("reason"), pl.col("_ingested_at").alias("rejected_at"),
+    ).cast(REJECTS_SCHEMA)
+
+
 def municipalities_to_silver(bronze: pl.DataFrame) -> pl.DataFrame:
     df = bronze.with_columns(pl.col("cve_completa").str.strip_chars().str.zfill(5).alias("cve_geo"))
     bad = df.filter(~pl.col("cve_geo").str.contains(r"^\d{5}$"))
@@ -122,7 +179,7 @@ def municipalities_to_silver(bronze: pl.DataFrame) -> pl.DataFrame:
         row = bad.row(0, named=True)
         raise LandingFileError(row["_source_file"], f"cve_completa {row['cve_completa']!r} is not a 5-digit CVE_GEO")
     return (
-        df.sort("_ingested_at", descending=True).unique("cve_geo", keep="first", maintain_order=True)
+        _latest(df, "cve_geo")
         .select(
             "cve_geo",
             pl.col("cve_entidad").str.zfill(2),
@@ -139,38 +196,63 @@ def municipalities_to_silver(bronze: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def crime_narratives_to_silver(bronze: pl.DataFrame) -> pl.DataFrame:
-    df = bronze.with_columns(_clean_col("narrative").alias("narrative"))
-    return (
-        df.filter(pl.col("narrative").is_not_null())
-        .with_columns(
-            pl.col("_batch_id").alias("batch_id"),
-            pl.when(pl.col("crime_code").str.strip_chars() == "").then(None)
-            .otherwise(pl.col("crime_code").str.strip_chars().str.to_uppercase()).alias("crime_code"),
-            pl.col("reported_date").str.to_date("%Y-%m-%d", strict=False),
-            pl.col("narrative").map_elements(text_hash, return_dtype=pl.Utf8).alias("text_hash"),
-            pl.when(pl.col("cve_geo").str.strip_chars() == "").then(None)
-            .otherwise(pl.col("cve_geo").str.strip_chars().str.zfill(5)).alias("cve_geo"),
-        )
-        .unique("record_id", keep="last", maintain_order=True)
-        .select("record_id", "batch_id", "narrative", "crime_code", "reported_date", "cve_geo", "text_hash")
+def crime_narratives_to_silver(bronze: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Narratives deduplicated by record id (the latest delivery wins), and the fields that were refused.
+
+    A ``reported_date`` that is not a calendar day YYYY-MM-DD (``05/03/2021`` is ambiguous, ``2021-02-30``
+    does not exist) or a ``cve_geo`` that is not a municipality code stays null in silver and is returned
+    as a rejected field (for ``bronze.rejected_records``); the narrative itself is kept."""
+    df = _latest(bronze.with_columns(_clean_col("narrative").alias("narrative"))
+                 .filter(pl.col("narrative").is_not_null()), "record_id")
+    day = _stripped("reported_date")
+    df = df.with_columns(
+        pl.when(day.str.contains(_ISO_DAY.pattern)).then(day.str.to_date("%Y-%m-%d", strict=False))
+        .otherwise(None).alias("_day"),
+        cve_geo("cve_geo").alias("_cve_geo"),
     )
+    rejects = pl.concat([
+        field_rejects(df.filter(day.is_not_null() & pl.col("_day").is_null()), "record_id", "reported_date",
+                      "not a calendar date YYYY-MM-DD; reported_date left null, the narrative is kept"),
+        field_rejects(df.filter(_stripped("cve_geo").is_not_null() & pl.col("_cve_geo").is_null()), "record_id",
+                      "cve_geo", "not a 5-digit municipality code (CVE_GEO); cve_geo left null, the narrative is kept"),
+    ])
+    silver = df.select(
+        "record_id",
+        pl.col("_batch_id").alias("batch_id"),
+        "narrative",
+        _stripped("crime_code").str.to_uppercase().alias("crime_code"),
+        pl.col("_day").alias("reported_date"),
+        pl.col("_cve_geo").alias("cve_geo"),
+        pl.col("narrative").map_elements(text_hash, return_dtype=pl.Utf8).alias("text_hash"),
+    )
+    return silver, rejects
 
 
-def economic_activity_to_silver(bronze: pl.DataFrame) -> pl.DataFrame:
-    df = bronze.with_columns(_clean_col("text").alias("text"))
-    return (
-        df.filter(pl.col("text").is_not_null())
-        .with_columns(
-            pl.col("_batch_id").alias("batch_id"),
-            pl.col("year").str.strip_chars().cast(pl.Int64, strict=False),
-            pl.when(pl.col("code").str.strip_chars() == "").then(None)
-            .otherwise(pl.col("code").str.strip_chars()).alias("code"),
-            pl.col("text").map_elements(text_hash, return_dtype=pl.Utf8).alias("text_hash"),
-        )
-        .unique("record_id", keep="last", maintain_order=True)
-        .select("record_id", "batch_id", "year", "text", "code", "state", "municipality", "text_hash")
+_YEAR = r"^\d{4}(\.0+)?$"   # 2019, or 2019.0 as a spreadsheet exports a whole number
+
+
+def economic_activity_to_silver(bronze: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Descriptions deduplicated by record id (the latest delivery wins), and the fields that were refused.
+
+    ``year`` takes ``2019`` or ``2019.0``; any other non-blank value stays null in silver and is returned
+    as a rejected field (for ``bronze.rejected_records``); the text itself is kept."""
+    df = _latest(bronze.with_columns(_clean_col("text").alias("text")).filter(pl.col("text").is_not_null()),
+                 "record_id")
+    year = _stripped("year")
+    df = df.with_columns(pl.when(year.str.contains(_YEAR)).then(year.str.extract(r"^(\d{4})").cast(pl.Int64))
+                         .otherwise(None).alias("_year"))
+    rejects = field_rejects(df.filter(year.is_not_null() & pl.col("_year").is_null()), "record_id", "year",
+                            "not a year (YYYY); year left null, the text is kept")
+    silver = df.select(
+        "record_id",
+        pl.col("_batch_id").alias("batch_id"),
+        pl.col("_year").alias("year"),
+        "text",
+        _stripped("code").alias("code"),
+        "state", "municipality",
+        pl.col("text").map_elements(text_hash, return_dtype=pl.Utf8).alias("text_hash"),
     )
+    return silver, rejects
 
 
 def news_to_silver(bronze: pl.DataFrame, valid_cve_geo: set[str]) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -219,15 +301,23 @@ def news_to_silver(bronze: pl.DataFrame, valid_cve_geo: set[str]) -> tuple[pl.Da
 
 
 def shelters_to_silver(bronze: pl.DataFrame) -> pl.DataFrame:
-    df = bronze.with_columns(pl.col("capacity").str.strip_chars().cast(pl.Int64, strict=False).alias("cap"))
+    """Shelters by id (the latest delivery wins). A capacity that is not a whole number or a cve_geo that is
+    not a municipality code fails the transform, naming the file, shelter and value; blank stays null."""
+    df = bronze.with_columns(pl.col("capacity").str.strip_chars().cast(pl.Int64, strict=False).alias("cap"),
+                             cve_geo("cve_geo").alias("_cve_geo"))
     bad = df.filter(pl.col("cap").is_null() & (pl.col("capacity").str.strip_chars() != ""))
     if bad.height:
         row = bad.row(0, named=True)
         raise LandingFileError(row["_source_file"], f"shelter {row['shelter_id']}: capacity {row['capacity']!r} "
                                                     "is not a whole number")
+    bad = df.filter(pl.col("_cve_geo").is_null() & _stripped("cve_geo").is_not_null())
+    if bad.height:
+        row = bad.row(0, named=True)
+        raise LandingFileError(row["_source_file"], f"shelter {row['shelter_id']}: cve_geo {row['cve_geo']!r} "
+                                                    "is not a 5-digit municipality code (CVE_GEO)")
     return (
-        df.unique("shelter_id", keep="last", maintain_order=True)
-        .select("shelter_id", _clean_col("name").alias("name"), pl.col("cve_geo").str.zfill(5),
+        _latest(df, "shelter_id")
+        .select("shelter_id", _clean_col("name").alias("name"), pl.col("_cve_geo").alias("cve_geo"),
                 pl.col("cap").alias("capacity"), "operator")
     )
 
@@ -245,7 +335,10 @@ def read_saic(path: Path) -> pl.DataFrame:
     """An INEGI SAIC export, unpivoted to (row_number, census_year, entity, municipality, activity, variable, value)."""
     text = _read_text(path)
     reader = csv.reader(io.StringIO(text))
-    header = [h.strip() for h in next(reader)]
+    try:
+        header = [h.strip() for h in next(reader)]
+    except (StopIteration, csv.Error) as exc:
+        raise LandingFileError(path, f"no readable header: {exc or 'the file has no lines'}") from None
     missing = [c for c in SAIC_KEYS if c not in header]
     if missing:
         raise LandingFileError(path, f"not a SAIC export: missing column(s) {missing}")
@@ -255,31 +348,41 @@ def read_saic(path: Path) -> pl.DataFrame:
     key_idx = [header.index(c) for c in SAIC_KEYS]
     out: dict[str, list] = {k: [] for k in ["row_number", "census_year", "entity", "municipality", "activity",
                                             "variable", "value"]}
-    for n, row in enumerate(reader, start=2):
-        if not row:
-            continue
-        if len(row) != len(header):
-            raise LandingFileError(path, f"row {n} has {len(row)} fields, header has {len(header)}")
-        keys = [row[i].strip() for i in key_idx]
-        for i, code in var_cols:
-            out["row_number"].append(n)
-            out["census_year"].append(keys[0])
-            out["entity"].append(keys[1])
-            out["municipality"].append(keys[2])
-            out["activity"].append(keys[3])
-            out["variable"].append(code)
-            out["value"].append(row[i].strip())
+    try:
+        for n, row in enumerate(reader, start=2):
+            if not row:
+                continue
+            if len(row) != len(header):
+                raise LandingFileError(path, f"row {n} has {len(row)} fields, header has {len(header)}")
+            _refuse_repeated_header(path, row, header, reader.line_num)
+            keys = [row[i].strip() for i in key_idx]
+            for i, code in var_cols:
+                out["row_number"].append(n)
+                out["census_year"].append(keys[0])
+                out["entity"].append(keys[1])
+                out["municipality"].append(keys[2])
+                out["activity"].append(keys[3])
+                out["variable"].append(code)
+                out["value"].append(row[i].strip())
+    except csv.Error as exc:
+        raise LandingFileError(path, f"CSV syntax error near row {reader.line_num}: {exc}") from None
     return pl.DataFrame(out, schema={"row_number": pl.Int64, **{k: pl.Utf8 for k in list(out)[1:]}})
 
 
 _SECTOR_RE = re.compile(r"^Sector\s+(\d{2}(?:-\d{2})?)\s+(.*)$")
+_INDUSTRY_KEY = ["census_year", "geo_code", "sector_code"]
 
 
 def industry_to_silver(bronze: pl.DataFrame) -> pl.DataFrame:
-    """Pivot SAIC cells back to one row per (year, geography, sector); blanks stay null (confidential)."""
+    """Pivot SAIC cells back to one row per (year, geography, sector); blanks stay null (confidential).
+
+    A cell delivered more than once (a corrected export, a repeated row) takes the latest delivery:
+    ingestion time, then source file, then row number decide, never the read order. ``source_row``
+    is the row of the latest delivery of the (year, geography, sector). No sector rows: an empty table.
+    """
     rows = bronze.filter(pl.col("activity").str.contains(r"^Sector "))
     if rows.height == 0:
-        return pl.DataFrame()
+        return T.silver_industry.empty()
     bad_year = rows.filter(~pl.col("census_year").str.contains(r"^\d{4}$"))
     if bad_year.height:
         r = bad_year.row(0, named=True)
@@ -308,29 +411,47 @@ def industry_to_silver(bronze: pl.DataFrame) -> pl.DataFrame:
         .cast(pl.Float64).alias("num"),
         pl.col("variable").replace_strict(SAIC_VARIABLES, return_dtype=pl.Utf8).alias("column"),
     )
-    wide = geo.pivot(on="column", index=["census_year", "geo_code", "geo_name", "geo_level", "sector_code",
-                                         "sector_title"], values="num", aggregate_function="first")
-    first_row = geo.group_by(["census_year", "geo_code", "sector_code"]).agg(pl.col("row_number").min()
-                                                                             .alias("source_row"))
-    wide = wide.join(first_row, on=["census_year", "geo_code", "sector_code"], how="left")
+    cells = _latest(geo, [*_INDUSTRY_KEY, "column"], "row_number")
+    wide = cells.pivot(on="column", index=_INDUSTRY_KEY, values="num", aggregate_function=None)
+    latest_row = _latest(geo, _INDUSTRY_KEY, "row_number").select(
+        *_INDUSTRY_KEY, "geo_name", "geo_level", "sector_title", pl.col("row_number").alias("source_row"))
+    wide = wide.join(latest_row, on=_INDUSTRY_KEY, how="left")
     for col in SAIC_VARIABLES.values():
         if col not in wide.columns:
             wide = wide.with_columns(pl.lit(None, dtype=pl.Float64).alias(col))
-    return wide.sort(["census_year", "geo_code", "sector_code"])
+    return wide.select(T.silver_industry.columns).sort(_INDUSTRY_KEY)
+
+
+_RANGE_SECTOR = re.compile(r"^(\d{2})-(\d{2})$")
 
 
 def scian_to_silver(bronze: pl.DataFrame) -> pl.DataFrame:
+    """The SCIAN hierarchy: one row per code (the latest delivery wins) with its parent code.
+
+    A subsector's parent is its sector. Some SCIAN sectors span a range of two-digit prefixes (31-33
+    manufacturing, 48-49 transport): subsector 311's parent is the range code the catalogue holds
+    (31-33), not the bare prefix 31, which is no code; without a range code it is the 2-digit prefix.
+    """
     df = bronze.with_columns(pl.col("codigo").str.strip_chars().alias("code"))
     bad = df.filter(~pl.col("code").str.contains(r"^\d{2,6}(-\d{2})?$"))
     if bad.height:
         r = bad.row(0, named=True)
         raise LandingFileError(r["_source_file"], f"SCIAN code {r['codigo']!r} is not 2-6 digits")
-    df = df.unique("code", keep="last", maintain_order=True)
+    df = _latest(df, "code")
+    sector_of: dict[str, str] = {}
+    for code in df.get_column("code").to_list():
+        m = _RANGE_SECTOR.match(code)
+        if m:
+            for prefix in range(int(m.group(1)), int(m.group(2)) + 1):
+                sector_of[f"{prefix:02d}"] = code
     digits = pl.col("code").str.replace(r"-\d{2}$", "").str.len_chars()
+    prefix2 = pl.col("code").str.slice(0, 2)
     return df.select(
         "code",
         _clean_col("titulo").alias("title"),
         pl.col("nivel").str.strip_chars().str.to_lowercase().alias("level"),
         digits.cast(pl.Int64).alias("digits"),
-        pl.when(digits > 2).then(pl.col("code").str.slice(0, digits - 1)).otherwise(None).alias("parent_code"),
+        pl.when(digits == 3).then(prefix2.replace(sector_of))
+        .when(digits > 3).then(pl.col("code").str.slice(0, digits - 1))
+        .otherwise(None).alias("parent_code"),
     ).sort("code")
