@@ -100,12 +100,15 @@ silver_scian = register(TableSpec(
     "silver", "scian_catalog",
     {"code": U, "title": U, "level": U, "digits": I, "parent_code": U},
     primary_key=("code",), domain="ingestion",
-    description="SCIAN 2018 hierarchy: sector (2) > subsector (3) > rama (4) > subrama (5) > clase (6)."))
+    description="SCIAN 2018 hierarchy: sector (2) > subsector (3) > rama (4) > subrama (5) > clase (6); a "
+                "subsector's parent is its sector's code as the catalogue holds it (31-33 for 311)."))
 
 # ---------------------------------------------------------------- rejected records (any source)
 rejected_records = register(TableSpec(
     "bronze", "rejected_records",
     {"source": U, "source_file": U, "record": U, "field": U, "value": U, "reason": U, "rejected_at": TS},
     primary_key=("source", "source_file", "record", "field"), domain="ingestion",
-    description="Records of otherwise valid landing files that could not be ingested, with the field and "
-                "the reason (e.g. an impossible publication date). Nothing is dropped silently."))
+    description="Records of otherwise valid landing files that could not be ingested, or fields of them left "
+                "null in silver, with the file, record, field, value as delivered and the reason (e.g. an "
+                "impossible publication date, a reported date that is not YYYY-MM-DD). Nothing is dropped "
+                "silently."))
