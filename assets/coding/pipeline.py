@@ -238,11 +238,15 @@ def code_records(engine: CodingEngine, records: pl.DataFrame, training_set: pl.D
     titles = catalog.to_frame().rename({"title": "code_title"}) if catalog is not None else \
         pl.DataFrame(schema={"code": pl.Utf8, "code_title": pl.Utf8})
     out = out.join(titles, on="code", how="left")
-    return out.select(
+    out = out.select(
         pl.lit(name).alias("classification"), "record_id", "text", "code", "code_title", "confidence",
         "probability", "candidate_2", "probability_2", "candidate_3", "probability_3", "decision", "coded_by",
         "backoff_code", "backoff_level", "source", "invalid_reason",
-        pl.lit(model_version).alias("model_version"), pl.lit(now, dtype=pl.Datetime("us", "UTC")).alias("coded_at")), counts
+        pl.lit(model_version).alias("model_version"), pl.lit(now, dtype=pl.Datetime("us", "UTC")).alias("coded_at"))
+    # typed even when nothing is left to code (every record already has a source code): an empty frame of
+    # Null columns would not stack with another classification's rows
+    schema = T.coded_records.full_schema
+    return out.cast({c: schema[c] for c in out.columns if c in schema}), counts
 
 
 def _audit_pick(record_id: str, rate: float, salt: str) -> bool:

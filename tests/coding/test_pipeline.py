@@ -113,3 +113,20 @@ def test_quality_rows_from_a_coders_own_csv_without_queue_reason():
     rows = P.quality_rows("crime_types", "v2", {}, [], df)
     assert rows.select("level", "split", "n", "accuracy", "auto_share", "auto_precision", "model_version").rows() == [
         ("exact", "review", 3, 1 / 3, 1 / 3, 0.0, "v1")]
+
+
+def test_code_records_is_typed_even_when_every_record_already_has_a_code(scian_like_config):
+    # real registers (RETC) come fully coded: nothing left to code must still stack with other classifications
+    from assets.coding.engine import CodingEngine
+    from tests.coding.conftest import noisy_records
+
+    engine = CodingEngine(scian_like_config, load_catalog(scian_like_config))
+    engine.fit(noisy_records(400))
+    training = pl.DataFrame(schema={"record_id": pl.Utf8, "code": pl.Utf8, "origin": pl.Utf8, "status": pl.Utf8})
+    coded = pl.DataFrame({"record_id": ["r1"], "text": ["panaderia"], "code": ["311812"], "time": [2020.0],
+                          "context": [""]})
+    empty, _ = P.code_records(engine, coded, training, None, "v1")
+    assert empty.height == 0 and empty.schema == pl.Schema(T.coded_records.full_schema)
+    some, _ = P.code_records(engine, coded.with_columns(pl.lit(None, dtype=pl.Utf8).alias("code")), training,
+                             None, "v1")
+    assert pl.concat([some, empty]).height == 1
