@@ -56,6 +56,10 @@ def test_sample_data_has_wages_prices_and_real_growth(sample_stats):
     real = (row23["value_added"] / row23["price_index"]) / (row03["value_added"] / row03["price_index"])
     assert f["31-33:28:2003-2023:value_added_real_growth"]["value"] == pytest.approx(100 * (real - 1))
     assert set(facts.get_column("geo_code")) == {"28"}  # national rows read, not returned
+    # money is in millions of pesos as in the SAIC: a manufacturing worker adds hundreds of thousands of pesos a
+    # year and earns about a hundred thousand (the demo once said 2,128 and 751 pesos)
+    assert 200_000 < f["31-33:28:2023:productivity"]["value"] < 2_000_000
+    assert 50_000 < f["31-33:28:2023:remuneration_per_worker"]["value"] < 800_000
 
 
 def test_sample_confidential_cells_stay_null(sample_stats):
