@@ -228,18 +228,21 @@ def predict_cmd(model_dir, input_path, output_path, id_col, text_col) -> None:
         meta = _model_columns(Path(model_dir))
         text_col = text_col or meta["text_col"]
         df = read_csv(input_path)
-        need = [text_col, *meta["context_cols"], *([id_col] if id_col else [])]
+        need = [text_col, *([id_col] if id_col else [])]
         missing = [c for c in need if c not in df.columns]
         if missing:
             raise click.ClickException(f"{input_path}: missing column(s) {missing} (has {df.columns})")
+        # context columns the model learned from but the file lacks are left out, as `evaluate` does
+        context_cols = [c for c in meta["context_cols"] if c in df.columns]
+        lacking = [c for c in meta["context_cols"] if c not in df.columns]
         if id_col:
             taken = engine.predict([], [] if meta["context_cols"] else None).to_frame().columns
             if id_col in taken:
                 raise click.ClickException(
                     f"--id-col {id_col!r} ({input_path}) has the name of an output column ({', '.join(taken)}); "
                     "copy or rename it in the input, e.g. record_id")
-        contexts = [context_string({c: r[c] for c in meta["context_cols"]})
-                    for r in df.select(meta["context_cols"]).iter_rows(named=True)] if meta["context_cols"] else None
+        contexts = [context_string({c: r[c] for c in context_cols})
+                    for r in df.select(context_cols).iter_rows(named=True)] if context_cols else None
         t0 = time.perf_counter()
         pred = engine.predict(df.get_column(text_col).to_list(), contexts)
         seconds = time.perf_counter() - t0
@@ -253,8 +256,11 @@ def predict_cmd(model_dir, input_path, output_path, id_col, text_col) -> None:
     except OSError as exc:
         raise click.ClickException(f"{output_path}: cannot write: {exc.strerror or exc}") from None
     counts = out.group_by("decision").len().sort("decision")
+    notes = [f"the input has no column(s) {lacking} the model was trained with: its records were coded "
+             "without that context"] if lacking else []
     click.echo(json.dumps({"rows": out.height, "rows_per_second": round(out.height / max(seconds, 1e-9), 1),
-                           "decisions": {d: int(n) for d, n in counts.iter_rows()}, "output": str(output_path)}))
+                           "decisions": {d: int(n) for d, n in counts.iter_rows()}, "output": str(output_path),
+                           "notes": notes}))
 
 
 def _model_columns(model_dir: Path) -> dict:

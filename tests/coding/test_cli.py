@@ -190,3 +190,21 @@ def test_predict_refuses_an_id_col_named_like_an_output_column(small_model, tmp_
                      "--id-col", "code"])
     assert_clean_error(result, "--id-col 'code'", "todo.csv", "output column")
     assert not out.exists()
+
+
+def test_predict_without_the_context_columns_codes_with_a_note(tmp_path):
+    rows = ["text,code,state"] + [f"panaderia tradicional {i % 3},311812,JALISCO" for i in range(40)] + \
+        [f"carniceria {i % 3},461121,SONORA" for i in range(40)]
+    data = tmp_path / "coded.csv"
+    data.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    model = tmp_path / "model"
+    assert invoke(["train", "--data", str(data), "--out", str(model), "--classification", "none",
+                   "--context-cols", "state"]).exit_code == 0
+    todo = tmp_path / "todo.csv"
+    todo.write_text("text\npanaderia\ncarniceria\n", encoding="utf-8")   # no state column
+    out = tmp_path / "out.csv"
+    result = invoke(["predict", "--model", str(model), "--input", str(todo), "--output", str(out)])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.output)
+    assert summary["rows"] == 2 and "['state']" in summary["notes"][0]
+    assert pl.read_csv(out, infer_schema_length=0).get_column("code").to_list() == ["311812", "461121"]
