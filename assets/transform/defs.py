@@ -5,6 +5,7 @@ landing to marts in one graph; dbt tests surface as asset checks.
 """
 
 
+import logging
 import os
 import re
 from typing import Any, Mapping
@@ -45,6 +46,24 @@ class LakehouseDbtTranslator(DagsterDbtTranslator):
         return GROUP
 
 
+class _SourceTestWarnings(logging.Filter):
+    """dbt's tests on the sources (``source_*``: the lakehouse tables) run inside ``dbt build`` and stop the
+    marts when they fail; dagster-dbt records their results as observations of those tables (whose own
+    blocking checks are their Dagster checks) and warns once per test that it did so. Those expected
+    warnings are dropped so a run's log shows what matters; every other warning stays."""
+
+    PREFIX = "Logging an `AssetObservation` instead of an `AssetCheckResult` for dbt test `source_"
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith(self.PREFIX)
+
+
+def _quiet_source_test_warnings() -> None:
+    logger = dg.get_dagster_logger()
+    if not any(isinstance(f, _SourceTestWarnings) for f in logger.filters):
+        logger.addFilter(_SourceTestWarnings())
+
+
 def _dbt_assets():
     # Under `dagster dev` (make ui) re-parse so edited dbt models show up on reload, as
     # DbtProject.prepare_if_dev does, but with the dbt installed beside the pipeline (prepare_if_dev
@@ -66,6 +85,7 @@ def _dbt_assets():
     def dbt_marts(context: dg.AssetExecutionContext, dbt: DbtCliResource, lakehouse: LakehouseResource):
         """dbt staging views and marts (exported as Parquet under <root>/marts) with their dbt tests."""
         install_extension("delta")  # offline: dbt's `INSTALL delta` then finds it in place
+        _quiet_source_test_warnings()
         lakehouse.lakehouse.local_dir(MARTS_DIR)
         # The dbt profile and sources read LAKEHOUSE_ROOT; the dbt subprocess inherits this process's env.
         previous = os.environ.get("LAKEHOUSE_ROOT")
