@@ -2,10 +2,17 @@
 
 ``LLMClient`` is the one place that talks to an Ollama server, through the official ``ollama``
 package: a request timeout, retries with exponential backoff for what is worth retrying (timeouts,
-dropped connections, HTTP 408/429/5xx), and a concurrency limit (one semaphore per client, so every
-thread of a run shares it). Failures that remain after the retries come back as an ``LLMReply``
-with ``error`` set (never an exception, never a made-up answer), so a batch of thousands of calls
-finishes and records what failed. Programming errors (bad arguments) still raise.
+dropped connections, HTTP 408/429/5xx; not a refused connection: nothing listens at the host, and
+waiting through the backoff will not change that within a run), and a concurrency limit (one
+semaphore per client, so every thread of a run shares it). Failures that remain after the retries
+come back as an ``LLMReply`` with ``error`` set (never an exception, never a made-up answer), so a
+batch of thousands of calls finishes and records what failed. Programming errors (bad arguments)
+still raise.
+
+Before a batch, :meth:`LLMClient.preflight` asks the server once for its models (``/api/tags``):
+an unreachable server raises :class:`LLMUnavailable` naming the host and the cause, and a model the
+server does not have raises :class:`ModelNotFound` naming it and the models it has — instead of a
+batch of hundreds of failed calls.
 
 ``LLMResource`` is the typed Dagster resource: immutable config (backend, host, models, timeout,
 retries, concurrency, default options) and a lazily built ``LLMClient`` in a private attribute.
@@ -15,12 +22,14 @@ news rules extractor) and ``chat``/``generate`` raise :class:`LLMUnavailable`.
 Usage::
 
     client = LLMClient(host="http://127.0.0.1:11434", timeout_s=60, max_concurrency=4)
+    client.preflight(["gemma3:27b"])  # raises LLMUnavailable / ModelNotFound with the reason
     reply = client.chat("gemma3:27b", "¿Hay mujeres migrantes en el texto?", temperature=0)
     if reply.ok: print(reply.text, reply.latency_s)
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import random
 import re
@@ -46,7 +55,17 @@ Messages = Sequence[Mapping[str, Any]]
 
 
 class LLMUnavailable(RuntimeError):
-    """Raised when a model call is asked of a resource configured without a server (backend='embedded')."""
+    """No model can be asked: the resource has no server (backend='embedded'), or the server does not answer."""
+
+
+class ModelNotFound(LLMUnavailable):
+    """The server answers but does not have some of the requested models (``missing``; it has ``available``)."""
+
+    def __init__(self, message: str, *, host: str, missing: Sequence[str], available: Sequence[str]) -> None:
+        super().__init__(message)
+        self.host = host
+        self.missing = list(missing)
+        self.available = list(available)
 
 
 @dataclass(frozen=True)
@@ -86,16 +105,65 @@ def is_retryable(exc: BaseException) -> bool:
     if isinstance(exc, ollama.ResponseError):
         # status -1: an error reported inside a stream; the server was up, a retry is reasonable
         return exc.status_code in RETRYABLE_STATUS or exc.status_code == -1
+    if is_connection_refused(exc):
+        # nothing listens at the host: not transient within a run, the backoff would only add minutes
+        return False
     # ollama raises the builtin ConnectionError when it cannot connect at all
     return isinstance(exc, (httpx.TransportError, ConnectionError, TimeoutError))
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    """``exc`` and the exceptions it was raised from or during (ollama hides httpx's with ``from None``)."""
+    out: list[BaseException] = []
+    cur: BaseException | None = exc
+    while cur is not None and not any(cur is seen for seen in out):
+        out.append(cur)
+        cur = cur.__cause__ or cur.__context__
+    return out
+
+
+def is_connection_refused(exc: BaseException) -> bool:
+    """Whether the server actively refused the connection (nothing listens on that host and port)."""
+    return any(isinstance(e, ConnectionRefusedError)
+               or (isinstance(e, OSError) and e.errno == errno.ECONNREFUSED) for e in _chain(exc))
+
+
+def _root_cause(exc: BaseException) -> BaseException:
+    """The innermost exception of the chain that has a message (e.g. ``ConnectionRefusedError``)."""
+    with_text = [e for e in _chain(exc) if str(e)]
+    return with_text[-1] if with_text else exc
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
 
 
 def _describe(exc: BaseException) -> str:
     import ollama
 
     if isinstance(exc, ollama.ResponseError):
-        return f"http {exc.status_code}: {exc.error}"
-    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        return _one_line(f"http {exc.status_code}: {exc.error}")
+    text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    root = _root_cause(exc)
+    if root is not exc and str(root) not in str(exc):
+        # ollama's ConnectionError says only "Failed to connect"; the cause says why (refused, DNS, ...)
+        text += f" ({type(root).__name__}: {root})"
+    return _one_line(text)
+
+
+def model_key(name: str) -> str:
+    """A model name as Ollama resolves it: ``llama3`` is ``llama3:latest``, ``library/x`` and
+    ``registry.ollama.ai/library/x`` are ``x``; names compare case-insensitively."""
+    name = name.strip()
+    if "@" in name:  # pinned by digest: compared as given
+        return name.casefold()
+    path, _, last = name.rpartition("/")
+    if ":" not in last:
+        last += ":latest"
+    parts = [p for p in path.split("/") if p] if path else []
+    if len(parts) < 2:
+        parts = ["registry.ollama.ai", *(parts or ["library"])]
+    return "/".join([*parts, last]).casefold()
 
 
 class LLMClient:
@@ -286,6 +354,39 @@ class LLMClient:
         with self._semaphore:
             listing = self._ollama().list()
         return [m.model for m in listing.models if m.model]
+
+    def preflight(self, models: Sequence[str], *, alternative: str | None = None) -> list[str]:
+        """Check once, before a batch, that the server answers and has every model of ``models``.
+
+        One ``/api/tags`` request with the client's timeouts, no retries. Returns the server's
+        models. Raises :class:`LLMUnavailable` when the server cannot be reached or does not answer
+        as Ollama (the message names the host and the cause), :class:`ModelNotFound` when a model
+        is not among those the server lists (Ollama's names: ``llama3`` is ``llama3:latest``).
+        ``alternative`` (e.g. "ask only the rules model") is added to the hint of both errors.
+        """
+        try:
+            available = self.list_models()
+        except Exception as exc:
+            if not _is_call_failure(exc):
+                raise
+            root = _root_cause(exc)
+            cause = _describe(exc) if root is exc else _one_line(f"{type(root).__name__}: {root}")
+            hint = "start it with `ollama serve` or point OLLAMA_HOST at a running server"
+            raise LLMUnavailable(f"no Ollama server answers at {self.host} ({cause}): {hint}"
+                                 f"{'; or ' + alternative if alternative else ''}") from exc
+        have = {model_key(m) for m in available}
+        missing = list(dict.fromkeys(m for m in models if model_key(m) not in have))
+        if missing:
+            names = ", ".join(repr(m) for m in missing)
+            listed = ", ".join(sorted(available)) if available else "none"
+            pulls = " and ".join(f"`ollama pull {m}`" for m in missing)
+            raise ModelNotFound(
+                f"{'model' if len(missing) == 1 else 'models'} {names} {'is' if len(missing) == 1 else 'are'} not on "
+                f"the Ollama server at {self.host} "
+                f"(it has: {listed}): pull {'it' if len(missing) == 1 else 'them'} with {pulls}"
+                f"{'; or ' + alternative if alternative else ''}",
+                host=self.host, missing=missing, available=available)
+        return available
 
     def map(self, fn: Callable[[T], R], items: Iterable[T], workers: int | None = None) -> list[R]:
         """``[fn(x) for x in items]`` on ``workers`` threads (default: the concurrency limit), order kept."""

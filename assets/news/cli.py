@@ -3,6 +3,10 @@
     fmlake news extract --input ../shared/data/news/migration_news_2020.json --json
     fmlake news extract --input news.json --backend ollama --model gemma3:27b --model mistral-small:24b --json
     fmlake news bench --json
+
+With ``--backend ollama`` the server is checked before any question: a server that does not answer,
+or a model it does not have, exits 1 with a one-line error saying what to do. The command also
+exits 1 (after printing every row) when all answers of a model failed.
 """
 
 from __future__ import annotations
@@ -64,13 +68,15 @@ def extract(input_path: Path, backend: str, models: tuple[str, ...], with_rules:
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
     client = None
+    unavailable: tuple[type[Exception], ...] = ()  # nothing to catch for the rules model
     if backend == "rules":
         if models:
             raise click.ClickException("--model needs --backend ollama")
         run_models = [RULES_MODEL]
     else:
-        from resources.llm import LLMClient
+        from resources.llm import LLMClient, LLMUnavailable
 
+        unavailable = (LLMUnavailable,)
         run_models = list(models) or [m.strip() for m in os.environ.get("FMLAKE_LLM_MODELS", "").split(",")
                                       if m.strip()]
         if not run_models:
@@ -83,6 +89,9 @@ def extract(input_path: Path, backend: str, models: tuple[str, ...], with_rules:
     try:
         result = extract_answers(articles, run_models, prompt=prompt, client=client,
                                  options={"temperature": 0}, log=log)
+    except unavailable as exc:
+        # the server is down or lacks a model: nothing was asked; the message says what to do
+        raise click.ClickException(str(exc)) from None
     finally:
         if client is not None:
             client.close()
@@ -100,17 +109,36 @@ def extract(input_path: Path, backend: str, models: tuple[str, ...], with_rules:
                 if r["evidence"]:
                     out["evidence"] = r["evidence"]
                 click.echo(json.dumps(out, ensure_ascii=False))
-        return
-    click.echo(f"{len(articles)} articles, prompt {prompt.version}, {result.seconds:.2f}s")
-    for model in run_models:
-        rows = [by_key[(a.article_id, model)] for a in articles]
-        present = sum(r["answer"] == 1 for r in rows)
-        absent = sum(r["answer"] == 2 for r in rows)
-        click.echo(f"  {model:<24} present {present:>5}  absent {absent:>5}  invalid {len(rows) - present - absent:>5}")
-    for a in articles:
-        flagged = [m for m in run_models if by_key[(a.article_id, m)]["answer"] == 1]
-        if flagged:
-            click.echo(f"  {a.article_id}: present for {', '.join(flagged)}: {a.text[:100]}")
+    else:
+        click.echo(f"{len(articles)} articles, prompt {prompt.version}, {result.seconds:.2f}s")
+        for model in run_models:
+            rows = [by_key[(a.article_id, model)] for a in articles]
+            present = sum(r["answer"] == 1 for r in rows)
+            absent = sum(r["answer"] == 2 for r in rows)
+            click.echo(f"  {model:<24} present {present:>5}  absent {absent:>5}  "
+                       f"invalid {len(rows) - present - absent:>5}")
+        for a in articles:
+            flagged = [m for m in run_models if by_key[(a.article_id, m)]["answer"] == 1]
+            if flagged:
+                click.echo(f"  {a.article_id}: present for {', '.join(flagged)}: {a.text[:100]}")
+    _report_failures([[by_key[(a.article_id, m)] for a in articles] for m in run_models if m != RULES_MODEL])
+
+
+def _report_failures(rows_by_model: list[list[dict]]) -> None:
+    """A note on stderr for a model with some failed calls; exit 1 when every answer of a model failed."""
+    fatal = []
+    for rows in rows_by_model:
+        failed = [r for r in rows if r["status"] == "failed"]
+        if not failed:
+            continue
+        model, first = failed[0]["model"], " ".join(str(failed[0]["error"]).split())
+        if len(failed) == len(rows):
+            fatal.append(f"all {len(rows)} answers of {model} failed (first error: {first})")
+        else:
+            click.echo(f"note: {len(failed)} of {len(rows)} answers of {model} failed (first error: {first})",
+                       err=True)
+    if fatal:
+        raise click.ClickException("; ".join(fatal))
 
 
 @cli.command()

@@ -24,7 +24,7 @@ from assets.news.rules import RULES_MODEL
 from lakehouse.tables import ingestion as I
 from lakehouse.tables import news as T
 from resources.lakehouse import LakehouseResource
-from resources.llm import LLMResource
+from resources.llm import LLMResource, LLMUnavailable
 
 GROUP = "news"
 
@@ -131,7 +131,9 @@ def news_llm_answers(context: dg.AssetExecutionContext, config: NewsAnswersConfi
     blocks removed; anything but 1/2 is ``invalid`` with the raw answer kept; calls that fail after
     the retries are ``failed``) and cached by (model, prompt version, text hash) in
     ``silver.news_answer_cache``: re-materialising unchanged articles makes no model call, and a new
-    prompt version or model asks only what changed.
+    prompt version or model asks only what changed. Before the first question the Ollama server is
+    checked once: when it does not answer, or lacks a model, the step fails at once saying so, and
+    nothing is asked or written.
     """
     lh = lakehouse.lakehouse
     prompt = get_prompt(config.prompt_version, config.prompt_template)
@@ -140,13 +142,18 @@ def news_llm_answers(context: dg.AssetExecutionContext, config: NewsAnswersConfi
     locations = lh.read(T.article_locations, columns=["article_id", "cve_geo"])
     articles = [ArticleText.of(r["article_id"], r["text"], r["text_hash"]) for r in articles_df.iter_rows(named=True)]
     cache = AnswerCache(lh.read(T.answer_cache))
-    client = llm.get_client() if any(m != RULES_MODEL for m in models) else None
     try:
         options = json.loads(config.options_json or "{}")
     except json.JSONDecodeError as exc:
         raise dg.Failure(f"options_json is not valid JSON: {exc}") from None
-    result = extract_answers(articles, models, prompt=prompt, client=client, cache=cache,
-                             retry_failed=config.retry_failed, options=options, log=context.log.info)
+    try:
+        client = llm.get_client() if any(m != RULES_MODEL for m in models) else None
+        result = extract_answers(articles, models, prompt=prompt, client=client, cache=cache,
+                                 retry_failed=config.retry_failed, options=options, log=context.log.info)
+    except LLMUnavailable as exc:
+        # no server, a server that does not answer, or a model it lacks: fail now, nothing asked or written
+        raise dg.Failure(description=str(exc), metadata={"models": ", ".join(models),
+                                                         "host": llm.host if llm.enabled else "none"}) from exc
     new_cache = cache.new_rows()
     if new_cache.height:
         # the cache first: if the answers write fails, a rerun still finds every answer already paid for

@@ -13,6 +13,11 @@ unchanged articles makes no model call; ``retry_failed=True`` re-asks only the f
 prompt version (or a new model) is a cache miss, so exactly what changed is asked. Requests go
 model by model (all articles for one model, then the next): a real Ollama server then keeps one
 model loaded instead of swapping large models in and out.
+
+Before the first question the server is checked once (``LLMClient.preflight``): a server that
+does not answer raises ``LLMUnavailable`` and a model it does not have raises ``ModelNotFound``
+(both naming the host and what to do), so nothing is asked, computed or cached. When the cache
+answers everything, no server is needed at all.
 """
 
 from __future__ import annotations
@@ -124,7 +129,9 @@ def extract_answers(
     """Answers of every model in ``models`` for every article (see the module docstring).
 
     ``RULES_MODEL`` in ``models`` is answered by the embedded extractor; any other name is an LLM
-    asked through ``client`` (an ``LLMClient``), which must then be given.
+    asked through ``client`` (an ``LLMClient``), which must then be given. Raises ``LLMUnavailable``
+    (``ModelNotFound``) before asking anything when there are questions and the server is down
+    (lacks a model).
     """
     start = time.perf_counter()
     models = list(dict.fromkeys(models))
@@ -147,16 +154,6 @@ def extract_answers(
     stats: dict[str, Counter] = {m: Counter() for m in models}
     rows: list[dict[str, Any]] = []
 
-    if RULES_MODEL in models:
-        for a in articles:
-            t0 = time.perf_counter()
-            res = rules.analyse(a.text)
-            rows.append({"article_id": a.article_id, "model": RULES_MODEL, "prompt_version": RULES_VERSION,
-                         "text_hash": a.text_hash, "answer": res.answer, "status": "valid", "raw": res.raw,
-                         "invalid_reason": None, "error": None, "latency_s": time.perf_counter() - t0,
-                         "attempts": 1, "from_cache": False, "evidence": res.explain()})
-            stats[RULES_MODEL]["computed"] += 1
-
     # one question per (model, distinct text) that the cache cannot answer
     by_hash: dict[str, ArticleText] = {}
     for a in articles:
@@ -167,6 +164,21 @@ def extract_answers(
             hit = cache.get(model, prompt.version, h)
             if hit is None or (retry_failed and hit["status"] == "failed"):
                 todo.append((model, a))
+    if todo:
+        # once, before any question: a server that is down or lacks a model fails here, in seconds
+        client.preflight(list(dict.fromkeys(m for m, _ in todo)),
+                         alternative=f"ask only the embedded rules model ({RULES_MODEL})")
+
+    if RULES_MODEL in models:
+        for a in articles:
+            t0 = time.perf_counter()
+            res = rules.analyse(a.text)
+            rows.append({"article_id": a.article_id, "model": RULES_MODEL, "prompt_version": RULES_VERSION,
+                         "text_hash": a.text_hash, "answer": res.answer, "status": "valid", "raw": res.raw,
+                         "invalid_reason": None, "error": None, "latency_s": time.perf_counter() - t0,
+                         "attempts": 1, "from_cache": False, "evidence": res.explain()})
+            stats[RULES_MODEL]["computed"] += 1
+
     if todo and log:
         log(f"asking {len(todo)} questions ({', '.join(f'{m}: {n}' for m, n in Counter(m for m, _ in todo).items())}) "
             f"with at most {client.max_concurrency} in flight")

@@ -1,6 +1,9 @@
-"""Fixtures of the news tests: a tmp lakehouse with silver municipalities, shelters and news articles."""
+"""Fixtures of the news tests: a tmp lakehouse with silver municipalities, shelters and news articles,
+and the URL of a port where no server listens."""
 
 from __future__ import annotations
+
+import socket
 
 import pytest
 
@@ -17,3 +20,15 @@ def news_lake(tmp_path):
     resource = LakehouseResource(root=str(tmp_path / "lake"), landing_root=str(tmp_path / "landing"))
     seed_silver_tables(resource.lakehouse, articles)
     return resource, articles
+
+
+@pytest.fixture
+def closed_port_url():
+    """``http://127.0.0.1:PORT`` where nothing listens: the port is held (bound, never listening) for
+    the whole test, so a connection is refused at once and no other process can take the port."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    try:
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    finally:
+        sock.close()

@@ -1,13 +1,14 @@
 """``fmlake news extract`` on JSON files (rules and a loopback Ollama server)."""
 
 import json
+import time
 
 import pytest
 from click.testing import CliRunner
 
 from assets.news.cli import cli
 from tests.news.test_rules_geocode import shared_data
-from tests.support.ollama_server import Behaviour
+from tests.support.ollama_server import Behaviour, HttpError
 
 
 def write(tmp_path, items):
@@ -53,6 +54,60 @@ def test_extract_errors_name_the_problem(tmp_path):
     assert res.exit_code != 0 and "no such file" in res.output
     res = CliRunner().invoke(cli, ["extract", "--input", str(write(tmp_path, ITEMS)), "--backend", "ollama"])
     assert res.exit_code != 0 and "--model" in res.output
+
+
+def error_lines(res) -> list[str]:
+    return [line for line in res.output.splitlines() if line.startswith("Error:")]
+
+
+def test_extract_server_down_fails_fast_with_one_clear_line(tmp_path, closed_port_url):
+    # the reported command, default retries (3) and timeout: before, ~7 s per question then rc 0
+    t0 = time.perf_counter()
+    res = CliRunner().invoke(cli, ["extract", "--input", str(write(tmp_path, ITEMS)), "--backend", "ollama",
+                                   "--model", "gemma3:27b", "--with-rules", "--host", closed_port_url, "--json"])
+    assert time.perf_counter() - t0 < 3.0
+    assert res.exit_code == 1 and isinstance(res.exception, SystemExit), res.output
+    assert "Traceback" not in res.output and "asking" not in res.output
+    assert not [line for line in res.output.splitlines() if line.startswith("{")]  # nothing asked, no rows
+    (err,) = error_lines(res)
+    assert f"no Ollama server answers at {closed_port_url}" in err and "Connection refused" in err
+    assert "ollama serve" in err and "OLLAMA_HOST" in err and "rules-es" in err
+
+
+def test_extract_model_not_on_server_names_it_and_the_available_ones(tmp_path, ollama_server):
+    ollama_server.add_model("llama3:latest", Behaviour.clean())
+    ollama_server.add_model("mistral:7b", Behaviour.clean())
+    res = CliRunner().invoke(cli, ["extract", "--input", str(write(tmp_path, ITEMS)), "--backend", "ollama",
+                                   "--model", "llama3", "--model", "gemma3:27b", "--host", ollama_server.url,
+                                   "--json"])
+    assert res.exit_code == 1, res.output
+    (err,) = error_lines(res)
+    assert "model 'gemma3:27b' is not on the Ollama server" in err and "it has: llama3:latest, mistral:7b" in err
+    assert "ollama pull gemma3:27b" in err and "'llama3'" not in err  # llama3 is llama3:latest: it is there
+    assert ollama_server.total_calls == 0  # nothing asked
+
+
+def test_extract_exits_nonzero_when_every_answer_of_a_model_failed(tmp_path, ollama_server):
+    ollama_server.add_model("ok", Behaviour.clean())
+    ollama_server.add_model("broken", Behaviour.http_500())
+    ollama_server.add_model("half", Behaviour.custom(
+        lambda p, n: HttpError(400, "bad\nrequest") if "Instituto" in p else "1"))
+    res = CliRunner().invoke(cli, ["extract", "--input", str(write(tmp_path, ITEMS)), "--backend", "ollama",
+                                   "--model", "ok", "--model", "broken", "--model", "half", "--host",
+                                   ollama_server.url, "--retries", "0", "--json"])
+    assert res.exit_code == 1, res.output
+    rows = [json.loads(line) for line in res.stdout.splitlines()]
+    assert len(rows) == 6  # every row is printed before the error
+    assert {r["status"] for r in rows if r["model"] == "broken"} == {"failed"}
+    (err,) = error_lines(res)
+    assert err == "Error: all 2 answers of broken failed (first error: http 500: model runner has unexpectedly " \
+                  "stopped (scripted))"
+    # some failures only: a note, not an exit status
+    assert "note: 1 of 2 answers of half failed (first error: http 400: bad request)" in res.stderr
+    res = CliRunner().invoke(cli, ["extract", "--input", str(write(tmp_path, ITEMS)), "--backend", "ollama",
+                                   "--model", "ok", "--model", "half", "--host", ollama_server.url])
+    assert res.exit_code == 0, res.output
+    assert "note: 1 of 2 answers of half failed" in res.stderr and not error_lines(res)
 
 
 @pytest.mark.realdata

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import errno
 import threading
+import time
 
 import pytest
 
-from resources.llm import LLMClient, LLMResource, LLMUnavailable, llm_settings_from_env, strip_thinking
+from resources.llm import (LLMClient, LLMResource, LLMUnavailable, ModelNotFound, is_connection_refused, is_retryable,
+                           llm_settings_from_env, model_key, strip_thinking)
 from tests.support.ollama_server import Behaviour, DropConnection, HttpError, RawBody
 
 
@@ -71,10 +74,81 @@ def test_exhausted_and_non_retryable_failures_come_back_as_errors(ollama_server)
     assert ollama_server.calls == {"always500": 3, "bad": 1}
 
 
-def test_unreachable_server_is_an_error_not_an_exception():
-    client = LLMClient("http://127.0.0.1:9", timeout_s=0.5, max_retries=1, backoff_s=0.01)
+def test_unreachable_server_is_an_error_not_an_exception(closed_port_url):
+    client = LLMClient(closed_port_url, timeout_s=0.5, max_retries=1, backoff_s=0.01)
     r = client.chat("m", "x")
-    assert r.text is None and r.attempts == 2 and "ConnectionError" in r.error
+    # a refused connection is not retried (nothing listens there), and the error says it was refused
+    assert r.text is None and r.attempts == 1 and "ConnectionError" in r.error and "Connection refused" in r.error
+
+
+def test_refused_connection_fails_without_the_backoff(closed_port_url):
+    # the defaults of the CLI and the resource: 3 retries, 1 s doubling backoff (about 7 s per call before)
+    client = LLMClient(closed_port_url, timeout_s=5, max_retries=3, backoff_s=1.0)
+    t0 = time.perf_counter()
+    replies = [client.chat("m", "x"), client.generate("m", "x"), client.chat("m", "x", stream=True)]
+    assert time.perf_counter() - t0 < 2.0
+    assert all(r.error and r.attempts == 1 and "Connection refused" in r.error for r in replies)
+    assert client.stats["retries"] == 0 and client.stats["failures"] == 3
+
+
+def test_retryable_classification():
+    import httpx
+    import ollama
+
+    refused = httpx.ConnectError("[Errno 111] Connection refused")
+    refused.__cause__ = ConnectionRefusedError(errno.ECONNREFUSED, "Connection refused")
+    wrapped = ConnectionError("Failed to connect to Ollama")
+    wrapped.__context__ = refused  # how ollama raises it (``from None`` keeps the context)
+    assert is_connection_refused(wrapped) and not is_retryable(wrapped) and not is_retryable(refused)
+    # timeouts, drops and overload keep their retries
+    for exc in (httpx.ConnectTimeout("timed out"), httpx.ReadTimeout("timed out"), TimeoutError(),
+                httpx.RemoteProtocolError("Server disconnected"), ConnectionResetError(errno.ECONNRESET, "reset"),
+                ollama.ResponseError("busy", 503), ollama.ResponseError("overloaded", 429)):
+        assert is_retryable(exc) and not is_connection_refused(exc), exc
+    assert not is_retryable(ollama.ResponseError("bad", 400))
+
+
+def test_preflight_unreachable_server_is_a_fast_clear_error(closed_port_url):
+    client = LLMClient(closed_port_url, timeout_s=5, max_retries=3, backoff_s=1.0)
+    t0 = time.perf_counter()
+    with pytest.raises(LLMUnavailable) as info:
+        client.preflight(["gemma3:27b"], alternative="ask only the rules model")
+    assert time.perf_counter() - t0 < 2.0
+    msg = str(info.value)
+    assert not isinstance(info.value, ModelNotFound)
+    assert closed_port_url in msg and "Connection refused" in msg and "ollama serve" in msg
+    assert "OLLAMA_HOST" in msg and msg.endswith("; or ask only the rules model") and "\n" not in msg
+
+
+def test_preflight_names_a_missing_model_and_what_the_server_has(ollama_server):
+    for name in ("llama3:latest", "mistral:7b", "hf.co/bartowski/Qwen:Q4_K_M"):
+        ollama_server.add_model(name, Behaviour.clean())
+    client = fast_client(ollama_server.url)
+    # Ollama's names: no tag is ``:latest``, ``library/`` and the default registry are implied, any case
+    listed = client.preflight(["llama3", "library/llama3", "registry.ollama.ai/library/llama3:latest",
+                               "Mistral:7B", "hf.co/bartowski/qwen:q4_k_m"])
+    assert sorted(listed) == ["hf.co/bartowski/Qwen:Q4_K_M", "llama3:latest", "mistral:7b"]
+    with pytest.raises(ModelNotFound) as info:
+        client.preflight(["llama3", "gemma3:27b", "mistral"])  # mistral is mistral:latest: not there
+    err = info.value
+    assert err.missing == ["gemma3:27b", "mistral"] and err.host == ollama_server.url
+    msg = str(err)
+    assert "'gemma3:27b', 'mistral' are not on the Ollama server at " + ollama_server.url in msg
+    assert "it has: hf.co/bartowski/Qwen:Q4_K_M, llama3:latest, mistral:7b" in msg
+    assert "`ollama pull gemma3:27b` and `ollama pull mistral`" in msg
+    assert ollama_server.total_calls == 0  # only /api/tags was asked
+    empty = fast_client(ollama_server.url)
+    ollama_server.models.clear()
+    with pytest.raises(ModelNotFound, match=r"model 'm' is not on .*\(it has: none\): pull it with `ollama pull m`"):
+        empty.preflight(["m"])
+
+
+def test_model_key_follows_ollama_names():
+    assert model_key("llama3") == model_key("llama3:latest") == model_key("library/llama3") \
+        == "registry.ollama.ai/library/llama3:latest"
+    assert model_key("me/model") == "registry.ollama.ai/me/model:latest"
+    assert model_key("hf.co/u/r:Q4") == "hf.co/u/r:q4"
+    assert model_key("llama3:8b") != model_key("llama3")
 
 
 def test_concurrency_limit_is_respected(ollama_server):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
+import time
 
 import dagster as dg
 import polars as pl
@@ -217,6 +218,48 @@ def test_asking_llms_without_a_server_is_a_clear_error(news_lake):
         dg.materialize([news.news_article_locations, news.news_llm_answers],
                        resources={"lakehouse": lake, "llm": LLMResource()}, run_config=cfg)
     assert lake.lakehouse.read(T.llm_answers).height == 0  # nothing half-written
+
+
+def failure_description(result) -> str:
+    (event,) = result.get_step_failure_events()
+    return event.step_failure_data.user_failure_data.description
+
+
+def test_server_down_fails_the_step_fast_and_writes_nothing(news_lake, closed_port_url):
+    lake, _ = news_lake
+    # the resource's defaults (3 retries, 1 s doubling backoff): before, 40 articles x ~7 s, then "success"
+    llm = LLMResource(backend="ollama", host=closed_port_url, models=["gemma3:27b"])
+    dg.materialize([news.news_article_locations], resources={"lakehouse": lake, "llm": llm})
+    t0 = time.perf_counter()
+    result = dg.materialize([news.news_llm_answers], resources={"lakehouse": lake, "llm": llm},
+                            raise_on_error=False)
+    assert time.perf_counter() - t0 < 10.0  # Dagster's own overhead; the preflight itself is milliseconds
+    assert not result.success
+    msg = failure_description(result)
+    assert f"no Ollama server answers at {closed_port_url}" in msg and "Connection refused" in msg
+    assert "ollama serve" in msg
+    lh = lake.lakehouse
+    assert lh.read(T.llm_answers).height == 0 and lh.read(T.answer_cache).height == 0  # no failed rows
+
+
+def test_model_missing_on_the_server_fails_the_step_naming_it(news_lake, ollama_server):
+    lake, _ = news_lake
+    ollama_server.add_model("llama3.3:70b", Behaviour.clean())
+    resources = {"lakehouse": lake, "llm": llm_resource(ollama_server, ["llama3.3:70b", "gemma3:27b"])}
+    result = dg.materialize([news.news_article_locations, news.news_llm_answers], resources=resources,
+                            raise_on_error=False)
+    assert not result.success
+    msg = failure_description(result)
+    assert "model 'gemma3:27b' is not on the Ollama server" in msg and "it has: llama3.3:70b" in msg
+    assert "ollama pull gemma3:27b" in msg
+    assert ollama_server.total_calls == 0 and lake.lakehouse.read(T.llm_answers).height == 0
+    # answered from the cache, a model the server has lost is not needed: no preflight, no failure
+    cfg = dg.RunConfig(ops={"gold__news_llm_answers": NewsAnswersConfig(models=["llama3.3:70b"])})
+    assert dg.materialize([news.news_llm_answers], resources=resources, run_config=cfg).success
+    ollama_server.models.clear()
+    ollama_server.reset_counts()
+    assert dg.materialize([news.news_llm_answers], resources=resources, run_config=cfg).success
+    assert ollama_server.total_calls == 0
 
 
 @pytest.mark.realdata
