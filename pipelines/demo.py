@@ -3,15 +3,20 @@
 Order: unpartitioned reference data, then each partitioned asset set for every partition present
 in the landing zone (dynamic batches registered first, as the landing sensor would), then
 everything else (applications, dbt marts, the analysts' catalog). The runs are recorded in the
-Dagster instance of ``DAGSTER_HOME`` when set, so ``make ui`` shows them afterwards.
+Dagster instance of ``DAGSTER_HOME`` (default ``.dagster_home/`` of the project, as in the Makefile), the
+one ``make ui`` opens: the UI shows them, and the landing sensor finds the batches the demo ingested
+(each batch run is tagged with its files' fingerprint, the bronze assets record it too) and does not
+ingest them a second time.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import time
 from collections import defaultdict
+from pathlib import Path
 from typing import Callable
 
 import dagster as dg
@@ -20,8 +25,18 @@ import dagster as dg
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
 
-def _instance() -> dg.DagsterInstance:
-    return dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
+def dagster_home(default: Path | None = None) -> Path:
+    """``DAGSTER_HOME``, else ``default`` (the project's ``.dagster_home/``, the Makefile's and so ``make ui``'s),
+    created with the project's ``dagster.yaml`` when it has none; exported, so ``DagsterInstance.get()`` opens it."""
+    from pipelines.environment import PROJECT_ROOT
+
+    home = Path(os.environ.get("DAGSTER_HOME") or default or PROJECT_ROOT / ".dagster_home").expanduser().resolve()
+    home.mkdir(parents=True, exist_ok=True)
+    settings = PROJECT_ROOT / "dagster.yaml"
+    if not (home / "dagster.yaml").exists() and settings.is_file():
+        shutil.copyfile(settings, home / "dagster.yaml")
+    os.environ["DAGSTER_HOME"] = str(home)
+    return home
 
 
 def partition_plan(defs: dg.Definitions, instance: dg.DagsterInstance, landing, keys: set | None = None):
@@ -85,11 +100,19 @@ def _json_records(path) -> list[dict]:
 def materialize_everything(defs: dg.Definitions, resources: dict, instance: dg.DagsterInstance,
                            keys: set | None = None, report: Callable[[str], None] = lambda _: None,
                            raise_on_error: bool = True) -> list[dg.ExecuteInProcessResult]:
-    """Materialize ``keys`` (default: every asset) in dependency order, every partition in landing/."""
+    """Materialize ``keys`` (default: every asset) in dependency order, every partition in landing/.
+
+    A landing batch's run carries the tags the landing sensor gives its own runs (``fmlake/source``,
+    ``fmlake/batch_fingerprint``), so the sensor knows the batch is ingested."""
+    from pipelines.partitions import BATCH_SOURCES
+    from pipelines.sensors import FINGERPRINT_KEY, batch_fingerprint
+
+    landing = resources["lakehouse"].landing
+    source_of = {pdef.name: source for source, pdef in BATCH_SOURCES.items()}
     graph = defs.resolve_asset_graph()
     assets = [a for a in (defs.assets or []) if isinstance(a, (dg.AssetsDefinition, dg.AssetSpec))]
     checks = list(defs.asset_checks or [])
-    reference, rest, plan = partition_plan(defs, instance, resources["lakehouse"].landing, keys)
+    reference, rest, plan = partition_plan(defs, instance, landing, keys)
     results = []
 
     def run(selection, label, tags=None, **kwargs):
@@ -112,8 +135,13 @@ def materialize_everything(defs: dg.Definitions, resources: dict, instance: dg.D
                 "dagster/asset_partition_range_start": partition_keys[0],
                 "dagster/asset_partition_range_end": partition_keys[-1]})
         else:
+            source = source_of.get(getattr(pdef, "name", None))
             for pk in partition_keys:
-                run(pkeys, f"{name} [{pk}]", partition_key=pk)
+                tags = None
+                if source is not None:
+                    state = batch_fingerprint(landing, source, pk)   # taken before the run reads the files
+                    tags = {"fmlake/source": source, **({FINGERPRINT_KEY: state[0]} if state else {})}
+                run(pkeys, f"{name} [{pk}]", partition_key=pk, tags=tags)
     run(rest, "applications, marts and catalog")
     return results
 
@@ -130,7 +158,8 @@ def run_demo(seed: int = 7) -> int:
     summary = generate(env.landing_root, seed=seed)
     print(f"sample data written to {summary.root}: {summary.files}")
     resources = build_resources(env)
-    with _instance() as instance:
+    home = dagster_home()
+    with dg.DagsterInstance.get() as instance:
         materialize_everything(defs, resources, instance, report=print)
 
     lh = resources["lakehouse"].lakehouse
@@ -142,6 +171,6 @@ def run_demo(seed: int = 7) -> int:
     print(f"\nDuckDB catalog for analysts: {env.catalog_path}")
     print("  fmlake sql \"SELECT * FROM marts.mart_municipality_profile LIMIT 5\"")
     print("  fmlake tables --json")
-    print("Dagster UI with these runs: make ui  ->  http://127.0.0.1:3000")
+    print(f"Dagster UI with these runs (instance {home}): make ui  ->  http://127.0.0.1:3000")
     print(f"demo finished in {time.time() - started:.0f}s")
     return 0

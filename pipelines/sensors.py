@@ -6,13 +6,20 @@ fingerprint (its files' names, sizes and modification times); every run request 
 ``<source>:<batch>:<fingerprint>``. So a batch is registered and ingested once, never twice, even if the
 cursor is lost (Dagster skips a run_key it has already seen), and a batch whose files change later
 (a file added or replaced) is ingested again: its partition is rewritten, so that rerun is idempotent.
+
+A batch may also be ingested without the sensor (``make demo``, a launch from the UI or the CLI). Its first
+asset records the fingerprint of the files it read in its materialization metadata
+(``fmlake/batch_fingerprint``; the run tag of the same name where an asset records none). Before
+requesting a new or changed batch, the sensor reads the latest materialization of that partition in the
+instance: when it recorded the batch's current fingerprint, the batch is adopted into the cursor, no run.
 """
 
 
 import hashlib
 import json
 import time
-from typing import Any
+from pathlib import Path
+from typing import Any, Iterable
 
 import dagster as dg
 
@@ -21,19 +28,58 @@ from pipelines.partitions import BATCH_SOURCES
 from lakehouse.landing import Landing
 
 
-def batch_fingerprint(landing: Landing, source: str, batch: str) -> tuple[str, float] | None:
-    """(fingerprint, newest modification time) of a batch's files; None when it has no file yet."""
-    files = landing.files(source, batch=batch)
-    if not files:
-        return None
+FINGERPRINT_KEY = "fmlake/batch_fingerprint"   # materialization metadata and run tag
+
+
+def batch_snapshot(landing: Landing, source: str, batch: str) -> list[tuple[str, int, int]]:
+    """(name, size, modification time in ns) of each file of a batch now, sorted by path."""
     base = landing.source_dir(source)
     stats = []
-    for p in files:
-        st = p.stat()
+    for p in landing.files(source, batch=batch):
+        try:
+            st = p.stat()
+        except FileNotFoundError:
+            continue   # removed since it was listed
         name = p.name if base.is_file() else str(p.relative_to(base))
         stats.append((name, st.st_size, st.st_mtime_ns))
-    digest = hashlib.sha1(json.dumps(stats).encode()).hexdigest()[:12]
-    return digest, max(s[2] for s in stats) / 1e9
+    return stats
+
+
+def _digest(stats: list[tuple[str, int, int]]) -> str:
+    return hashlib.sha1(json.dumps(stats).encode()).hexdigest()[:12]
+
+
+def batch_fingerprint(landing: Landing, source: str, batch: str) -> tuple[str, float] | None:
+    """(fingerprint, newest modification time) of a batch's files; None when it has no file yet."""
+    stats = batch_snapshot(landing, source, batch)
+    if not stats:
+        return None
+    return _digest(stats), max(s[2] for s in stats) / 1e9
+
+
+def ingested_fingerprint(landing: Landing, source: str, batch: str, before: list[tuple[str, int, int]],
+                         quarantined: Iterable[str | Path] = ()) -> str | None:
+    """The fingerprint a run that has just read a batch records: ``before`` is the batch's snapshot taken
+    before reading, ``quarantined`` the files the run moved out of it.
+
+    The batch's fingerprint now when its files are those of ``before`` less the quarantined ones, unchanged:
+    the sensor then adopts the batch as the run left it. Otherwise (a file added, replaced or deleted
+    meanwhile) the fingerprint from before, which no longer matches: the batch is due again.
+    """
+    base = landing.source_dir(source)
+
+    def name(path) -> str:
+        path = Path(path)
+        try:
+            return path.name if base.is_file() else str(path.relative_to(base))
+        except ValueError:
+            return str(path)
+
+    after = batch_snapshot(landing, source, batch)
+    gone = {n for n, _, _ in set(before) - set(after)}
+    if after and set(after) <= set(before) and gone <= {name(p) for p in quarantined}:
+        return _digest(after)
+    return _digest(before) if before else None
 
 
 def read_cursor(raw: str | None) -> dict[str, dict[str, str | None]]:
@@ -68,6 +114,40 @@ def new_batches(landing: Landing, seen: dict[str, dict[str, str | None]], settle
     return due, adopted
 
 
+def landing_assets(asset_graph, partitions_name: str) -> list[dg.AssetKey]:
+    """The assets that read a batch from landing/: partitioned by ``partitions_name``, no parent partitioned
+    by it (bronze.crime_narratives, bronze.economic_activity_text, silver.tiles)."""
+    def pname(key):
+        return getattr(asset_graph.get(key).partitions_def, "name", None)
+
+    return sorted((k for k in asset_graph.get_all_asset_keys()
+                   if asset_graph.get(k).is_materializable and pname(k) == partitions_name
+                   and not any(pname(p) == partitions_name for p in asset_graph.get(k).parent_keys)),
+                  key=lambda k: k.path)
+
+
+def recorded_fingerprint(instance: dg.DagsterInstance, asset_key: dg.AssetKey, batch: str) -> str | None:
+    """The batch fingerprint recorded by the latest materialization of ``asset_key``'s partition ``batch``:
+    its metadata ``fmlake/batch_fingerprint``, else its run's tag of that name; None when neither (or never
+    materialized)."""
+    records = instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=asset_key, asset_partitions=[batch]), limit=1).records
+    if not records:
+        return None
+    record = records[0]
+    value = record.asset_materialization.metadata.get(FINGERPRINT_KEY) if record.asset_materialization else None
+    if value is not None:
+        return str(getattr(value, "value", value))
+    run = instance.get_run_by_id(record.run_id)
+    return run.tags.get(FINGERPRINT_KEY) if run is not None else None
+
+
+def already_ingested(instance: dg.DagsterInstance, asset_keys: list[dg.AssetKey], batch: str,
+                     fingerprint: str) -> bool:
+    """Whether every landing asset's latest materialization of ``batch`` read the files it holds now."""
+    return bool(asset_keys) and all(recorded_fingerprint(instance, k, batch) == fingerprint for k in asset_keys)
+
+
 def batch_jobs(assets_defs) -> dict[str, Any]:
     """One job per batch source: every asset partitioned by that source's dynamic partitions."""
     jobs = {}
@@ -89,7 +169,8 @@ def build_landing_sensor(jobs_by_source: dict[str, Any]) -> dg.SensorDefinition:
         default_status=dg.DefaultSensorStatus.RUNNING,
         description="Watches landing/<source>/<batch>/ folders; registers each new batch as a partition "
                     "and requests its ingestion once its files have settled, again when they change "
-                    "(cursor + run_key with the batch's fingerprint).",
+                    "(cursor + run_key with the batch's fingerprint); a batch already ingested with its "
+                    "current files (demo, UI, CLI: fingerprint in the materialization) is adopted, no run.",
     )
     def landing_batches_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
         from pipelines.resources import build_resources
@@ -99,11 +180,26 @@ def build_landing_sensor(jobs_by_source: dict[str, Any]) -> dg.SensorDefinition:
         seen = read_cursor(context.cursor)
         due, adopted = new_batches(lakehouse.landing, seen, env.landing_settle_seconds)
         due = {s: b for s, b in due.items() if s in jobs_by_source}
-        for source, batches in adopted.items():
+        # ingested without this sensor (the demo, a launch from the UI or the CLI): adopted, no second run
+        graph = context.repository_def.asset_graph if context.repository_def is not None else None
+        ingested: dict[str, dict[str, str]] = {}
+        for source, batches in due.items():
+            keys = landing_assets(graph, BATCH_SOURCES[source].name) if graph is not None else []
+            for batch, fingerprint in list(batches.items()):
+                if already_ingested(context.instance, keys, batch, fingerprint):
+                    ingested.setdefault(source, {})[batch] = batches.pop(batch)
+        due = {s: b for s, b in due.items() if b}
+        for source, batches in ingested.items():
+            context.instance.add_dynamic_partitions(BATCH_SOURCES[source].name, sorted(batches))
+        for source, batches in [*adopted.items(), *ingested.items()]:
             seen.setdefault(source, {}).update(batches)
         if not due:
-            return dg.SensorResult(skip_reason="no new or changed landing batches",
-                                   cursor=json.dumps(seen, sort_keys=True) if adopted else None)
+            reason = "no new or changed landing batches"
+            if ingested:
+                reason += "; already ingested, adopted: " + ", ".join(
+                    f"{s}/{b}" for s, batches in sorted(ingested.items()) for b in sorted(batches))
+            return dg.SensorResult(skip_reason=reason,
+                                   cursor=json.dumps(seen, sort_keys=True) if adopted or ingested else None)
         requests = []
         for source, batches in due.items():
             # Registered before the runs are requested, so each request names an existing partition.
@@ -112,7 +208,7 @@ def build_landing_sensor(jobs_by_source: dict[str, Any]) -> dg.SensorDefinition:
             for batch, fingerprint in sorted(batches.items()):
                 requests.append(dg.RunRequest(run_key=f"{source}:{batch}:{fingerprint}", partition_key=batch,
                                               job_name=jobs_by_source[source].name,
-                                              tags={"fmlake/source": source, "fmlake/batch_fingerprint": fingerprint}))
+                                              tags={"fmlake/source": source, FINGERPRINT_KEY: fingerprint}))
             seen.setdefault(source, {}).update(batches)
         return dg.SensorResult(run_requests=requests, cursor=json.dumps(seen, sort_keys=True))
 

@@ -20,6 +20,7 @@ from assets.ingestion.landing import LandedBatch, land_files, with_rows_of_quara
 from lakehouse import TableSpec
 from lakehouse.tables import ingestion as T
 from pipelines.partitions import crime_narrative_batches, economic_activity_batches, news_daily
+from pipelines.sensors import FINGERPRINT_KEY, batch_snapshot, ingested_fingerprint
 from resources.lakehouse import LakehouseResource
 
 GROUP = "ingestion"
@@ -131,6 +132,7 @@ def _batch_assets(source: str, bronze: TableSpec, silver: TableSpec, partitions,
     def _bronze(context: dg.AssetExecutionContext, lakehouse: LakehouseResource) -> dg.MaterializeResult:
         batch = context.partition_key
         landing = lakehouse.landing
+        before = batch_snapshot(landing, source, batch)   # taken before reading: see ingested_fingerprint
         files = landing.files(source, ("*.csv",), batch=batch)
         landed = land_files(landing, source, files, lambda p: readers.read_csv(p, required, optional, fill_id=id_col),
                             batch_id=lambda p: batch, conform=_conform(lakehouse, bronze))
@@ -140,8 +142,12 @@ def _batch_assets(source: str, bronze: TableSpec, silver: TableSpec, partitions,
                                                      [batch])
         written = lakehouse.lakehouse.write(bronze, frame, mode="partitions", partitions=[batch])
         landed.frame = frame
+        # the landing sensor adopts a batch whose current files this materialization read (no second run)
+        fingerprint = ingested_fingerprint(landing, source, batch, before,
+                                           [q.original for q in landed.quarantined])
         return _bronze_result(bronze, lakehouse, landed, written, bkey,
-                              extra={"rows_kept_from_quarantined_files": kept})
+                              extra={"rows_kept_from_quarantined_files": kept,
+                                     **({FINGERPRINT_KEY: fingerprint} if fingerprint else {})})
 
     @dg.asset(key=["silver", silver.name], group_name=GROUP, kinds={"delta", "polars"}, partitions_def=partitions,
               deps=[bkey], description=silver_doc, metadata=table_metadata(silver))

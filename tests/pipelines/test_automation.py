@@ -1,4 +1,5 @@
-"""The landing sensor (cursor + run keys) and the schedules, evaluated under a test instance."""
+"""The landing sensor (cursor + run keys, batches already ingested adopted) and the schedules, evaluated
+under a test instance."""
 
 import json
 from datetime import datetime, timezone
@@ -7,7 +8,8 @@ import dagster as dg
 
 from lakehouse.landing import Landing
 from pipelines.definitions import defs
-from pipelines.sensors import new_batches, read_cursor
+from pipelines.sensors import (FINGERPRINT_KEY, batch_fingerprint, batch_snapshot, ingested_fingerprint,
+                               new_batches, read_cursor)
 
 
 def sensor():
@@ -40,6 +42,31 @@ def test_new_batches_is_pure_and_respects_seen(tmp_path):
     # a cursor of the older form (a list of batches) adopts what is there without a run
     assert new_batches(landing, read_cursor('{"crime_narratives": ["b1"]}')) == (
         {}, {"crime_narratives": {"b1": again["crime_narratives"]["b1"]}})
+
+
+def test_ingested_fingerprint_is_the_batch_as_the_run_left_it(tmp_path):
+    """What a bronze run records: the batch now, when only the files it quarantined have left it; else the
+    batch as it was before reading (which no longer matches: the sensor requests the batch again)."""
+    batch = tmp_path / "crime_narratives" / "b1"
+    batch.mkdir(parents=True)
+    for name in ("a.csv", "b.csv", "c.csv"):
+        (batch / name).write_text(name)
+    landing = Landing(tmp_path)
+    before = batch_snapshot(landing, "crime_narratives", "b1")
+    assert ingested_fingerprint(landing, "crime_narratives", "b1", before) == batch_fingerprint(
+        landing, "crime_narratives", "b1")[0]
+    (batch / "c.csv").unlink()   # the run quarantined it
+    now = batch_fingerprint(landing, "crime_narratives", "b1")[0]
+    assert ingested_fingerprint(landing, "crime_narratives", "b1", before, [batch / "c.csv"]) == now
+    # deleted by someone else while the run read the batch: the rows of b.csv may be in bronze
+    (batch / "b.csv").unlink()
+    assert ingested_fingerprint(landing, "crime_narratives", "b1", before, [batch / "c.csv"]) != batch_fingerprint(
+        landing, "crime_narratives", "b1")[0]
+    # a file added while the run read the batch: not read, so not recorded as ingested
+    before = batch_snapshot(landing, "crime_narratives", "b1")
+    (batch / "d.csv").write_text("d")
+    assert ingested_fingerprint(landing, "crime_narratives", "b1", before) != batch_fingerprint(
+        landing, "crime_narratives", "b1")[0]
 
 
 def test_sensor_registers_each_batch_once(sample_landing):
@@ -80,6 +107,87 @@ def test_sensor_run_keys_stop_a_second_launch_without_cursor(sample_landing):
         assert {r.run_key for r in again.run_requests} == {r.run_key for r in first.run_requests}
         # ... which the daemon de-duplicates: run keys are deterministic per (source, batch, content)
         assert all(r.run_key.count(":") == 2 for r in first.run_requests)
+
+
+def _materialize_batch(instance, resources, batch, **kwargs):
+    """Ingest one crime batch the way the demo, a UI launch or the CLI does: no sensor involved."""
+    from assets.ingestion.defs import bronze_crime
+
+    instance.add_dynamic_partitions("crime_narrative_batches", [batch])
+    result = dg.materialize([bronze_crime], partition_key=batch, instance=instance, resources=resources, **kwargs)
+    assert result.success
+    return result
+
+
+def _requested(result) -> list[str]:
+    return sorted(r.run_key.rsplit(":", 1)[0] for r in result.run_requests)
+
+
+def test_sensor_adopts_a_batch_ingested_without_it(sample_landing, resources):
+    """A batch materialized outside the sensor (demo, UI, CLI) is not requested again while its files stay
+    as they were read; it is adopted into the cursor. A changed file makes it due again."""
+    from lakehouse.landing import Landing
+
+    landing = Landing(sample_landing)
+    with dg.instance_for_test() as instance:
+        result = _materialize_batch(instance, resources, "batch-2026-09")
+        fingerprint = batch_fingerprint(landing, "crime_narratives", "batch-2026-09")[0]
+        [event] = result.get_asset_materialization_events()
+        assert event.materialization.metadata[FINGERPRINT_KEY].value == fingerprint
+
+        first = evaluate(instance)   # no cursor: the sensor never saw that batch
+        requested = _requested(first)
+        assert "crime_narratives:batch-2026-09" not in requested
+        assert "crime_narratives:batch-2026-10" in requested   # never ingested: requested as before
+        assert json.loads(first.cursor)["crime_narratives"]["batch-2026-09"] == fingerprint
+
+        # nothing else to do: the tick only adopts, and says so
+        rest = {s: {b: f for b, f in batches.items() if not (s == "crime_narratives" and b == "batch-2026-09")}
+                for s, batches in json.loads(first.cursor).items()}
+        adopt_only = evaluate(instance, cursor=json.dumps(rest))
+        assert adopt_only.run_requests == [] and "crime_narratives/batch-2026-09" in adopt_only.skip_message
+        assert json.loads(adopt_only.cursor) == json.loads(first.cursor)
+        assert evaluate(instance, cursor=adopt_only.cursor).run_requests == []
+
+        # a file of that batch replaced: requested again, with a cursor or without one
+        changed = sample_landing / "crime_narratives" / "batch-2026-09" / "otro.csv"
+        changed.write_text("record_id,narrative\nCN-77,asalto en la calle\n", encoding="utf-8")
+        assert "crime_narratives:batch-2026-09" in _requested(evaluate(instance, cursor=first.cursor))
+        assert "crime_narratives:batch-2026-09" in _requested(evaluate(instance))
+
+
+def test_sensor_adopts_a_batch_whose_bad_file_was_quarantined(sample_landing, resources):
+    """Ingesting a batch moves its unreadable file to quarantine; what is left is what the run read, so the
+    sensor does not ingest the batch a second time."""
+    batch = sample_landing / "crime_narratives" / "batch-2026-10"
+    (batch / "roto.csv").write_text("sin,columnas\n1,2\n", encoding="utf-8")
+    with dg.instance_for_test() as instance:
+        _materialize_batch(instance, resources, "batch-2026-10")
+        assert not (batch / "roto.csv").exists()   # moved to landing/_quarantine
+        assert "crime_narratives:batch-2026-10" not in _requested(evaluate(instance))
+
+
+def test_sensor_trusts_the_fingerprint_tag_of_a_run(sample_landing, resources):
+    """An asset that records no fingerprint: the tag of the run that materialized it counts (the demo's runs,
+    the sensor's own); a run without it is no proof, the batch is requested."""
+    from lakehouse.landing import Landing
+
+    fingerprint = batch_fingerprint(Landing(sample_landing), "crime_narratives", "batch-2026-09")[0]
+    with dg.instance_for_test() as instance:
+        # a materialization without the metadata, tagged: adopted
+        instance.add_dynamic_partitions("crime_narrative_batches", ["batch-2026-09", "batch-2026-10"])
+        key = dg.AssetKey(["bronze", "crime_narratives"])
+
+        @dg.asset(key=key, partitions_def=dg.DynamicPartitionsDefinition(name="crime_narrative_batches"))
+        def bronze_without_fingerprint():
+            return None
+
+        for batch, tags in [("batch-2026-09", {FINGERPRINT_KEY: fingerprint}), ("batch-2026-10", {})]:
+            assert dg.materialize([bronze_without_fingerprint], partition_key=batch, instance=instance,
+                                  tags=tags).success
+        requested = _requested(evaluate(instance))
+        assert "crime_narratives:batch-2026-09" not in requested
+        assert "crime_narratives:batch-2026-10" in requested
 
 
 def test_daily_news_schedule_asks_for_yesterday():

@@ -1,5 +1,6 @@
 """The whole demo: every asset materializes in-process into a temporary lakehouse, then the analysts'
-catalog answers a query on every table and `fmlake tables --json` lists them."""
+catalog answers a query on every table and `fmlake tables --json` lists them, and the landing sensor,
+on the demo's instance, does not ingest the demo's batches a second time."""
 
 import json
 import os
@@ -12,7 +13,7 @@ import pytest
 
 from lakehouse.catalog import open_catalog, table_infos
 from pipelines.definitions import defs
-from pipelines.demo import materialize_everything
+from pipelines.demo import dagster_home, materialize_everything
 
 pytestmark = pytest.mark.slow
 FMLAKE = str(Path(sys.executable).parent / "fmlake")
@@ -33,9 +34,15 @@ def demo_root(tmp_path_factory):
 
         generate(root / "landing", seed=7)
         resources = build_resources(get_environment())
-        with dg.DagsterInstance.ephemeral() as instance:
+        # a persistent instance (sqlite under a temporary DAGSTER_HOME), as `make demo` then `make ui` use
+        with dg.instance_for_test() as instance:
             results = materialize_everything(defs, resources, instance)
-        yield root, results
+            # what `make ui` does next: the landing sensor's first tick, no cursor yet
+            sensor = next(s for s in defs.sensors if s.name == "landing_batches_sensor")
+            context = dg.build_sensor_context(instance=instance, repository_def=defs.get_repository_def())
+            with dg.partition_loading_context(dynamic_partitions_store=instance):
+                first_tick = sensor.evaluate_tick(context)
+        yield root, results, first_tick
     finally:
         for k, v in saved.items():
             if v is None:
@@ -45,7 +52,7 @@ def demo_root(tmp_path_factory):
 
 
 def test_every_asset_materialized(demo_root):
-    _, results = demo_root
+    _, results, _ = demo_root
     assert all(r.success for r in results)
     done = {e.asset_key for r in results for e in r.get_asset_materialization_events()}
     graph = defs.resolve_asset_graph()
@@ -54,7 +61,7 @@ def test_every_asset_materialized(demo_root):
 
 
 def test_every_table_materialization_reports_rows_preview_and_path(demo_root):
-    _, results = demo_root
+    _, results, _ = demo_root
     graph = defs.resolve_asset_graph()
     for result in results:
         for event in result.get_asset_materialization_events():
@@ -72,7 +79,7 @@ def test_every_table_materialization_reports_rows_preview_and_path(demo_root):
 def test_catalog_answers_a_query_on_every_table(demo_root):
     from lakehouse import Lakehouse
 
-    root, _ = demo_root
+    root, _, _ = demo_root
     infos = table_infos(Lakehouse(root))
     con = open_catalog(root / "catalog.duckdb")
     try:
@@ -87,7 +94,7 @@ def test_catalog_answers_a_query_on_every_table(demo_root):
 
 
 def test_fmlake_tables_and_sql_cli(demo_root):
-    root, _ = demo_root
+    root, _, _ = demo_root
     env = {**os.environ, "LAKEHOUSE_ROOT": str(root), "DUCKDB_CATALOG": str(root / "catalog.duckdb")}
     out = subprocess.run([FMLAKE, "tables", "--json"], env=env, capture_output=True, text=True, check=True).stdout
     tables = json.loads(out)
@@ -102,3 +109,33 @@ def test_fmlake_tables_and_sql_cli(demo_root):
     bad = subprocess.run([FMLAKE, "sql", "SELECT * FROM silver.no_such_table"], env=env, capture_output=True,
                          text=True)
     assert bad.returncode != 0 and "no_such_table" in bad.stderr
+
+
+def test_landing_sensor_does_not_ingest_the_demos_batches_again(demo_root):
+    """After `make demo`, `make ui` starts the sensor: every batch the demo ingested is adopted, none requested."""
+    from pipelines.partitions import BATCH_SOURCES
+
+    root, _, tick = demo_root
+    assert tick.run_requests == [], [r.run_key for r in tick.run_requests]
+    cursor = json.loads(tick.cursor)
+    landing = root / "landing"
+    for source in BATCH_SOURCES:
+        batches = sorted(p.name for p in (landing / source).iterdir() if p.is_dir() and not p.name.startswith("_"))
+        assert batches and sorted(cursor[source]) == batches, source
+
+
+def test_demo_uses_the_instance_make_ui_opens(tmp_path, monkeypatch):
+    """`fmlake demo` without DAGSTER_HOME records its runs where `make ui` looks (the Makefile's default,
+    created with the project's dagster.yaml), not in a throwaway instance; DAGSTER_HOME, when set, wins."""
+    from pipelines.environment import PROJECT_ROOT
+
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)
+    home = dagster_home(default=tmp_path / "home")
+    assert home == (tmp_path / "home").resolve() and os.environ["DAGSTER_HOME"] == str(home)
+    assert (home / "dagster.yaml").read_text() == (PROJECT_ROOT / "dagster.yaml").read_text()
+    with dg.DagsterInstance.get() as instance:
+        assert not instance.is_ephemeral and instance.root_directory == str(home)
+
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "set"))
+    assert dagster_home(default=tmp_path / "home") == (tmp_path / "set").resolve()
+    assert (tmp_path / "set" / "dagster.yaml").is_file()
