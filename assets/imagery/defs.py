@@ -19,6 +19,7 @@ from assets.imagery.quicklook import render_quicklook, thumbnail_md
 from assets.imagery.raster import TILE_PATTERNS, TileInfo
 from lakehouse.tables import imagery as T
 from pipelines.partitions import tile_batches
+from pipelines.sensors import FINGERPRINT_KEY, batch_snapshot, ingested_fingerprint
 from resources.lakehouse import LakehouseResource
 from resources.namer import NamerResource
 from resources.segmenter import SegmenterResource
@@ -53,6 +54,7 @@ def silver_tiles(context: dg.AssetExecutionContext, lakehouse: LakehouseResource
     """
     batch = context.partition_key
     landing = lakehouse.landing
+    before = batch_snapshot(landing, "tiles", batch)   # taken before reading: see ingested_fingerprint
     files = landing.files("tiles", TILE_PATTERNS, batch=batch)
     base = landing.source_dir("tiles")
     root = base / batch if (base / batch).is_dir() else base
@@ -66,8 +68,11 @@ def silver_tiles(context: dg.AssetExecutionContext, lakehouse: LakehouseResource
     check = dg.AssetCheckResult(
         check_name="every_tile_readable", passed=skipped.height == 0, severity=dg.AssetCheckSeverity.WARN,
         metadata={"files": df.height, "skipped": skipped.height, "details": dg.MetadataValue.md(skipped_md)})
+    # the landing sensor adopts a batch whose current files this materialization read (no second run)
+    fingerprint = ingested_fingerprint(landing, "tiles", batch, before)
     return table_result(T.silver_tiles, lh, written, df, check_results=[check], extra={
-        "tiles_ok": df.height - skipped.height, "tiles_skipped": dg.MetadataValue.md(skipped_md)},
+        "tiles_ok": df.height - skipped.height, "tiles_skipped": dg.MetadataValue.md(skipped_md),
+        **({FINGERPRINT_KEY: fingerprint} if fingerprint else {})},
         preview=df.select("tile_id", "status", "crs", "width", "height", "band_count", "valid_fraction"))
 
 

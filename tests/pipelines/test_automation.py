@@ -167,6 +167,21 @@ def test_sensor_adopts_a_batch_whose_bad_file_was_quarantined(sample_landing, re
         assert "crime_narratives:batch-2026-10" not in _requested(evaluate(instance))
 
 
+def test_sensor_adopts_a_tiles_batch_read_by_silver_tiles(sample_landing, resources):
+    """Tiles have no bronze table: silver.tiles, the first asset of their batch, records the fingerprint."""
+    from assets.imagery.defs import silver_tiles
+    from lakehouse.landing import Landing
+
+    [batch] = Landing(sample_landing).batches("tiles")
+    with dg.instance_for_test() as instance:
+        instance.add_dynamic_partitions("tile_batches", [batch])
+        result = dg.materialize([silver_tiles], partition_key=batch, instance=instance,
+                                resources={k: resources[k] for k in ("lakehouse", "segmenter")})
+        [event] = result.get_asset_materialization_events()
+        assert FINGERPRINT_KEY in event.materialization.metadata
+        assert f"tiles:{batch}" not in _requested(evaluate(instance))
+
+
 def test_sensor_trusts_the_fingerprint_tag_of_a_run(sample_landing, resources):
     """An asset that records no fingerprint: the tag of the run that materialized it counts (the demo's runs,
     the sensor's own); a run without it is no proof, the batch is requested."""
