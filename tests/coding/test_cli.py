@@ -101,11 +101,17 @@ def test_evaluate_records_bad_training_rows_and_names_missing_columns(tmp_path):
     assert bad.exit_code != 0 and "missing column(s) ['descripcion']" in bad.output
 
 
+def write_coded(path, header, n, line):
+    """A coded CSV: ``n`` bakeries (311812) then ``n`` butchers (461121), each row ``line(i, text, code)``."""
+    rows = [line(i, f"panaderia tradicional {i % 3}", "311812") for i in range(n)] + \
+        [line(100 + i, f"carniceria {i % 3}", "461121") for i in range(n)]
+    path.write_text("\n".join([header, *rows]) + "\n", encoding="utf-8")
+    return path
+
+
 def test_train_then_predict_round_trip(tmp_path):
-    rows = ["id,text,code,year"] + [f"{i},panaderia tradicional {i % 3},311812,{2018 + i % 3}" for i in range(60)] + \
-        [f"{100 + i},carniceria {i % 3},461121,{2018 + i % 3}" for i in range(60)]
-    data = tmp_path / "coded.csv"
-    data.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    data = write_coded(tmp_path / "coded.csv", "id,text,code,year", 60,
+                       lambda i, text, code: f"{i},{text},{code},{2018 + i % 3}")
     out = tmp_path / "model"
     result = invoke(["train", "--data", str(data), "--out", str(out)])
     assert result.exit_code == 0, result.output
@@ -147,10 +153,7 @@ def assert_clean_error(result, *expected):
 @pytest.fixture(scope="module")
 def small_model(tmp_path_factory):
     folder = tmp_path_factory.mktemp("small_model")
-    rows = ["text,code"] + [f"panaderia tradicional {i % 3},311812" for i in range(40)] + \
-        [f"carniceria {i % 3},461121" for i in range(40)]
-    data = folder / "coded.csv"
-    data.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    data = write_coded(folder / "coded.csv", "text,code", 40, lambda i, text, code: f"{text},{code}")
     result = invoke(["train", "--data", str(data), "--out", str(folder / "model"), "--classification", "none"])
     assert result.exit_code == 0, result.output
     return folder / "model", data
@@ -193,10 +196,8 @@ def test_predict_refuses_an_id_col_named_like_an_output_column(small_model, tmp_
 
 
 def test_predict_without_the_context_columns_codes_with_a_note(tmp_path):
-    rows = ["text,code,state"] + [f"panaderia tradicional {i % 3},311812,JALISCO" for i in range(40)] + \
-        [f"carniceria {i % 3},461121,SONORA" for i in range(40)]
-    data = tmp_path / "coded.csv"
-    data.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    data = write_coded(tmp_path / "coded.csv", "text,code,state", 40,
+                       lambda i, text, code: f"{text},{code},{'JALISCO' if code == '311812' else 'SONORA'}")
     model = tmp_path / "model"
     assert invoke(["train", "--data", str(data), "--out", str(model), "--classification", "none",
                    "--context-cols", "state"]).exit_code == 0
