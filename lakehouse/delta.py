@@ -219,8 +219,6 @@ class Lakehouse:
         data = self.conform(spec, df)
         table = self._table(spec)
         evolve = self._evolution(spec, table)
-        if table is not None and spec.primary_key and mode in ("append", "partitions"):
-            self._check_keys_elsewhere(spec, table, data, partitions if mode == "partitions" else None, mode)
         arrow = self._to_arrow(spec, data)
         uri = self.uri(spec)
         if not self.remote:
@@ -232,6 +230,7 @@ class Lakehouse:
             write_deltalake(uri, arrow, mode="overwrite", schema_mode="overwrite" if evolve else None,
                             storage_options=opts)
         elif mode == "append":
+            self._check_keys_elsewhere(spec, table, data, replaced=None)
             write_deltalake(uri, arrow, mode="append", schema_mode="merge" if evolve else None,
                             storage_options=opts)
         elif mode == "partitions":
@@ -245,6 +244,7 @@ class Lakehouse:
             written_parts = tuple(values)
             if not values:
                 return WriteResult(spec.key, uri, mode, 0, self.version(spec) or 0)
+            self._check_keys_elsewhere(spec, table, data, replaced=values)
             if table is None:
                 table = self._create(spec)
             elif evolve:
@@ -271,18 +271,20 @@ class Lakehouse:
             raise LakehouseError(f"unknown write mode {mode!r}")
         return WriteResult(spec.key, uri, mode, data.height, self.version(spec) or 0, written_parts)
 
-    def _check_keys_elsewhere(self, spec: TableSpec, table: DeltaTable, data: pl.DataFrame,
-                              partitions: list[str] | None, mode: str) -> None:
+    def _check_keys_elsewhere(self, spec: TableSpec, table: DeltaTable | None, data: pl.DataFrame,
+                              replaced: list[str] | None) -> None:
         """Refuse rows whose primary key the table already holds outside what this write replaces
-        (an append adds to everything; a partition rewrite replaces only its partitions), so a key
-        is never stored twice, e.g. a record delivered again in a later batch."""
+        (an append, ``replaced=None``, adds to everything; a partition rewrite replaces only the
+        partitions ``replaced``), so a key is never stored twice, e.g. a record delivered again in a
+        later batch. Nothing to check without a table or a primary key."""
+        if table is None or not spec.primary_key:
+            return
         key = list(spec.primary_key)
-        part = spec.partition_by if mode == "partitions" else None
+        part = spec.partition_by if replaced is not None else None
         stored = pl.from_arrow(table.to_pyarrow_table(columns=[*key, *([part] if part and part not in key else [])]))
         assert isinstance(stored, pl.DataFrame)
         if part:
-            replaced = partitions if partitions is not None else data.get_column(part).unique().to_list()
-            stored = stored.filter(~pl.col(part).cast(pl.Utf8).is_in([str(v) for v in replaced]))
+            stored = stored.filter(~pl.col(part).cast(pl.Utf8).is_in(replaced))
         if stored.is_empty() or data.is_empty():
             return
         incoming = data.select(key).with_row_index("_row")
