@@ -328,9 +328,8 @@ class SearchIndex:
         return self._hnsw is not None
 
     def dense_scores_batch(self, qvecs: np.ndarray) -> np.ndarray:
-        """Dense scores for many queries at once (evaluation of an exact index; with HNSW use :meth:`scores`)."""
-        if self._hnsw is not None:
-            return np.stack([self.dense_scores(q) for q in qvecs])
+        """Exact dense scores for many queries at once, from every vector (the evaluation of an exact index;
+        what an HNSW index returns per query comes from :meth:`scores`)."""
         sims = qvecs.astype(np.float32) @ self.vectors.T
         if self._single_vector:
             return sims
