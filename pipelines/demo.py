@@ -44,7 +44,7 @@ def partition_plan(defs: dg.Definitions, instance: dg.DagsterInstance, landing, 
 
     Dynamic batches present in landing/ are registered on ``instance`` (what the sensor does).
     """
-    from pipelines.partitions import BATCH_SOURCES, news_daily
+    from assets.partitions import BATCH_SOURCES, news_daily
 
     graph = defs.resolve_asset_graph()
     by_pdef: dict = defaultdict(list)
@@ -104,8 +104,8 @@ def materialize_everything(defs: dg.Definitions, resources: dict, instance: dg.D
 
     A landing batch's run carries the tags the landing sensor gives its own runs (``fmlake/source``,
     ``fmlake/batch_fingerprint``), so the sensor knows the batch is ingested."""
-    from pipelines.partitions import BATCH_SOURCES
-    from pipelines.sensors import FINGERPRINT_KEY, batch_fingerprint
+    from assets.partitions import BATCH_SOURCES
+    from lakehouse.batches import FINGERPRINT_KEY, batch_fingerprint
 
     landing = resources["lakehouse"].landing
     source_of = {pdef.name: source for source, pdef in BATCH_SOURCES.items()}

@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from pipelines.partitions import news_daily
+from assets.partitions import news_daily
 
 NEWS_KEYS = [dg.AssetKey(["bronze", "news_articles"]), dg.AssetKey(["silver", "news_articles"])]
 

@@ -3,7 +3,7 @@
 import dagster as dg
 
 from pipelines.jobs import marts_job, monthly_recoding_job, news_daily_job, news_indicator_job
-from pipelines.partitions import TZ
+from assets.partitions import TZ
 
 # Yesterday's news partition, every morning at 06:00 Mexico City time (the partitions' timezone).
 news_daily_schedule = dg.build_schedule_from_partitioned_job(news_daily_job, hour_of_day=6, minute_of_hour=0)

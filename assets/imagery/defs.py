@@ -18,8 +18,8 @@ from assets.imagery.pipeline import (inspect_paths, objects_and_summary, quicklo
 from assets.imagery.quicklook import render_quicklook, thumbnail_md
 from assets.imagery.raster import TILE_PATTERNS, TileInfo
 from lakehouse.tables import imagery as T
-from pipelines.partitions import tile_batches
-from pipelines.sensors import FINGERPRINT_KEY, batch_snapshot, ingested_fingerprint
+from assets.partitions import tile_batches
+from lakehouse.batches import FINGERPRINT_KEY, batch_snapshot, ingested_fingerprint
 from resources.lakehouse import LakehouseResource
 from resources.namer import NamerResource
 from resources.segmenter import SegmenterResource

@@ -19,8 +19,8 @@ from assets.ingestion import readers
 from assets.ingestion.landing import LandedBatch, land_files, with_rows_of_quarantined_files
 from lakehouse import TableSpec
 from lakehouse.tables import ingestion as T
-from pipelines.partitions import crime_narrative_batches, economic_activity_batches, news_daily
-from pipelines.sensors import FINGERPRINT_KEY, batch_snapshot, ingested_fingerprint
+from assets.partitions import crime_narrative_batches, economic_activity_batches, news_daily
+from lakehouse.batches import FINGERPRINT_KEY, batch_snapshot, ingested_fingerprint
 from resources.lakehouse import LakehouseResource
 
 GROUP = "ingestion"

@@ -6,7 +6,7 @@ import polars as pl
 import pytest
 from click.testing import CliRunner
 
-from assets.coding.cli import cli
+from pipelines.cli.coding import cli
 
 REQUIRED_KEYS = {"accuracy", "accuracy_by_level", "auto_share", "auto_precision", "macro_f1", "train_seconds",
                  "predict_rows_per_second", "n_train", "n_test"}

@@ -11,7 +11,7 @@ from assets.coding.rerank import apply_rerank, build_prompt, parse_choice
 from lakehouse import get_table
 from resources.llm import LLMReply, LLMResource
 from tests.coding.conftest import run_coding
-from tests.support.ollama_server import Behaviour
+from pipelines.loopback.ollama_server import Behaviour
 
 
 def test_parse_choice_accepts_exactly_one_listed_code():

@@ -9,7 +9,7 @@ from assets.documents import review
 from assets.ingestion import defs as ING
 from lakehouse.tables import documents as T
 from resources.llm import LLMResource
-from tests.support.ollama_server import Behaviour
+from pipelines.loopback.ollama_server import Behaviour
 
 ASSETS = [ING.bronze_industry, ING.silver_industry, D.industry_facts, D.document_drafts, D.document_reviews,
           D.published_documents]

@@ -16,7 +16,7 @@ from resources.lakehouse import LakehouseResource
 from resources.llm import LLMClient
 from tests.documents.conftest import populate
 from tests.documents.test_escaping import hostile_stats
-from tests.support.ollama_server import Behaviour
+from pipelines.loopback.ollama_server import Behaviour
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 

@@ -8,7 +8,7 @@ import pytest
 from click.testing import CliRunner
 
 from pipelines.cli import main
-from tests.support.ollama_server import Behaviour
+from pipelines.loopback.ollama_server import Behaviour
 
 
 @pytest.mark.realdata

@@ -17,7 +17,7 @@ from assets.documents.drafting import (
 from assets.documents.facts import compute_facts, document_facts
 from assets.documents.service import DraftRequest, draft_from_stats
 from resources.llm import LLMClient
-from tests.support.ollama_server import Behaviour
+from pipelines.loopback.ollama_server import Behaviour
 
 
 @pytest.mark.realdata

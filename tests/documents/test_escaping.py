@@ -10,7 +10,7 @@ from assets.documents.review_app import ReviewApp
 from assets.documents.store import exhibits, get_draft
 from resources.llm import LLMClient
 from tests.documents.conftest import populate
-from tests.support.ollama_server import Behaviour
+from pipelines.loopback.ollama_server import Behaviour
 
 SCRIPT = "<script>window.__pwned=true</script>"
 IMG = '<img src=x onerror="window.__pwned=true">'

@@ -12,7 +12,7 @@ from assets.documents.store import get_draft, latest_versions
 from lakehouse.tables import documents as T
 from resources.llm import LLMClient
 from tests.documents.conftest import populate
-from tests.support.ollama_server import Behaviour
+from pipelines.loopback.ollama_server import Behaviour
 
 
 def none_or(version):

@@ -15,7 +15,7 @@ from assets.documents.review_app import make_server
 from lakehouse.tables import documents as T
 from resources.llm import LLMClient
 from tests.documents.conftest import populate
-from tests.support.ollama_server import Behaviour
+from pipelines.loopback.ollama_server import Behaviour
 
 GOOD = "conociendo_la_industria-31-33-28"
 BAD = "conociendo_la_industria-46-28"

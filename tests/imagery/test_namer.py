@@ -8,7 +8,7 @@ import pytest
 
 from resources.namer import (LABELS, ClusterProfile, NamerResource, OllamaNamer, RuleNamer, build_namer,
                              namer_settings_from_env, parse_json_answer, parse_label_answer, rule_label, rules_vote)
-from tests.support.ollama_server import Behaviour
+from pipelines.loopback.ollama_server import Behaviour
 
 
 def mask(blue, green, red, nir=None, *, area=400, elongation=1.5, rect=0.8, std=0.005, texture=0.004):

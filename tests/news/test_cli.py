@@ -6,9 +6,9 @@ import time
 import pytest
 from click.testing import CliRunner
 
-from assets.news.cli import cli
+from pipelines.cli.news import cli
 from tests.news.test_rules_geocode import shared_data
-from tests.support.ollama_server import Behaviour, HttpError
+from pipelines.loopback.ollama_server import Behaviour, HttpError
 
 
 def write(tmp_path, items):

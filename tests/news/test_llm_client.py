@@ -10,7 +10,7 @@ import pytest
 
 from resources.llm import (LLMClient, LLMResource, LLMUnavailable, ModelNotFound, is_connection_refused, is_retryable,
                            llm_settings_from_env, model_key, strip_thinking)
-from tests.support.ollama_server import Behaviour, DropConnection, HttpError, RawBody
+from pipelines.loopback.ollama_server import Behaviour, DropConnection, HttpError, RawBody
 
 
 def fast_client(url: str, **kw) -> LLMClient:

@@ -16,7 +16,7 @@ from assets.news.rules import RULES_MODEL
 from lakehouse.lineage import with_lineage
 from lakehouse.tables import news as T
 from resources.llm import LLMResource
-from tests.support.ollama_server import Behaviour, DropConnection, HttpError, Slow, default_answer
+from pipelines.loopback.ollama_server import Behaviour, DropConnection, HttpError, Slow, default_answer
 
 TIMEOUT_S = 0.3
 ALL_ASSETS = [news.news_article_locations, news.news_llm_answers, news.news_majority_vote,

@@ -8,8 +8,8 @@ import dagster as dg
 
 from lakehouse.landing import Landing
 from pipelines.definitions import defs
-from pipelines.sensors import (FINGERPRINT_KEY, batch_fingerprint, batch_snapshot, ingested_fingerprint,
-                               new_batches, read_cursor)
+from lakehouse.batches import FINGERPRINT_KEY, batch_fingerprint, batch_snapshot, ingested_fingerprint
+from pipelines.sensors import new_batches, read_cursor
 
 
 def sensor():

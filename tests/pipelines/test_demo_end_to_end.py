@@ -113,7 +113,7 @@ def test_fmlake_tables_and_sql_cli(demo_root):
 
 def test_landing_sensor_does_not_ingest_the_demos_batches_again(demo_root):
     """After `make demo`, `make ui` starts the sensor: every batch the demo ingested is adopted, none requested."""
-    from pipelines.partitions import BATCH_SOURCES
+    from assets.partitions import BATCH_SOURCES
 
     root, _, tick = demo_root
     assert tick.run_requests == [], [r.run_key for r in tick.run_requests]

@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from assets.search import defs as S
-from assets.search.cli import cli
+from pipelines.cli.search import cli
 from assets.search.store import load_index
 from lakehouse.tables import documents as DOC
 from lakehouse.tables import ingestion as ING

@@ -115,7 +115,7 @@ def test_cli_evaluate_json_and_text(tmp_path, small_catalog_csv):
 
     from click.testing import CliRunner
 
-    from assets.search.cli import cli
+    from pipelines.cli.search import cli
 
     q = _queries()
     path = _write(tmp_path, [f"{y},{t},{c},{ti or ''}" for t, c, y, ti in zip(q.texts, q.codes, q.years, q.titles)])

@@ -11,7 +11,7 @@ from typing import Callable, Iterator
 
 import pytest
 
-from tests.support.ollama_server import Behaviour, OllamaServer
+from pipelines.loopback.ollama_server import Behaviour, OllamaServer
 
 
 @pytest.fixture

@@ -153,7 +153,7 @@ def _report_failures(rows_by_model: list[list[dict]]) -> None:
 def bench(n_rules: int, n_llm: int, n_models: int, concurrency: int, latency_ms: float, pipeline: bool,
           as_json: bool) -> None:
     """Rules extractor throughput, and 5 scripted models × N articles on a loopback Ollama server."""
-    from assets.news.bench import run_bench
+    from pipelines.benches.news import run_bench
 
     try:
         result = run_bench(n_rules=n_rules, n_llm=n_llm, n_models=n_models, concurrency=concurrency,

@@ -59,7 +59,7 @@ def scripted_models(latency_s: float, n_models: int = 5):
     """Name -> Behaviour for the loopback server: the seed's five models with different manners."""
     if str(PROJECT_ROOT) not in sys.path:
         sys.path.insert(0, str(PROJECT_ROOT))
-    from tests.support.ollama_server import Behaviour, DropConnection, HttpError, default_answer
+    from pipelines.loopback.ollama_server import Behaviour, DropConnection, HttpError, default_answer
 
     attempts: dict[str, int] = {}
     lock = threading.Lock()
@@ -90,7 +90,7 @@ def scripted_models(latency_s: float, n_models: int = 5):
 def bench_loopback(n_articles: int, n_models: int, concurrency: int, latency_ms: float) -> dict:
     if str(PROJECT_ROOT) not in sys.path:
         sys.path.insert(0, str(PROJECT_ROOT))
-    from tests.support.ollama_server import OllamaServer
+    from pipelines.loopback.ollama_server import OllamaServer
 
     from assets.news.extraction import AnswerCache, ArticleText, extract_answers
     from assets.news.prompts import get_prompt
@@ -133,7 +133,7 @@ def bench_pipeline(n_articles: int, n_models: int, concurrency: int, latency_ms:
 
     if str(PROJECT_ROOT) not in sys.path:
         sys.path.insert(0, str(PROJECT_ROOT))
-    from tests.support.ollama_server import OllamaServer
+    from pipelines.loopback.ollama_server import OllamaServer
 
     from assets.news import defs as news
     from assets.news.synthetic import seed_silver_tables, synthetic_articles

@@ -14,12 +14,12 @@ import sys
 import click
 
 DOMAIN_GROUPS = {
-    "coding": ("assets.coding.cli", "Automatic coding: train, evaluate, code text."),
-    "news": ("assets.news.cli", "News extraction with LLMs and the migration indicator."),
-    "imagery": ("assets.imagery.cli", "Satellite tiles: segmentation, features, clustering, naming."),
-    "docs": ("assets.documents.cli", "Draft documents (Conociendo la Industria) and the published site."),
-    "review": ("assets.documents.review_cli", "Expert review of drafts (web page)."),
-    "search": ("assets.search.cli", "Keyword, semantic and hybrid search."),
+    "coding": ("pipelines.cli.coding", "Automatic coding: train, evaluate, code text."),
+    "news": ("pipelines.cli.news", "News extraction with LLMs and the migration indicator."),
+    "imagery": ("pipelines.cli.imagery", "Satellite tiles: segmentation, features, clustering, naming."),
+    "docs": ("pipelines.cli.docs", "Draft documents (Conociendo la Industria) and the published site."),
+    "review": ("pipelines.cli.review", "Expert review of drafts (web page)."),
+    "search": ("pipelines.cli.search", "Keyword, semantic and hybrid search."),
 }
 
 
