@@ -7,7 +7,8 @@ Every Delta write goes through :class:`lakehouse.delta.Lakehouse`.
 
 from lakehouse.delta import Lakehouse, WriteResult
 from lakehouse.errors import LakehouseError, SchemaError
-from lakehouse.registry import LAYERS, TableSpec, all_tables, get_table, register
+from lakehouse.registry import all_tables, get_table
+from lakehouse.spec import LAYERS, TableSpec
 
 __all__ = [
     "LAYERS",
@@ -18,5 +19,4 @@ __all__ = [
     "WriteResult",
     "all_tables",
     "get_table",
-    "register",
 ]

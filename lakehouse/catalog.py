@@ -14,7 +14,8 @@ from pathlib import Path
 
 from lakehouse.delta import Lakehouse
 from lakehouse.duck import connect
-from lakehouse.registry import LAYERS, all_tables
+from lakehouse.registry import all_tables
+from lakehouse.spec import LAYERS
 
 MARTS_DIR = "marts"
 

@@ -31,7 +31,7 @@ from deltalake import DeltaTable, write_deltalake
 from deltalake.exceptions import CommitFailedError, DeltaError, TableNotFoundError
 
 from lakehouse.errors import LakehouseError, SchemaError
-from lakehouse.registry import TableSpec
+from lakehouse.spec import TableSpec
 
 WriteMode = Literal["overwrite", "append", "partitions", "merge"]
 

@@ -24,7 +24,7 @@ def text_hash(text: str) -> str:
 
 def with_lineage(df: pl.DataFrame, source_file: str, content_hash: str, batch_id: str,
                  ingested_at: datetime | None = None) -> pl.DataFrame:
-    """Add the bronze lineage columns (see ``lakehouse.registry.LINEAGE_SCHEMA``)."""
+    """Add the bronze lineage columns (see ``lakehouse.spec.LINEAGE_SCHEMA``)."""
     ts = ingested_at or datetime.now(timezone.utc)
     return df.with_columns(
         pl.lit(source_file, dtype=pl.Utf8).alias("_source_file"),

@@ -1,102 +1,36 @@
-"""Table registry: each table declares its layer, schema, primary key and partition column.
+"""Table registry: every table of every domain, looked up by ``layer.name``.
 
-Domain tables are declared in ``lakehouse/tables/<domain>.py``; importing ``lakehouse.tables``
-registers all of them. Specs are plain data: no Dagster, no I/O.
+The registry is built from the explicit list ``lakehouse.tables.ALL_TABLES``; table modules only
+declare :class:`~lakehouse.spec.TableSpec` objects (nothing registers itself on import). A key
+declared twice is an error when the registry is built.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
-import polars as pl
-import pyarrow as pa
+from collections.abc import Iterable
 
 from lakehouse.errors import LakehouseError
+from lakehouse.spec import LAYERS, LINEAGE_SCHEMA, TableSpec
+from lakehouse.tables import ALL_TABLES
 
-LAYERS = ("bronze", "silver", "gold")
-
-# Lineage columns every bronze table carries (see lakehouse.lineage.with_lineage).
-LINEAGE_SCHEMA: dict[str, pl.DataType] = {
-    "_source_file": pl.Utf8(),
-    "_content_hash": pl.Utf8(),
-    "_ingested_at": pl.Datetime("us", "UTC"),
-    "_batch_id": pl.Utf8(),
-}
+__all__ = ["LAYERS", "LINEAGE_SCHEMA", "TableSpec", "all_tables", "build_registry", "get_table"]
 
 
-@dataclass(frozen=True)
-class TableSpec:
-    """Declaration of one Delta table.
-
-    ``schema`` is ordered and uses polars dtypes; ``primary_key`` columns must be non-null and
-    unique; ``partition_by`` names the column whose values a partition rewrite replaces.
-    """
-
-    layer: str
-    name: str
-    schema: dict[str, pl.DataType]
-    primary_key: tuple[str, ...] = ()
-    partition_by: str | None = None
-    description: str = ""
-    domain: str = ""
-    lineage: bool = field(default=False)
-
-    def __post_init__(self) -> None:
-        if self.layer not in LAYERS:
-            raise LakehouseError(f"table {self.name}: layer must be one of {LAYERS}, got {self.layer!r}")
-        if not self.name.isidentifier():
-            raise LakehouseError(f"table name {self.name!r} must be a SQL-safe identifier")
-        cols = self.columns
-        for col in (*self.primary_key, *([self.partition_by] if self.partition_by else [])):
-            if col not in cols:
-                raise LakehouseError(f"table {self.key}: key/partition column {col!r} is not in the schema")
-
-    @property
-    def key(self) -> str:
-        return f"{self.layer}.{self.name}"
-
-    @property
-    def full_schema(self) -> dict[str, pl.DataType]:
-        schema = dict(self.schema)
-        if self.lineage:
-            schema.update(LINEAGE_SCHEMA)
-        return schema
-
-    @property
-    def columns(self) -> list[str]:
-        return list(self.full_schema)
-
-    @property
-    def non_nullable(self) -> tuple[str, ...]:
-        cols = list(self.primary_key)
-        if self.partition_by and self.partition_by not in cols:
-            cols.append(self.partition_by)
-        return tuple(cols)
-
-    def arrow_schema(self) -> pa.Schema:
-        empty = pl.DataFrame(schema=self.full_schema)
-        return empty.to_arrow(compat_level=pl.CompatLevel.oldest()).schema
-
-    def empty(self) -> pl.DataFrame:
-        return pl.DataFrame(schema=self.full_schema)
+def build_registry(specs: Iterable[TableSpec]) -> dict[str, TableSpec]:
+    """The specs keyed by ``layer.name``; a key that appears twice raises :class:`LakehouseError`."""
+    registry: dict[str, TableSpec] = {}
+    for spec in specs:
+        if spec.key in registry:
+            raise LakehouseError(f"table {spec.key} is declared twice (lakehouse.tables.ALL_TABLES)")
+        registry[spec.key] = spec
+    return registry
 
 
-_REGISTRY: dict[str, TableSpec] = {}
-
-
-def register(spec: TableSpec) -> TableSpec:
-    """Add ``spec`` to the registry (idempotent for an identical spec) and return it."""
-    existing = _REGISTRY.get(spec.key)
-    if existing is not None and existing != spec:
-        raise LakehouseError(f"table {spec.key} is declared twice with different definitions")
-    _REGISTRY[spec.key] = spec
-    return spec
+_REGISTRY: dict[str, TableSpec] = build_registry(ALL_TABLES)
 
 
 def get_table(key: str) -> TableSpec:
     """Look up a table by ``layer.name``."""
-    import lakehouse.tables  # noqa: F401  (registers every domain's tables)
-
     try:
         return _REGISTRY[key]
     except KeyError:
@@ -105,7 +39,5 @@ def get_table(key: str) -> TableSpec:
 
 def all_tables() -> list[TableSpec]:
     """Every registered table, ordered by layer then name."""
-    import lakehouse.tables  # noqa: F401
-
     order = {layer: i for i, layer in enumerate(LAYERS)}
     return sorted(_REGISTRY.values(), key=lambda s: (order[s.layer], s.name))

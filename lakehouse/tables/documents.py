@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import polars as pl
 
-from lakehouse.registry import TableSpec, register
+from lakehouse.spec import TableSpec
 
 U = pl.Utf8()
 I = pl.Int64()
 F = pl.Float64()
 TS = pl.Datetime("us", "UTC")
 
-industry_facts = register(TableSpec(
+industry_facts = TableSpec(
     "gold", "industry_facts",
     {"fact_id": U, "sector_code": U, "sector_title": U, "geo_code": U, "geo_name": U, "geo_level": U,
      "census_year": I, "base_year": I, "metric": U, "value": F, "unit": U, "label": U, "status": U,
@@ -27,9 +27,9 @@ industry_facts = register(TableSpec(
                 "ratios (productivity, intermediate share), growth between census years, shares of the "
                 "national/state total and price-index change, per SCIAN sector, geography and census year. "
                 "status='confidential' rows have a null value: the source cell was blank and is never "
-                "estimated. source_rows lists the silver.industry_stats source_row values used."))
+                "estimated. source_rows lists the silver.industry_stats source_row values used.")
 
-document_drafts = register(TableSpec(
+document_drafts = TableSpec(
     "gold", "document_drafts",
     {"draft_id": U, "version": I, "document_type": U, "instructions_id": U, "sector_code": U,
      "sector_title": U, "geo_code": U, "geo_name": U, "geo_level": U, "backend": U, "model": U,
@@ -41,21 +41,28 @@ document_drafts = register(TableSpec(
                 "(Markdown), the facts it was given, and its grounding report (numbers found / grounded / "
                 "flagged). A new version is added only when the content changes; old versions stay. "
                 "input_hash identifies the LLM request (prompt, model, options; null for the templates): "
-                "the same request is not sent again."))
+                "the same request is not sent again.")
 
-document_reviews = register(TableSpec(
+document_reviews = TableSpec(
     "gold", "document_reviews",
     {"review_id": U, "draft_id": U, "version": I, "status": U, "reviewer": U, "comment": U,
      "numbers_flagged": I, "created_at": TS},
     primary_key=("review_id",), domain="documents",
     description="Append-only review history of the drafts: status draft (a version was created), "
                 "approved, rejected or changes_requested, who decided, their comment and when. The latest "
-                "row of a (draft_id, version) is its state; a version with flagged numbers is never approved."))
+                "row of a (draft_id, version) is its state; a version with flagged numbers is never approved.")
 
-published_documents = register(TableSpec(
+published_documents = TableSpec(
     "gold", "published_documents",
     {"draft_id": U, "version": I, "title": U, "sector_code": U, "geo_code": U, "geo_name": U,
      "approved_by": U, "approved_at": TS, "page_path": U, "published_at": TS},
     primary_key=("draft_id",), domain="documents",
     description="Documents on the published static site: for each draft the highest version whose latest "
-                "review is 'approved', with who approved it and the page written under <root>/site."))
+                "review is 'approved', with who approved it and the page written under <root>/site.")
+
+TABLES: tuple[TableSpec, ...] = (
+    industry_facts,
+    document_drafts,
+    document_reviews,
+    published_documents,
+)

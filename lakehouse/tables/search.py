@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import polars as pl
 
-from lakehouse.registry import TableSpec, register
+from lakehouse.spec import TableSpec
 
 U = pl.Utf8()
 I = pl.Int64()
 TS = pl.Datetime("us", "UTC")
 
-search_documents = register(TableSpec(
+search_documents = TableSpec(
     "gold", "search_documents",
     {"doc_id": U, "doc_type": U, "ref": U, "title": U, "body": U, "url": U, "source": U,
      "examples": pl.List(pl.Utf8()), "n_examples": I, "text_hash": U, "built_at": TS},
@@ -25,13 +25,18 @@ search_documents = register(TableSpec(
     description="Searchable documents: SCIAN classes (title, parent titles, ISIC/CIIU correspondence notes and, "
                 "when labelled register answers exist, example descriptions of that class), lakehouse table "
                 "descriptions, and published documents / facts of the documents app. doc_type says which; ref "
-                "is the SCIAN code, table key, draft id or fact id; url links the published page where there is one."))
+                "is the SCIAN code, table key, draft id or fact id; url links the published page where there is one.")
 
-search_embeddings = register(TableSpec(
+search_embeddings = TableSpec(
     "gold", "search_embeddings",
     {"vector_id": U, "doc_id": U, "kind": U, "text": U, "text_hash": U, "model": U, "dim": I,
      "embedding": pl.List(pl.Float32()), "embedded_at": TS},
     primary_key=("vector_id",), domain="search",
     description="Sentence embeddings (L2-normalised float32) of each search document (kind='document') and of "
                 "each example description attached to a document (kind='example'); model names the embedder. A "
-                "document's dense score aggregates its vectors. Vectors are reused when text and model are unchanged."))
+                "document's dense score aggregates its vectors. Vectors are reused when text and model are unchanged.")
+
+TABLES: tuple[TableSpec, ...] = (
+    search_documents,
+    search_embeddings,
+)
