@@ -10,7 +10,7 @@ from typing import Any, Sequence
 import dagster as dg
 import polars as pl
 
-from lakehouse import Lakehouse, TableSpec, WriteResult
+from lakehouse import Lakehouse, TableSpec, WriteResult, get_table
 from resources.lakehouse import LakehouseResource
 
 TABLE_METADATA_KEY = "fmlake/table"
@@ -33,6 +33,12 @@ def markdown_preview(df: pl.DataFrame, rows: int = 8, max_chars: int = 60) -> st
     if df.height > rows:
         lines.append(f"\n_{df.height - rows} more rows_")
     return "\n".join(lines)
+
+
+def asset_key(table: "TableSpec | str") -> dg.AssetKey:
+    """The asset key of a registered table (a spec, or its ``layer.name`` key): ``[layer, name]``."""
+    spec = get_table(table) if isinstance(table, str) else table
+    return dg.AssetKey(spec.asset_key_path)
 
 
 def table_metadata(spec: TableSpec) -> dict[str, Any]:

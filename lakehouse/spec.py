@@ -56,6 +56,12 @@ class TableSpec:
         return f"{self.layer}.{self.name}"
 
     @property
+    def asset_key_path(self) -> list[str]:
+        """The table's asset key as a path, ``[layer, name]``: asset keys mirror storage
+        (``["silver", "news_articles"]`` is ``<root>/silver/news_articles``)."""
+        return [self.layer, self.name]
+
+    @property
     def full_schema(self) -> dict[str, pl.DataType]:
         schema = dict(self.schema)
         if self.lineage:

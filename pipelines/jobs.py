@@ -2,9 +2,10 @@
 
 import dagster as dg
 
+from assets.common import asset_key
 from assets.partitions import news_daily
 
-NEWS_KEYS = [dg.AssetKey(["bronze", "news_articles"]), dg.AssetKey(["silver", "news_articles"])]
+NEWS_KEYS = [asset_key("bronze.news_articles"), asset_key("silver.news_articles")]
 
 # Daily news: the day's articles land -> bronze -> silver; downstream gold/indicators refresh with them.
 news_daily_job = dg.define_asset_job(
@@ -36,8 +37,8 @@ marts_job = dg.define_asset_job(
 reference_data_job = dg.define_asset_job(
     "reference_data_job",
     selection=dg.AssetSelection.assets(
-        *[dg.AssetKey([layer, name]) for name in ("municipalities", "migrant_shelters", "industry_stats",
-                                                   "scian_catalog") for layer in ("bronze", "silver")]),
+        *[asset_key(f"{layer}.{name}") for name in ("municipalities", "migrant_shelters", "industry_stats",
+                                                     "scian_catalog") for layer in ("bronze", "silver")]),
     description="Re-ingest the catalogues and statistics that are delivered whole (not in batches).",
 )
 

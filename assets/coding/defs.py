@@ -17,7 +17,7 @@ from datetime import datetime, timezone
 import dagster as dg
 import polars as pl
 
-from assets.common import markdown_preview, table_metadata, table_result
+from assets.common import asset_key, markdown_preview, table_metadata, table_result
 from assets.coding import pipeline as P
 from assets.coding.catalog import load_catalog
 from assets.coding.config import load_config
@@ -31,12 +31,12 @@ from resources.llm import LLMResource
 GROUP = "coding"
 DEFAULT_CLASSIFICATIONS = ["scian", "crime_types"]
 
-K_FEEDBACK = dg.AssetKey(["silver", T.coding_feedback.name])
-K_TRAINING = dg.AssetKey(["silver", T.coding_training_set.name])
-K_MODELS = dg.AssetKey(["gold", T.coding_models.name])
-K_CODED = dg.AssetKey(["gold", T.coded_records.name])
-K_QUEUE = dg.AssetKey(["gold", T.coding_review_queue.name])
-K_QUALITY = dg.AssetKey(["gold", T.coding_quality.name])
+K_FEEDBACK = asset_key(T.coding_feedback)
+K_TRAINING = asset_key(T.coding_training_set)
+K_MODELS = asset_key(T.coding_models)
+K_CODED = asset_key(T.coded_records)
+K_QUEUE = asset_key(T.coding_review_queue)
+K_QUALITY = asset_key(T.coding_quality)
 
 
 def _source_keys() -> list[dg.AssetKey]:
@@ -44,8 +44,7 @@ def _source_keys() -> list[dg.AssetKey]:
     for name in DEFAULT_CLASSIFICATIONS:
         cfg = load_config(name)
         if cfg.source:
-            layer, table = cfg.source.table.split(".", 1)
-            keys.append(dg.AssetKey([layer, table]))
+            keys.append(asset_key(cfg.source.table))
     return sorted(set(keys), key=lambda k: k.to_user_string())
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import dagster as dg
 import polars as pl
 
-from assets.common import markdown_preview, table_metadata, table_result
+from assets.common import asset_key, markdown_preview, table_metadata, table_result
 from assets.documents import service
 from assets.documents.drafting import LLMWriter, TemplateWriter
 from assets.documents.facts import compute_facts, verify_facts
@@ -24,11 +24,11 @@ from resources.lakehouse import LakehouseResource
 from resources.llm import LLMResource
 
 GROUP = "documents"
-K_STATS = dg.AssetKey(["silver", "industry_stats"])
-K_FACTS = dg.AssetKey(["gold", T.industry_facts.name])
-K_DRAFTS = dg.AssetKey(["gold", T.document_drafts.name])
-K_REVIEWS = dg.AssetKey(["gold", T.document_reviews.name])
-K_PUBLISHED = dg.AssetKey(["gold", T.published_documents.name])
+K_STATS = asset_key(ING.silver_industry)
+K_FACTS = asset_key(T.industry_facts)
+K_DRAFTS = asset_key(T.document_drafts)
+K_REVIEWS = asset_key(T.document_reviews)
+K_PUBLISHED = asset_key(T.published_documents)
 
 
 @dg.asset(key=K_FACTS, group_name=GROUP, kinds={"delta", "polars"}, deps=[K_STATS],

@@ -11,7 +11,7 @@ from pathlib import Path
 import dagster as dg
 import polars as pl
 
-from assets.common import markdown_preview, table_metadata, table_result
+from assets.common import asset_key, markdown_preview, table_metadata, table_result
 from assets.imagery.objects import FEATURE_COLUMNS, FrameSource, ObjectExporter, name_clusters, remove_exports
 from assets.imagery.pipeline import (inspect_paths, objects_and_summary, quicklook_names, remove_quicklooks,
                                      segment_into, tiles_frame)
@@ -25,11 +25,11 @@ from resources.namer import NamerResource
 from resources.segmenter import SegmenterResource
 
 GROUP = "imagery"
-K_TILES = dg.AssetKey(["silver", T.silver_tiles.name])
-K_MASKS = dg.AssetKey(["gold", T.image_masks.name])
-K_CLUSTERS = dg.AssetKey(["gold", T.mask_clusters.name])
-K_OBJECTS = dg.AssetKey(["gold", T.image_objects.name])
-K_SUMMARY = dg.AssetKey(["gold", T.image_object_summary.name])
+K_TILES = asset_key(T.silver_tiles)
+K_MASKS = asset_key(T.image_masks)
+K_CLUSTERS = asset_key(T.mask_clusters)
+K_OBJECTS = asset_key(T.image_objects)
+K_SUMMARY = asset_key(T.image_object_summary)
 MAX_EMBEDDED_QUICKLOOKS = 12
 
 

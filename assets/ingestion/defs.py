@@ -14,7 +14,7 @@ from pathlib import Path
 import dagster as dg
 import polars as pl
 
-from assets.common import table_metadata, table_result
+from assets.common import asset_key, table_metadata, table_result
 from assets.ingestion import readers
 from assets.ingestion.landing import LandedBatch, land_files, with_rows_of_quarantined_files
 from lakehouse import TableSpec
@@ -63,7 +63,7 @@ def _land_whole_source(lakehouse: LakehouseResource, source: str, spec: TableSpe
 
 
 def _bronze_whole(source: str, spec: TableSpec, patterns: tuple[str, ...], parse, doc: str):
-    key = dg.AssetKey(["bronze", spec.name])
+    key = asset_key(spec)
 
     @dg.asset(key=key, group_name=GROUP, kinds={"delta", "polars"}, description=doc,
               metadata=table_metadata(spec), check_specs=[_quarantine_check(key)])
@@ -75,8 +75,8 @@ def _bronze_whole(source: str, spec: TableSpec, patterns: tuple[str, ...], parse
 
 
 def _silver_whole(spec: TableSpec, bronze: TableSpec, transform, doc: str):
-    @dg.asset(key=["silver", spec.name], group_name=GROUP, kinds={"delta", "polars"}, description=doc,
-              deps=[dg.AssetKey(["bronze", bronze.name])], metadata=table_metadata(spec))
+    @dg.asset(key=asset_key(spec), group_name=GROUP, kinds={"delta", "polars"}, description=doc,
+              deps=[asset_key(bronze)], metadata=table_metadata(spec))
     def _asset(lakehouse: LakehouseResource) -> dg.MaterializeResult:
         lh = lakehouse.lakehouse
         df = transform(lh.read(bronze))
@@ -125,7 +125,7 @@ silver_scian = _silver_whole(
 # ---------------------------------------------------------------- batch sources (dynamic partitions)
 def _batch_assets(source: str, bronze: TableSpec, silver: TableSpec, partitions, required, optional,
                   transform, bronze_doc: str, silver_doc: str, id_col: str):
-    bkey = dg.AssetKey(["bronze", bronze.name])
+    bkey = asset_key(bronze)
 
     @dg.asset(key=bkey, group_name=GROUP, kinds={"delta", "polars"}, partitions_def=partitions,
               description=bronze_doc, metadata=table_metadata(bronze), check_specs=[_quarantine_check(bkey)])
@@ -149,7 +149,7 @@ def _batch_assets(source: str, bronze: TableSpec, silver: TableSpec, partitions,
                               extra={"rows_kept_from_quarantined_files": kept,
                                      **({FINGERPRINT_KEY: fingerprint} if fingerprint else {})})
 
-    @dg.asset(key=["silver", silver.name], group_name=GROUP, kinds={"delta", "polars"}, partitions_def=partitions,
+    @dg.asset(key=asset_key(silver), group_name=GROUP, kinds={"delta", "polars"}, partitions_def=partitions,
               deps=[bkey], description=silver_doc, metadata=table_metadata(silver))
     def _silver(context: dg.AssetExecutionContext, lakehouse: LakehouseResource) -> dg.MaterializeResult:
         batch = context.partition_key
@@ -184,7 +184,7 @@ bronze_activity, silver_activity = _batch_assets(
 
 
 # ---------------------------------------------------------------- news (daily partitions)
-NEWS_KEY = dg.AssetKey(["bronze", "news_articles"])
+NEWS_KEY = asset_key(T.bronze_news)
 
 
 @dg.asset(key=NEWS_KEY, group_name=GROUP, kinds={"delta", "polars"}, partitions_def=news_daily,
@@ -230,9 +230,9 @@ def record_rejects(lakehouse: LakehouseResource, source: str, rejects: pl.DataFr
                      for r in rejects.iter_rows(named=True))
 
 
-@dg.asset(key=["silver", "news_articles"], group_name=GROUP, kinds={"delta", "polars"}, partitions_def=news_daily,
+@dg.asset(key=asset_key(T.silver_news), group_name=GROUP, kinds={"delta", "polars"}, partitions_def=news_daily,
           backfill_policy=dg.BackfillPolicy.single_run(),
-          deps=[NEWS_KEY, dg.AssetKey(["silver", "municipalities"])], metadata=table_metadata(T.silver_news))
+          deps=[NEWS_KEY, asset_key(T.silver_municipalities)], metadata=table_metadata(T.silver_news))
 def silver_news_articles(context: dg.AssetExecutionContext, lakehouse: LakehouseResource) -> dg.MaterializeResult:
     """News articles by publication day, deduplicated by URL and text hash (also against earlier days),
     with the municipality CVE_GEO validated against the catalogue (``cve_geo_status``)."""

@@ -15,7 +15,7 @@ import math
 import dagster as dg
 import polars as pl
 
-from assets.common import markdown_preview, table_metadata, table_result
+from assets.common import asset_key, markdown_preview, table_metadata, table_result
 from assets.news import analysis
 from assets.news.extraction import AnswerCache, ArticleText, extract_answers
 from assets.news.geocode import MunicipalityGeocoder
@@ -28,15 +28,15 @@ from resources.llm import LLMResource, LLMUnavailable
 
 GROUP = "news"
 
-K_ARTICLES = dg.AssetKey(["silver", "news_articles"])
-K_MUNICIPALITIES = dg.AssetKey(["silver", "municipalities"])
-K_SHELTERS = dg.AssetKey(["silver", "migrant_shelters"])
-K_LOCATIONS = dg.AssetKey(["silver", T.article_locations.name])
-K_ANSWERS = dg.AssetKey(["gold", T.llm_answers.name])
-K_MAJORITY = dg.AssetKey(["gold", T.majority_vote.name])
-K_AGREEMENT = dg.AssetKey(["gold", T.model_agreement.name])
-K_MENTIONS = dg.AssetKey(["gold", T.mentions_by_municipality.name])
-K_INDICATOR = dg.AssetKey(["gold", T.migration_intensity.name])
+K_ARTICLES = asset_key(I.silver_news)
+K_MUNICIPALITIES = asset_key(I.silver_municipalities)
+K_SHELTERS = asset_key(I.silver_shelters)
+K_LOCATIONS = asset_key(T.article_locations)
+K_ANSWERS = asset_key(T.llm_answers)
+K_MAJORITY = asset_key(T.majority_vote)
+K_AGREEMENT = asset_key(T.model_agreement)
+K_MENTIONS = asset_key(T.mentions_by_municipality)
+K_INDICATOR = asset_key(T.migration_intensity)
 
 
 def _valid_cve_check(key: dg.AssetKey) -> dg.AssetCheckSpec:

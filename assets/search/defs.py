@@ -11,23 +11,25 @@ import dagster as dg
 import numpy as np
 import polars as pl
 
-from assets.common import markdown_preview, table_metadata, table_result
+from assets.common import asset_key, markdown_preview, table_metadata, table_result
 from assets.search import store
 from assets.search.engine import SearchIndex
 from assets.search.evaluation import Queries, evaluate_index
+from lakehouse.tables import documents as DOC
+from lakehouse.tables import ingestion as ING
 from lakehouse.tables import search as T
 from resources.embedder import EmbedderResource
 from resources.lakehouse import LakehouseResource
 
 GROUP = "search"
 
-K_SCIAN = dg.AssetKey(["silver", "scian_catalog"])
-K_ACTIVITY = dg.AssetKey(["silver", "economic_activity_text"])
-K_FACTS = dg.AssetKey(["gold", "industry_facts"])
-K_DRAFTS = dg.AssetKey(["gold", "document_drafts"])
-K_PUBLISHED = dg.AssetKey(["gold", "published_documents"])
-K_DOCUMENTS = dg.AssetKey(["gold", T.search_documents.name])
-K_EMBEDDINGS = dg.AssetKey(["gold", T.search_embeddings.name])
+K_SCIAN = asset_key(ING.silver_scian)
+K_ACTIVITY = asset_key(ING.silver_economic_activity)
+K_FACTS = asset_key(DOC.industry_facts)
+K_DRAFTS = asset_key(DOC.document_drafts)
+K_PUBLISHED = asset_key(DOC.published_documents)
+K_DOCUMENTS = asset_key(T.search_documents)
+K_EMBEDDINGS = asset_key(T.search_embeddings)
 
 
 class SearchCorpusConfig(dg.Config):
