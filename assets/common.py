@@ -1,8 +1,10 @@
 """What every asset of the house shares: writing a registered table and describing the result.
 
-``table_result`` builds the ``MaterializeResult`` every asset returns (row count, a markdown
-preview, the table URI, the Delta version); ``key_checks`` builds the not-null / unique checks on
-a silver table's primary key (applied to every silver asset in ``pipelines.definitions``).
+``asset_key`` is a table's asset key (``[layer, name]``); ``write_table`` writes a table and returns
+its ``MaterializeResult``; ``table_result`` builds that result (row count, a markdown preview, the
+table URI, the column schema, the Delta version) for an asset that writes in steps of its own;
+``build_key_check`` builds the not-null / unique check on a silver table's primary key (applied to
+every silver asset in ``pipelines.definitions``).
 """
 
 from typing import Any, Sequence
@@ -11,6 +13,7 @@ import dagster as dg
 import polars as pl
 
 from lakehouse import Lakehouse, TableSpec, WriteResult, get_table
+from lakehouse.delta import WriteMode
 from resources.lakehouse import LakehouseResource
 
 TABLE_METADATA_KEY = "fmlake/table"
@@ -76,6 +79,24 @@ def table_result(
             metadata["partitions_rewritten"] = ", ".join(written.partitions)
     metadata.update(extra or {})
     return dg.MaterializeResult(metadata=metadata, check_results=list(check_results))
+
+
+def write_table(
+    lh: Lakehouse,
+    spec: TableSpec,
+    df: pl.DataFrame,
+    mode: WriteMode = "overwrite",
+    partitions: "list[str] | None" = None,
+    *,
+    extra: "dict[str, Any] | None" = None,
+    check_results: Sequence[dg.AssetCheckResult] = (),
+    preview: "pl.DataFrame | None" = None,
+) -> dg.MaterializeResult:
+    """Write ``df`` to ``spec``'s table (``Lakehouse.write``: schema enforced, one Delta transaction) and
+    return the asset's ``MaterializeResult`` for it (``table_result``: row count, URI, preview, column
+    schema, Delta version, plus ``extra`` and ``check_results``)."""
+    written = lh.write(spec, df, mode=mode, partitions=partitions)
+    return table_result(spec, lh, written, df, extra=extra, check_results=check_results, preview=preview)
 
 
 def key_violations(spec: TableSpec, df: pl.DataFrame) -> dict[str, int]:

@@ -30,3 +30,31 @@ def test_every_table_asset_is_keyed_by_its_spec():
                 seen.add(table)
     assert {"bronze.news_articles", "silver.news_articles", "gold.coded_records", "gold.image_masks",
             "gold.search_embeddings", "gold.document_drafts"} <= seen
+
+
+def test_write_table_writes_and_describes_like_write_then_table_result(tmp_path):
+    import polars as pl
+
+    from assets.common import table_result, write_table
+    from lakehouse import Lakehouse, SchemaError
+
+    spec = get_table("silver.migrant_shelters")
+    df = pl.DataFrame({"shelter_id": ["s1", "s2"], "name": ["A", "B"], "cve_geo": ["09015", "08037"],
+                       "capacity": [10, 20], "operator": ["x", None]})
+    check = dg.AssetCheckResult(asset_key=asset_key(spec), check_name="c", passed=True)
+    one, two = Lakehouse(tmp_path / "one"), Lakehouse(tmp_path / "two")
+    got = write_table(one, spec, df, extra={"note": "n"}, check_results=[check], preview=df.head(1))
+    want = table_result(spec, two, two.write(spec, df), df, extra={"note": "n"}, check_results=[check],
+                        preview=df.head(1))
+    assert one.read(spec).equals(df) and got.check_results == want.check_results == [check]
+    strip = {"dagster/uri"}
+    assert {k: v for k, v in got.metadata.items() if k not in strip} == \
+        {k: v for k, v in want.metadata.items() if k not in strip}
+    assert got.metadata["dagster/row_count"] == dg.MetadataValue.int(2) and got.metadata["write_mode"] == "overwrite"
+
+    merged = write_table(one, spec, df.head(1).with_columns(capacity=pl.lit(99)), mode="merge")
+    assert merged.metadata["write_mode"] == "merge" and merged.metadata["delta_version"] == dg.MetadataValue.int(1)
+    assert one.read(spec).sort("shelter_id").get_column("capacity").to_list() == [99, 20]
+    with pytest.raises(SchemaError, match="capacity"):
+        write_table(one, spec, df.with_columns(capacity=pl.lit("many")))
+    assert one.version(spec) == 1   # nothing written

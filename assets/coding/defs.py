@@ -17,7 +17,7 @@ from datetime import datetime, timezone
 import dagster as dg
 import polars as pl
 
-from assets.common import asset_key, markdown_preview, table_metadata, table_result
+from assets.common import asset_key, markdown_preview, table_metadata, table_result, write_table
 from assets.coding import pipeline as P
 from assets.coding.catalog import load_catalog
 from assets.coding.config import load_config
@@ -89,7 +89,6 @@ def coding_feedback(context: dg.AssetExecutionContext, config: CodingConfig,
     configs = _configs(config)
     records = {cfg.name: set(P.source_records(lh, cfg).get_column("record_id").to_list()) for cfg, _ in configs}
     df, quarantined = P.read_feedback(lakehouse.landing, records, {cfg.name: cat for cfg, cat in configs})
-    written = lh.write(T.coding_feedback, df, mode="overwrite")
     invalid = df.filter(pl.col("status") == "invalid")
     reasons = invalid.group_by("invalid_reason").len().sort("invalid_reason")
     check = dg.AssetCheckResult(
@@ -99,7 +98,7 @@ def coding_feedback(context: dg.AssetExecutionContext, config: CodingConfig,
                   "reasons": dg.MetadataValue.md(markdown_preview(reasons, rows=20)),
                   "invalid": dg.MetadataValue.md(markdown_preview(invalid.select(
                       "source_file", "source_row", "record_id", "code", "reviewed_at", "invalid_reason"), rows=20))})
-    return table_result(T.coding_feedback, lh, written, df, check_results=[check], extra={
+    return write_table(lh, T.coding_feedback, df, check_results=[check], extra={
         "valid_rows": df.height - invalid.height, "invalid_rows": invalid.height,
         "quarantined": dg.MetadataValue.md("\n".join(f"- `{q['file']}`: {q['reason']}" for q in quarantined) or "none"),
     })
@@ -118,9 +117,8 @@ def coding_training_set(config: CodingConfig, lakehouse: LakehouseResource) -> d
     for cfg, cat in _configs(config):
         parts.append(P.build_training_set(P.source_records(lh, cfg), feedback, cfg, cat))
     df = pl.concat(parts) if parts else T.coding_training_set.empty()
-    written = lh.write(T.coding_training_set, df, mode="overwrite")
     summary = df.group_by("classification", "origin", "status").len().sort("classification", "origin", "status")
-    return table_result(T.coding_training_set, lh, written, df, extra={
+    return write_table(lh, T.coding_training_set, df, extra={
         "by_origin_and_status": dg.MetadataValue.md(markdown_preview(summary, rows=50)),
         "invalid_rows": int((df.get_column("status") == "invalid").sum()),
     })
@@ -246,13 +244,12 @@ def coded_records(context: dg.AssetExecutionContext, config: CodingConfig, lakeh
             rerank_notes.append(f"- {cfg.name}: {counts}")
         parts.append(frame)
     df = pl.concat(parts) if parts else T.coded_records.empty()
-    written = lh.write(T.coded_records, df, mode="overwrite")
     dups = df.select("classification", "record_id").is_duplicated().sum()
     decisions = df.group_by("classification", "decision").len().sort("classification", "decision")
     check = dg.AssetCheckResult(asset_key=K_CODED, check_name="every_uncoded_record_coded",
                                 passed=df.height == expected and dups == 0,
                                 metadata={"expected": expected, "rows": df.height, "duplicates": int(dups)})
-    return table_result(T.coded_records, lh, written, df, check_results=[check], extra={
+    return write_table(lh, T.coded_records, df, check_results=[check], extra={
         "decisions": dg.MetadataValue.md(markdown_preview(decisions, rows=50)),
         "auto_share": float((df.get_column("decision") == "auto").mean()) if df.height else 0.0,
         "llm_rerank": dg.MetadataValue.md("\n".join(rerank_notes) or "off"),
@@ -325,8 +322,7 @@ def coding_quality(config: CodingConfig, lakehouse: LakehouseResource) -> dg.Mat
         parts.append(P.quality_rows(cfg.name, row["model_version"], json.loads(row["metrics_json"]), cfg.levels,
                                     feedback))
     df = pl.concat(parts) if parts else T.coding_quality.empty()
-    written = lh.write(T.coding_quality, df, mode="overwrite")
-    return table_result(T.coding_quality, lh, written, df, preview=df.sort("classification", "split", "level"))
+    return write_table(lh, T.coding_quality, df, preview=df.sort("classification", "split", "level"))
 
 
 coding_assets = [coding_feedback, coding_training_set, coding_models, coded_records, coding_review_queue,

@@ -14,7 +14,7 @@ from pathlib import Path
 import dagster as dg
 import polars as pl
 
-from assets.common import asset_key, markdown_preview, table_metadata, table_result
+from assets.common import asset_key, markdown_preview, table_metadata, table_result, write_table
 from assets.documents import service
 from assets.documents.drafting import LLMWriter, TemplateWriter
 from assets.documents.facts import compute_facts, verify_facts
@@ -49,13 +49,12 @@ def industry_facts(lakehouse: LakehouseResource) -> dg.MaterializeResult:
     lh = lakehouse.lakehouse
     stats = lh.read(ING.silver_industry)
     facts = compute_facts(stats)
-    written = lh.write(T.industry_facts, facts, mode="overwrite")
     problems = verify_facts(stats, facts)
     check = dg.AssetCheckResult(check_name="facts_match_source", passed=not problems["examples"],
                                 metadata={"mismatches": problems["mismatches"], "invented": problems["invented"],
                                           "examples": "; ".join(problems["examples"][:5]) or "none"})
     by_status = facts.group_by("status").len().sort("status")
-    return table_result(T.industry_facts, lh, written, facts, check_results=[check], extra={
+    return write_table(lh, T.industry_facts, facts, check_results=[check], extra={
         "facts_by_status": dg.MetadataValue.md(markdown_preview(by_status)),
         "sectors": facts.get_column("sector_code").n_unique() if facts.height else 0,
         "geographies": facts.get_column("geo_code").n_unique() if facts.height else 0,

@@ -11,7 +11,7 @@ from pathlib import Path
 import dagster as dg
 import polars as pl
 
-from assets.common import asset_key, markdown_preview, table_metadata, table_result
+from assets.common import asset_key, markdown_preview, table_metadata, table_result, write_table
 from assets.imagery.objects import FEATURE_COLUMNS, FrameSource, ObjectExporter, name_clusters, remove_exports
 from assets.imagery.pipeline import (inspect_paths, objects_and_summary, quicklook_names, remove_quicklooks,
                                      segment_into, tiles_frame)
@@ -62,7 +62,6 @@ def silver_tiles(context: dg.AssetExecutionContext, lakehouse: LakehouseResource
                           zero_is_nodata=segmenter.zero_is_nodata)
     df = tiles_frame(infos)
     lh = lakehouse.lakehouse
-    written = lh.write(T.silver_tiles, df, mode="partitions", partitions=[batch])
     skipped = df.filter(pl.col("status") != "ok")
     skipped_md = markdown_preview(skipped.select("tile_id", "skip_reason"), rows=50) if skipped.height else "none"
     check = dg.AssetCheckResult(
@@ -70,9 +69,9 @@ def silver_tiles(context: dg.AssetExecutionContext, lakehouse: LakehouseResource
         metadata={"files": df.height, "skipped": skipped.height, "details": dg.MetadataValue.md(skipped_md)})
     # the landing sensor adopts a batch whose current files this materialization read (no second run)
     fingerprint = ingested_fingerprint(landing, "tiles", batch, before)
-    return table_result(T.silver_tiles, lh, written, df, check_results=[check], extra={
-        "tiles_ok": df.height - skipped.height, "tiles_skipped": dg.MetadataValue.md(skipped_md),
-        **({FINGERPRINT_KEY: fingerprint} if fingerprint else {})},
+    return write_table(lh, T.silver_tiles, df, mode="partitions", partitions=[batch], check_results=[check],
+        extra={"tiles_ok": df.height - skipped.height, "tiles_skipped": dg.MetadataValue.md(skipped_md),
+               **({FINGERPRINT_KEY: fingerprint} if fingerprint else {})},
         preview=df.select("tile_id", "status", "crs", "width", "height", "band_count", "valid_fraction"))
 
 
@@ -111,14 +110,13 @@ def image_masks(context: dg.AssetExecutionContext, lakehouse: LakehouseResource,
         per_tile.append({"tile_id": info.tile_id, "masks": result.n_masks, "windows": result.n_windows,
                          "merged_across_windows": result.merged_parts, "seconds": round(result.seconds, 2)})
     df = pl.DataFrame(records, schema=T.MASK_SCHEMA) if records else T.image_masks.empty()
-    written = lh.write(T.image_masks, df, mode="partitions", partitions=[batch])
     geoms = shapely.from_wkb(df.get_column("geometry_wkb").to_numpy()) if df.height else []
     invalid = int((~shapely.is_valid(geoms)).sum() + shapely.is_empty(geoms).sum()) if df.height else 0
     bad_area = int((df.get_column("area_px") <= 0).sum()) if df.height else 0
     check = dg.AssetCheckResult(check_name="valid_polygons", passed=invalid == 0 and bad_area == 0,
                                 metadata={"invalid_or_empty": invalid, "non_positive_area": bad_area,
                                           "masks": df.height})
-    return table_result(T.image_masks, lh, written, df, check_results=[check], extra={
+    return write_table(lh, T.image_masks, df, mode="partitions", partitions=[batch], check_results=[check], extra={
         "segmenter": seg.name,
         "per_tile": dg.MetadataValue.md(markdown_preview(pl.DataFrame(per_tile), rows=50) if per_tile else "none"),
         "tiles_failed": dg.MetadataValue.md(markdown_preview(pl.DataFrame(failed)) if failed else "none"),
@@ -240,8 +238,7 @@ def image_object_summary(context: dg.AssetExecutionContext, lakehouse: Lakehouse
     if objects.height:
         summary.add(objects)
     df = summary.frame()
-    written = lh.write(T.image_object_summary, df, mode="partitions", partitions=[batch])
-    return table_result(T.image_object_summary, lh, written, df)
+    return write_table(lh, T.image_object_summary, df, mode="partitions", partitions=[batch])
 
 
 defs = dg.Definitions(assets=[silver_tiles, image_masks, mask_clusters_and_objects, image_object_summary])

@@ -14,7 +14,7 @@ from pathlib import Path
 import dagster as dg
 import polars as pl
 
-from assets.common import asset_key, table_metadata, table_result
+from assets.common import asset_key, table_metadata, table_result, write_table
 from assets.ingestion import readers
 from assets.ingestion.landing import LandedBatch, land_files, with_rows_of_quarantined_files
 from lakehouse import TableSpec
@@ -80,8 +80,7 @@ def _silver_whole(spec: TableSpec, bronze: TableSpec, transform, doc: str):
     def _asset(lakehouse: LakehouseResource) -> dg.MaterializeResult:
         lh = lakehouse.lakehouse
         df = transform(lh.read(bronze))
-        written = lh.write(spec, df, mode="overwrite")
-        return table_result(spec, lh, written, df)
+        return write_table(lh, spec, df)
 
     return _asset
 
@@ -245,11 +244,10 @@ def silver_news_articles(context: dg.AssetExecutionContext, lakehouse: Lakehouse
         ~pl.col("published_date").is_in(days))
     again = df.filter(pl.col("text_hash").is_in(earlier.get_column("text_hash").implode()))
     df = df.filter(~pl.col("text_hash").is_in(earlier.get_column("text_hash").implode()))
-    written = lh.write(T.silver_news, df, mode="partitions", partitions=days)
     status = df.group_by("cve_geo_status").len().sort("cve_geo_status")
     duplicates = [f"- `{r['article_id']}` ({r['date']}, {r['url']})" for r in dropped.iter_rows(named=True)]
     duplicates += [f"- `{r['article_id']}`: same text as an article of an earlier day" for r in again.iter_rows(named=True)]
-    return table_result(T.silver_news, lh, written, df, extra={
+    return write_table(lh, T.silver_news, df, mode="partitions", partitions=days, extra={
         "duplicates_dropped": len(duplicates),
         "duplicates": dg.MetadataValue.md("\n".join(duplicates) or "none"),
         "cve_geo_status": dg.MetadataValue.md(_status_md(status)),

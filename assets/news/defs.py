@@ -15,7 +15,7 @@ import math
 import dagster as dg
 import polars as pl
 
-from assets.common import asset_key, markdown_preview, table_metadata, table_result
+from assets.common import asset_key, markdown_preview, table_metadata, table_result, write_table
 from assets.news import analysis
 from assets.news.extraction import AnswerCache, ArticleText, extract_answers
 from assets.news.geocode import MunicipalityGeocoder
@@ -80,9 +80,8 @@ def news_article_locations(context: dg.AssetExecutionContext, lakehouse: Lakehou
         rows.append({"article_id": r["article_id"], "published_date": r["published_date"], "cve_geo": loc.cve_geo,
                      "method": loc.method, "matched_text": loc.matched, "candidates": ",".join(loc.candidates)})
     df = pl.DataFrame(rows, schema=T.article_locations.full_schema) if rows else T.article_locations.empty()
-    written = lh.write(T.article_locations, df, mode="overwrite")
     methods = df.group_by("method").len().sort("method")
-    return table_result(T.article_locations, lh, written, df, extra={
+    return write_table(lh, T.article_locations, df, extra={
         "located": int(df.get_column("cve_geo").is_not_null().sum()),
         "unlocated": int(df.get_column("cve_geo").is_null().sum()),
         "methods": dg.MetadataValue.md(markdown_preview(methods, rows=10)),
@@ -160,7 +159,6 @@ def news_llm_answers(context: dg.AssetExecutionContext, config: NewsAnswersConfi
         lh.write(T.answer_cache, new_cache, mode="merge")
     df = result.answers.join(articles_df.select("article_id", "published_date"), on="article_id", how="left") \
         .join(locations, on="article_id", how="left").select(list(T.llm_answers.full_schema))
-    written = lh.write(T.llm_answers, df, mode="overwrite")
 
     expected = len(articles) * len(models)
     pairs = df.select("article_id", "model").unique().height
@@ -185,7 +183,7 @@ def news_llm_answers(context: dg.AssetExecutionContext, config: NewsAnswersConfi
                   "by_model": dg.MetadataValue.md(markdown_preview(rates, rows=50))})
     stats = result.summary()
     calls = int(sum(s.get("asked", 0) for m, s in result.stats.items() if m != RULES_MODEL))
-    return table_result(T.llm_answers, lh, written, df, check_results=[complete, rate_check], extra={
+    return write_table(lh, T.llm_answers, df, check_results=[complete, rate_check], extra={
         "models": ", ".join(models),
         "prompt_version": prompt.version,
         "prompt_hash": prompt.hash,
@@ -209,12 +207,11 @@ def news_majority_vote(lakehouse: LakehouseResource) -> dg.MaterializeResult:
     answers = lh.read(T.llm_answers, columns=["article_id", "model", "answer"])
     locations = lh.read(T.article_locations, columns=["article_id", "published_date", "cve_geo"])
     df = analysis.majority_vote(answers, locations)
-    written = lh.write(T.majority_vote, df, mode="overwrite")
     check = dg.AssetCheckResult(asset_key=K_MAJORITY, check_name="every_article_voted",
                                 passed=df.height == locations.height,
                                 metadata={"articles": locations.height, "rows": df.height})
     dist = df.group_by("majority_answer").len().sort("majority_answer")
-    return table_result(T.majority_vote, lh, written, df, check_results=[check], extra={
+    return write_table(lh, T.majority_vote, df, check_results=[check], extra={
         "majority_distribution": dg.MetadataValue.md(markdown_preview(dist)),
         "ties_or_no_valid": int(df.get_column("majority_answer").is_null().sum()),
     })
@@ -228,10 +225,9 @@ def news_model_agreement(lakehouse: LakehouseResource) -> dg.MaterializeResult:
     lh = lakehouse.lakehouse
     answers = lh.read(T.llm_answers, columns=["article_id", "model", "answer"])
     df = analysis.model_agreement(answers)
-    written = lh.write(T.model_agreement, df, mode="overwrite")
     fleiss = df.filter(pl.col("metric") == "fleiss_kappa")
     kappa = fleiss.get_column("kappa")[0] if fleiss.height else None
-    return table_result(T.model_agreement, lh, written, df, preview=df.sort("metric", "kappa"), extra={
+    return write_table(lh, T.model_agreement, df, preview=df.sort("metric", "kappa"), extra={
         "fleiss_kappa": dg.MetadataValue.float(float(kappa)) if kappa is not None else "undefined",
     })
 
@@ -255,7 +251,6 @@ def migrant_women_mentions_by_municipality(lakehouse: LakehouseResource) -> dg.M
     locations = lh.read(T.article_locations, columns=["article_id", "cve_geo"])
     municipalities = lh.read(I.silver_municipalities, columns=["cve_geo", "state_name", "municipality_name"])
     df = analysis.mentions_by_municipality(answers, majority, locations, municipalities)
-    written = lh.write(T.mentions_by_municipality, df, mode="overwrite")
     located = int(locations.get_column("cve_geo").is_not_null().sum())
     per_model = df.group_by("model").agg(pl.col("n_articles").sum(),
                                          (pl.col("n_present") + pl.col("n_absent") + pl.col("n_invalid")).sum()
@@ -268,7 +263,7 @@ def migrant_women_mentions_by_municipality(lakehouse: LakehouseResource) -> dg.M
         metadata={"located_articles": located, "unlocated_articles": locations.height - located,
                   "models": per_model.height, "models_off": ", ".join(bad.get_column("model").to_list()) or "none"})
     wide = analysis.mentions_wide(df)
-    return table_result(T.mentions_by_municipality, lh, written, df, check_results=[
+    return write_table(lh, T.mentions_by_municipality, df, check_results=[
         _cve_check_result(K_MENTIONS, df, set(municipalities.get_column("cve_geo").to_list())), accounted,
     ], extra={
         "municipalities": df.get_column("cve_geo").n_unique(),

@@ -11,13 +11,14 @@ import dagster as dg
 import numpy as np
 import polars as pl
 
-from assets.common import asset_key, markdown_preview, table_metadata, table_result
+from assets.common import asset_key, markdown_preview, table_metadata, table_result, write_table
 from assets.search import store
 from assets.search.engine import SearchIndex
 from assets.search.evaluation import Queries, evaluate_index
 from lakehouse.tables import documents as DOC
 from lakehouse.tables import ingestion as ING
 from lakehouse.tables import search as T
+from assets.search.settings import SearchIndexResource
 from resources.embedder import EmbedderResource
 from resources.lakehouse import LakehouseResource
 
@@ -54,10 +55,9 @@ def search_documents(context: dg.AssetExecutionContext, config: SearchCorpusConf
     lh = lakehouse.lakehouse
     corpus, counts = store.build_corpus(lh, max_examples=config.max_examples, holdout_percent=config.holdout_percent)
     df = store.documents_table(corpus)
-    written = lh.write(T.search_documents, df, mode="overwrite")
     context.log.info(f"search corpus: {counts}")
     by_type = df.group_by("doc_type").len().sort("doc_type")
-    return table_result(T.search_documents, lh, written, df, preview=df.drop("examples"), extra={
+    return write_table(lh, T.search_documents, df, preview=df.drop("examples"), extra={
         **{f"documents_{k}": dg.MetadataValue.int(v) for k, v in counts.items()},
         "by_type": dg.MetadataValue.md(markdown_preview(by_type)),
     })
@@ -73,7 +73,7 @@ def search_documents(context: dg.AssetExecutionContext, config: SearchCorpusConf
                                             "descriptions; warns when hybrid does worse than BM25."),
           ])
 def search_embeddings(context: dg.AssetExecutionContext, lakehouse: LakehouseResource,
-                      embedder: EmbedderResource) -> dg.MaterializeResult:
+                      embedder: EmbedderResource, search_index: SearchIndexResource) -> dg.MaterializeResult:
     """Sentence embeddings of every search document and of each example description.
 
     One L2-normalised vector per document text (kind='document': lower-cased title and body) and per distinct
@@ -111,7 +111,7 @@ def search_embeddings(context: dg.AssetExecutionContext, lakehouse: LakehouseRes
     quality_meta: dict = {"holdout_queries": len(texts)}
     passed = True
     if texts:
-        index = SearchIndex.build(docs.select(store.C.DOC_COLUMNS), emb, store.index_config_from_env(), stored=rows)
+        index = SearchIndex.build(docs.select(store.C.DOC_COLUMNS), emb, search_index.index_config(), stored=rows)
         results = evaluate_index(index, Queries(texts, codes, [None] * len(texts), "silver.economic_activity_text"),
                                  latency_sample=0)
         for mode, m in results.items():
