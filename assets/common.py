@@ -44,9 +44,18 @@ def asset_key(table: "TableSpec | str") -> dg.AssetKey:
     return dg.AssetKey(spec.asset_key_path)
 
 
+def column_schema(spec: TableSpec) -> dg.TableSchema:
+    """The table's columns for the Dagster UI: name, polars type and what the column means."""
+    return dg.TableSchema(columns=[
+        dg.TableColumn(name, str(dtype), description=spec.column_descriptions[name] or None)
+        for name, dtype in spec.full_schema.items()
+    ])
+
+
 def table_metadata(spec: TableSpec) -> dict[str, Any]:
-    """Static asset metadata: which registered table the asset writes (used for key checks, docs)."""
-    return {TABLE_METADATA_KEY: spec.key}
+    """Static asset metadata: which registered table the asset writes (used for key checks, docs) and its
+    column schema with descriptions (shown before the first materialization)."""
+    return {TABLE_METADATA_KEY: spec.key, "dagster/column_schema": column_schema(spec)}
 
 
 def table_result(
@@ -68,9 +77,7 @@ def table_result(
         "dagster/uri": dg.MetadataValue.path(lh.uri(spec)),
         "table": spec.key,
         "preview": dg.MetadataValue.md(markdown_preview(preview if preview is not None else df)),
-        "dagster/column_schema": dg.TableSchema(
-            columns=[dg.TableColumn(name, str(dtype)) for name, dtype in spec.full_schema.items()]
-        ),
+        "dagster/column_schema": column_schema(spec),
     }
     if written is not None:
         metadata["delta_version"] = dg.MetadataValue.int(written.version)
