@@ -7,9 +7,15 @@ gold.coding_models ─> gold.coded_records ─> gold.coding_review_queue (+ CSV 
                                          ─> gold.coding_quality
 The feedback sensor starts ``coding_feedback_job`` when coders drop a file: their codes are merged
 into the training set and a new model version codes the pending records.
-The work is done by plain functions in ``assets.coding.pipeline`` and ``assets.coding.engine``.
+The work is done by plain functions in ``assets.coding.pipeline`` and ``assets.coding.engine``; whether a
+new model may replace the previous one is ``assets.coding.promotion``.
+
+Nothing here reads a YAML file at import. The assets depend on the source tables of the shipped
+classifications, which their YAML names: ``coding_assets`` and ``defs`` are built (once, cached) on first
+use (the composition point, a test) by ``build_coding_assets``; the configs of a run are read when it runs.
 """
 
+import functools
 import hashlib
 import json
 from datetime import datetime, timezone
@@ -22,6 +28,7 @@ from assets.coding import pipeline as P
 from assets.coding.catalog import load_catalog
 from assets.coding.config import load_config
 from assets.coding.engine import ENGINE_VERSION, load_engine
+from assets.coding.promotion import DEFAULT_TOLERANCE, compare_models
 from assets.coding.registry import train_and_store
 from lakehouse.tables import coding as T
 from assets.coding.rerank import apply_rerank
@@ -39,24 +46,38 @@ K_QUEUE = asset_key(T.coding_review_queue)
 K_QUALITY = asset_key(T.coding_quality)
 
 
-def _source_keys() -> list[dg.AssetKey]:
+@functools.cache
+def source_keys() -> tuple[dg.AssetKey, ...]:
+    """The lakehouse tables the shipped classifications learn from and code (their YAML, read once)."""
     keys = []
     for name in DEFAULT_CLASSIFICATIONS:
         cfg = load_config(name)
         if cfg.source:
             keys.append(asset_key(cfg.source.table))
-    return sorted(set(keys), key=lambda k: k.to_user_string())
+    return tuple(sorted(set(keys), key=lambda k: k.to_user_string()))
 
 
-SOURCE_KEYS = _source_keys()
+_ASSET_SPECS: list = []
+
+
+def _asset(*, source_deps: bool = False, **spec):
+    """``@dg.asset(**spec)``, applied by ``build_coding_assets`` (with the source tables added to ``deps``
+    when ``source_deps``), so that importing this module reads no config."""
+    def register(fn):
+        _ASSET_SPECS.append((fn, source_deps, spec))
+        return fn
+    return register
 
 
 class CodingConfig(dg.Config):
-    """Which classifications to run (shipped config names or YAML paths), and the audit share."""
+    """Which classifications to run (shipped config names or YAML paths), the audit share, and how much
+    worse than the previous model a new one may be on validation before its quality check warns."""
 
     classifications: list[str] = DEFAULT_CLASSIFICATIONS
     audit_rate: float = 0.02
-    accuracy_tolerance: float = 0.02
+    # the most a new model's validation accuracy or auto-coding precision may fall below the previous
+    # model's before model_quality_vs_previous fails (WARN); see assets.coding.promotion
+    promotion_tolerance: float = DEFAULT_TOLERANCE
     llm_rerank: bool = False   # re-rank manual records with the LLM resource (also per classification in YAML)
     llm_model: str = ""        # default: the YAML's llm_rerank.model, else the LLM resource's first model
 
@@ -70,7 +91,7 @@ def _configs(config: CodingConfig):
 
 
 # ---------------------------------------------------------------- feedback
-@dg.asset(key=K_FEEDBACK, group_name=GROUP, kinds={"delta", "polars"}, deps=SOURCE_KEYS,
+@_asset(key=K_FEEDBACK, group_name=GROUP, kinds={"delta", "polars"}, source_deps=True,
           metadata=table_metadata(T.coding_feedback),
           check_specs=[dg.AssetCheckSpec("feedback_rows_valid", asset=K_FEEDBACK,
                                          description="Every feedback row names a known classification, record "
@@ -105,7 +126,7 @@ def coding_feedback(context: dg.AssetExecutionContext, config: CodingConfig,
 
 
 # ---------------------------------------------------------------- training set
-@dg.asset(key=K_TRAINING, group_name=GROUP, kinds={"delta", "polars"}, deps=[*SOURCE_KEYS, K_FEEDBACK],
+@_asset(key=K_TRAINING, group_name=GROUP, kinds={"delta", "polars"}, deps=[K_FEEDBACK], source_deps=True,
           metadata=table_metadata(T.coding_training_set))
 def coding_training_set(config: CodingConfig, lakehouse: LakehouseResource) -> dg.MaterializeResult:
     """Human-coded records every classification learns from: the source table's codes, overridden or
@@ -129,7 +150,7 @@ def _models_dir(lh) -> "object":
     return lh.local_dir("models", "coding")
 
 
-@dg.asset(key=K_MODELS, group_name=GROUP, kinds={"scikitlearn", "delta"}, deps=[K_TRAINING],
+@_asset(key=K_MODELS, group_name=GROUP, kinds={"scikitlearn", "delta"}, deps=[K_TRAINING],
           metadata=table_metadata(T.coding_models), pool="coding_model",
           check_specs=[dg.AssetCheckSpec("model_quality_vs_previous", asset=K_MODELS,
                                          description="Validation accuracy and auto-coding precision of the new "
@@ -179,15 +200,12 @@ def coding_models(context: dg.AssetExecutionContext, config: CodingConfig,
         prev = old.filter(pl.col("is_current") & (pl.col("model_version") != stored.version))
         if prev.height:
             p = prev.row(0, named=True)
-            acc_ok = row["val_accuracy"] is None or p["val_accuracy"] is None or \
-                row["val_accuracy"] >= p["val_accuracy"] - config.accuracy_tolerance
-            prec_ok = p["val_auto_precision"] is None or (row["val_auto_precision"] is not None and
-                                                          row["val_auto_precision"] >= p["val_auto_precision"] - 0.03)
-            passed = passed and acc_ok and prec_ok
+            verdict = compare_models(row, p, config.promotion_tolerance)
+            passed = passed and verdict.ok
             comparisons.append({"classification": cfg.name, "previous": p["model_version"], "new": stored.version,
                                 "prev_accuracy": p["val_accuracy"], "new_accuracy": row["val_accuracy"],
                                 "prev_auto_precision": p["val_auto_precision"],
-                                "new_auto_precision": row["val_auto_precision"], "ok": acc_ok and prec_ok})
+                                "new_auto_precision": row["val_auto_precision"], **verdict.as_row()})
     new = pl.DataFrame(new_rows, schema=T.coding_models.full_schema)
     names = new.get_column("classification").to_list()
     keep = previous.filter(~(pl.col("classification").is_in(names) & pl.col("model_version").is_in(
@@ -200,7 +218,7 @@ def coding_models(context: dg.AssetExecutionContext, config: CodingConfig,
         severity=dg.AssetCheckSeverity.WARN,
         metadata={"comparisons": dg.MetadataValue.md(markdown_preview(pl.DataFrame(comparisons), rows=20)
                                                     if comparisons else "no previous model"),
-                  "accuracy_tolerance": config.accuracy_tolerance})
+                  "promotion_tolerance": config.promotion_tolerance})
     return table_result(T.coding_models, lh, written, new, check_results=[check], extra={
         "models": dg.MetadataValue.md("\n".join(notes)),
         "artifacts": dg.MetadataValue.path(str(_models_dir(lh))),
@@ -209,7 +227,7 @@ def coding_models(context: dg.AssetExecutionContext, config: CodingConfig,
 
 
 # ---------------------------------------------------------------- coded records
-@dg.asset(key=K_CODED, group_name=GROUP, kinds={"scikitlearn", "delta", "polars"}, deps=[K_MODELS, *SOURCE_KEYS],
+@_asset(key=K_CODED, group_name=GROUP, kinds={"scikitlearn", "delta", "polars"}, deps=[K_MODELS], source_deps=True,
           metadata=table_metadata(T.coded_records),
           check_specs=[dg.AssetCheckSpec("every_uncoded_record_coded", asset=K_CODED, blocking=True,
                                          description="One row per source record without a code: none dropped, "
@@ -281,7 +299,7 @@ def _reranker(context, config: CodingConfig, cfg, catalog, llm: LLMResource, not
 
 
 # ---------------------------------------------------------------- review queue
-@dg.asset(key=K_QUEUE, group_name=GROUP, kinds={"delta", "csv"}, deps=[K_CODED],
+@_asset(key=K_QUEUE, group_name=GROUP, kinds={"delta", "csv"}, deps=[K_CODED],
           metadata=table_metadata(T.coding_review_queue))
 def coding_review_queue(config: CodingConfig, lakehouse: LakehouseResource) -> dg.MaterializeResult:
     """What coders must look at: manual decisions, least confident first, with the model's top-3 and
@@ -303,7 +321,7 @@ def coding_review_queue(config: CodingConfig, lakehouse: LakehouseResource) -> d
 
 
 # ---------------------------------------------------------------- quality
-@dg.asset(key=K_QUALITY, group_name=GROUP, kinds={"delta", "polars"}, deps=[K_MODELS, K_FEEDBACK],
+@_asset(key=K_QUALITY, group_name=GROUP, kinds={"delta", "polars"}, deps=[K_MODELS, K_FEEDBACK],
           metadata=table_metadata(T.coding_quality))
 def coding_quality(config: CodingConfig, lakehouse: LakehouseResource) -> dg.MaterializeResult:
     """Coding quality per classification, model version and code level: accuracy, auto share and
@@ -325,11 +343,23 @@ def coding_quality(config: CodingConfig, lakehouse: LakehouseResource) -> dg.Mat
     return write_table(lh, T.coding_quality, df, preview=df.sort("classification", "split", "level"))
 
 
-coding_assets = [coding_feedback, coding_training_set, coding_models, coded_records, coding_review_queue,
-                 coding_quality]
+ASSET_KEYS = (K_FEEDBACK, K_TRAINING, K_MODELS, K_CODED, K_QUEUE, K_QUALITY)
+
+
+@functools.cache
+def build_coding_assets() -> tuple[dg.AssetsDefinition, ...]:
+    """The asset definitions of the domain (reads the shipped configs once, for the source tables)."""
+    out = []
+    for fn, with_sources, spec in _ASSET_SPECS:
+        spec = dict(spec)
+        if with_sources:
+            spec["deps"] = [*source_keys(), *spec.get("deps", [])]
+        out.append(dg.asset(**spec)(fn))
+    return tuple(out)
+
 
 coding_feedback_job = dg.define_asset_job(
-    "coding_feedback_job", selection=dg.AssetSelection.assets(*coding_assets),
+    "coding_feedback_job", selection=dg.AssetSelection.assets(*ASSET_KEYS),
     description="Merge review feedback, retrain (new model version when the human codes changed) and recode.")
 
 
@@ -356,4 +386,18 @@ def coding_feedback_sensor(context: dg.SensorEvaluationContext, lakehouse: Lakeh
     return dg.SensorResult(run_requests=[dg.RunRequest(run_key=f"coding_feedback:{fp}")], cursor=fp)
 
 
-defs = dg.Definitions(assets=coding_assets, jobs=[coding_feedback_job], sensors=[coding_feedback_sensor])
+@functools.cache
+def build_defs() -> dg.Definitions:
+    return dg.Definitions(assets=list(build_coding_assets()), jobs=[coding_feedback_job],
+                          sensors=[coding_feedback_sensor])
+
+
+def __getattr__(name: str):
+    # ``defs`` and ``coding_assets`` are built on first use, not at import (PEP 562)
+    if name == "defs":
+        return build_defs()
+    if name == "coding_assets":
+        return list(build_coding_assets())
+    if name == "SOURCE_KEYS":
+        return list(source_keys())
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -20,7 +20,9 @@ import polars as pl
 
 from assets.coding.catalog import Catalog
 from assets.coding.config import ClassificationConfig
-from assets.coding.engine import CodingEngine, context_string, macro_f1, to_years
+from assets.coding.calibration import macro_f1
+from assets.coding.engine import CodingEngine
+from assets.coding.features import context_string, to_years
 from assets.coding.normalize import is_blank
 
 INVALID_REASONS = ("empty_text", "missing_code", "unknown_code")

@@ -25,7 +25,8 @@ import polars as pl
 
 from assets.coding.catalog import Catalog
 from assets.coding.config import ClassificationConfig
-from assets.coding.engine import CodingEngine, context_string, to_years
+from assets.coding.engine import CodingEngine
+from assets.coding.features import context_string, to_years
 from assets.coding.evaluate import row_reasons
 from lakehouse import Lakehouse, get_table
 from lakehouse.landing import Landing

@@ -15,7 +15,8 @@ from typing import Callable
 import numpy as np
 
 from assets.coding.config import EngineSettings
-from assets.coding.engine import EngineError, _Base
+from assets.coding.errors import EngineError
+from assets.coding.features import BaseModel
 from assets.coding.normalize import Normalizer
 
 
@@ -27,7 +28,7 @@ def _device(name: str):
     return torch.device(name)
 
 
-class TransformerBase(_Base):
+class TransformerBase(BaseModel):
     """A sequence-classification head fine-tuned on the (deduplicated, recency-weighted) training texts."""
 
     def __init__(self, settings: EngineSettings, normalizer: Normalizer, log: Callable[[str], None] | None = None):
@@ -54,13 +55,10 @@ class TransformerBase(_Base):
             docs = pl.concat([docs, pl.DataFrame({"t": [t for _, t in titles], "code": [c for c, _ in titles],
                                                   "w": [float(s.catalog_title_weight)] * len(titles)},
                                                  schema=docs.schema)])
-        self.classes = np.array(sorted(known), dtype=object)
-        if len(self.classes) < 2:
-            raise EngineError(f"need at least two different codes to learn from, got {list(self.classes)}")
-        self.class_index = {c: i for i, c in enumerate(self.classes)}
-        support = pl.DataFrame({"code": codes, "w": weights}).group_by("code").agg(pl.col("w").sum())
-        sup = dict(zip(support.get_column("code").to_list(), support.get_column("w").to_list()))
-        self.support = np.array([sup.get(c, 0.0) for c in self.classes])
+        classes = np.array(sorted(known), dtype=object)
+        if len(classes) < 2:
+            raise EngineError(f"need at least two different codes to learn from, got {list(classes)}")
+        self._set_classes(classes, codes, weights)
         self.ctx = None
 
         torch.manual_seed(s.seed)
@@ -93,7 +91,7 @@ class TransformerBase(_Base):
                 total += float(loss.detach()) * len(idx)
             self.log(f"transformer epoch {epoch + 1}/{s.epochs}: loss {total / len(x):.4f}")
         self.model.eval()
-        self._fit_memory(texts, codes, weights)
+        self.memory.fit(texts, codes, weights)
         return self
 
     def decision(self, texts, contexts) -> np.ndarray:

@@ -1,0 +1,158 @@
+"""Features and the base classifier of the coding engine.
+
+* time and context as features: ``to_years`` (a time column as fractional years), ``recency_weights``
+  (``exp(-(newest - t) / tau)``), ``context_string`` (``state=jalisco municipality=...`` tokens);
+* ``BaseModel``: what every classifier backend gives the engine (classes, their recency-weighted
+  support, the near-duplicate memory of its training texts, ``decision`` scores);
+* ``TfidfModel``: the default backend, character 2-5-grams + word 1-2-grams + context tokens with a
+  LinearSVC, over the training texts deduplicated to (text, context, code) with summed weights and the
+  catalogue titles of the codes that have examples as pseudo-examples.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from assets.coding.config import EngineSettings
+from assets.coding.errors import EngineError
+from assets.coding.memory import EmbeddingIndex, NearDuplicateMemory
+from assets.coding.normalize import Normalizer
+
+
+def recency_weights(times: np.ndarray | None, tau: float | None, newest: float | None = None) -> np.ndarray:
+    """``exp(-(newest - t) / tau)`` per record; 1 where the time is unknown or tau is None."""
+    if times is None:
+        return np.ones(0)
+    t = np.asarray(times, dtype=float)
+    if tau is None or np.all(np.isnan(t)):
+        return np.ones(len(t))
+    top = np.nanmax(t) if newest is None else newest
+    w = np.exp(-(top - t) / tau)
+    return np.where(np.isnan(w), 1.0, w)
+
+
+def to_years(values: pl.Series) -> np.ndarray:
+    """A time column as fractional years: numbers (2014), dates, datetimes or ISO strings."""
+    s = values
+    if s.dtype == pl.Utf8:
+        as_num = s.cast(pl.Float64, strict=False)
+        if as_num.null_count() == s.null_count():
+            s = as_num
+        else:
+            s = s.str.to_date(strict=False)
+    if s.dtype in (pl.Date, pl.Datetime("us"), pl.Datetime("ns"), pl.Datetime("ms")) or isinstance(s.dtype, pl.Datetime):
+        d = s.cast(pl.Date)
+        out = d.dt.year().cast(pl.Float64) + (d.dt.ordinal_day().cast(pl.Float64) - 1) / 365.25
+        return out.to_numpy().astype(float)
+    return s.cast(pl.Float64, strict=False).to_numpy().astype(float)
+
+
+def context_string(values: dict[str, Any]) -> str:
+    """Context tokens for the linear model: ``{"state": "JALISCO"}`` -> ``state=jalisco``."""
+    norm = Normalizer(abbreviations={})
+    parts = []
+    for key, value in values.items():
+        if value is None or str(value).strip() == "":
+            continue
+        parts.append(f"{key}={norm.normalize(str(value)).replace(' ', '_')}")
+    return " ".join(parts)
+
+
+def class_support(codes: list[str], weights: np.ndarray, classes: np.ndarray) -> np.ndarray:
+    """Summed (recency) weight of the training records of each class."""
+    support = pl.DataFrame({"code": codes, "w": weights}).group_by("code").agg(pl.col("w").sum())
+    sup = dict(zip(support.get_column("code").to_list(), support.get_column("w").to_list()))
+    return np.array([sup.get(c, 0.0) for c in classes])
+
+
+class BaseModel:
+    """A classifier the engine calibrates: ``classes``, ``class_index``, ``support`` (weight per class),
+    ``memory`` (near duplicates of its training texts), ``embeddings`` (optional kNN index) and
+    ``decision(texts, contexts)`` -> scores (records x classes)."""
+
+    classes: np.ndarray
+    class_index: dict[str, int]
+    support: np.ndarray
+
+    def __init__(self, settings: EngineSettings, normalizer: Normalizer):
+        self.s = settings
+        self.norm = normalizer
+        self.memory = NearDuplicateMemory(normalizer)
+        self.embeddings: EmbeddingIndex | None = None
+
+    def fit(self, texts: list[str], contexts: list[str], codes: list[str], weights: np.ndarray,
+            title_docs: list[tuple[str, str]]) -> "BaseModel":
+        raise NotImplementedError
+
+    def decision(self, texts: list[str], contexts: list[str]) -> np.ndarray:
+        raise NotImplementedError
+
+    def _set_classes(self, classes: np.ndarray, codes: list[str], weights: np.ndarray) -> None:
+        self.classes = classes
+        self.class_index = {c: i for i, c in enumerate(self.classes)}
+        self.support = class_support(codes, weights, self.classes)
+
+
+class TfidfModel(BaseModel):
+    """Vectorisers (characters, words, context) + LinearSVC."""
+
+    def fit(self, texts: list[str], contexts: list[str], codes: list[str], weights: np.ndarray,
+            title_docs: list[tuple[str, str]]) -> "TfidfModel":
+        from scipy import sparse
+        from sklearn.feature_extraction.text import TfidfVectorizer
+        from sklearn.svm import LinearSVC
+
+        s = self.s
+        df = pl.DataFrame({"t": texts, "c": contexts, "code": codes, "w": weights},
+                          schema={"t": pl.Utf8, "c": pl.Utf8, "code": pl.Utf8, "w": pl.Float64})
+        docs = df.group_by("t", "c", "code", maintain_order=True).agg(pl.col("w").sum())
+        known = set(docs.get_column("code").to_list())
+        titles = [(c, self.norm.normalize(t)) for c, t in title_docs if c in known]
+        if titles and s.catalog_title_weight > 0:
+            docs = pl.concat([docs, pl.DataFrame({
+                "t": [t for _, t in titles], "c": [""] * len(titles), "code": [c for c, _ in titles],
+                "w": [float(s.catalog_title_weight)] * len(titles)}, schema=docs.schema)])
+        self.char = TfidfVectorizer(analyzer="char_wb", ngram_range=tuple(s.char_ngrams), sublinear_tf=True,
+                                    min_df=min(s.min_df, max(1, docs.height // 50)), dtype=np.float32)
+        self.word = TfidfVectorizer(analyzer="word", ngram_range=tuple(s.word_ngrams), sublinear_tf=True,
+                                    token_pattern=r"(?u)\b\w+\b", stop_words=sorted(self.norm.stop_words),
+                                    dtype=np.float32)
+        self.ctx = TfidfVectorizer(analyzer="word", token_pattern=r"\S+", dtype=np.float32) \
+            if s.context_weight > 0 and any(docs.get_column("c").to_list()) else None
+        t = docs.get_column("t").to_list()
+        blocks = [self.char.fit_transform(t), self.word.fit_transform(t)]
+        if self.ctx is not None:
+            blocks.append(self.ctx.fit_transform(docs.get_column("c").to_list()) * s.context_weight)
+        X = sparse.hstack(blocks).tocsr()
+        y = docs.get_column("code").to_numpy()
+        if len(set(y)) < 2:
+            raise EngineError(f"need at least two different codes to learn from, got {sorted(set(y))}")
+        self.svm = LinearSVC(C=s.C, tol=1e-3, random_state=s.seed, max_iter=2000)
+        import warnings
+
+        from sklearn.exceptions import ConvergenceWarning
+        with warnings.catch_warnings():
+            # liblinear stops at max_iter on a few hard classes; the model is still usable and the
+            # validation metrics measure it as it is.
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            self.svm.fit(X, y, sample_weight=docs.get_column("w").to_numpy())
+        self._set_classes(self.svm.classes_, codes, weights)
+        self.memory.fit(texts, codes, weights)
+        return self
+
+    def decision(self, texts: list[str], contexts: list[str]) -> np.ndarray:
+        from scipy import sparse
+
+        # text features once per distinct text (the same answer often comes with several contexts)
+        uniq, inv = np.unique(np.asarray(texts, dtype=object), return_inverse=True) if texts else ([], [])
+        u = list(uniq)
+        blocks = [sparse.hstack([self.char.transform(u), self.word.transform(u)]).tocsr()[inv]]
+        if self.ctx is not None:
+            blocks.append(self.ctx.transform(contexts) * self.s.context_weight)
+        D = self.svm.decision_function(sparse.hstack(blocks).tocsr())
+        if D.ndim == 1:  # two classes: sklearn returns one column
+            D = np.column_stack([-D, D])
+        return np.asarray(D, dtype=np.float32)
