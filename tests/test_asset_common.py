@@ -58,3 +58,34 @@ def test_write_table_writes_and_describes_like_write_then_table_result(tmp_path)
     with pytest.raises(SchemaError, match="capacity"):
         write_table(one, spec, df.with_columns(capacity=pl.lit("many")))
     assert one.version(spec) == 1   # nothing written
+
+
+def test_column_schema_carries_the_descriptions(tmp_path):
+    from datetime import datetime, timezone
+
+    import polars as pl
+
+    from assets.common import table_metadata, write_table
+    from lakehouse import Lakehouse
+    from pipelines.definitions import defs
+
+    spec = get_table("bronze.migrant_shelters")
+    df = pl.DataFrame({"shelter_id": ["s1"], "name": ["A"], "cve_geo": ["09015"], "capacity": ["10"],
+                       "operator": [None], "_source_file": ["f.csv"], "_content_hash": ["h"],
+                       "_ingested_at": [datetime(2024, 1, 1, tzinfo=timezone.utc)], "_batch_id": ["migrant_shelters"]},
+                      schema_overrides={"operator": pl.Utf8})
+    result = write_table(Lakehouse(tmp_path), spec, df)
+    for schema in (result.metadata["dagster/column_schema"], table_metadata(spec)["dagster/column_schema"]):
+        assert [(c.name, c.description) for c in schema.columns] == list(spec.column_descriptions.items())
+        assert all(c.description for c in schema.columns)
+    # what the UI shows before any materialization: the definitions carry every table's described columns
+    graph = defs.resolve_asset_graph()
+    checked = set()
+    for key in graph.get_all_asset_keys():
+        table = graph.get(key).metadata.get(TABLE_METADATA_KEY)
+        if table and graph.get(key).is_materializable:
+            columns = graph.get(key).metadata["dagster/column_schema"].columns
+            assert [c.name for c in columns] == get_table(table).columns, key
+            assert all(c.description for c in columns), key
+            checked.add(table)
+    assert len(checked) >= 30 and "gold.migration_intensity_indicator" in checked

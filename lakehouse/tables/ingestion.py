@@ -137,7 +137,7 @@ silver_news = TableSpec(
         "cve_geo_status": Col(U, "valid (in silver.municipalities), missing (blank or 00000) or unknown (a code "
                                  "the catalogue lacks)."),
         "outlet": Col(U, "Name of the news outlet."),
-        "title": Col(U, "Headline."),
+        "title": Col(U, "Headline of the article (as delivered)."),
         "text": Col(U, "Article body: Unicode NFC, whitespace collapsed; articles without text are dropped."),
         "url": Col(U, "Web address as delivered; articles with the same address (scheme, query and fragment "
                       "ignored) on the same day are deduplicated."),

@@ -11,16 +11,33 @@ from __future__ import annotations
 
 import polars as pl
 
-from lakehouse.spec import TableSpec
+from lakehouse.spec import Col, TableSpec
 
 U = pl.Utf8()
 I = pl.Int64()
 TS = pl.Datetime("us", "UTC")
 
 search_documents = TableSpec(
-    "gold", "search_documents",
-    {"doc_id": U, "doc_type": U, "ref": U, "title": U, "body": U, "url": U, "source": U,
-     "examples": pl.List(pl.Utf8()), "n_examples": I, "text_hash": U, "built_at": TS},
+    "gold", "search_documents", {
+        "doc_id": Col(U, "Document id <doc_type prefix>:<ref>: scian:<code>, table:<layer.name>, document:<draft "
+                         "id>, fact:<fact id>."),
+        "doc_type": Col(U, "scian_class | table | document | fact (synthetic only in benchmarks)."),
+        "ref": Col(U, "What the document is: the SCIAN code, table key, draft id or fact id."),
+        "title": Col(U, "Title shown in results (the SCIAN class title, 'Tabla <key>', the document title, the "
+                        "fact label)."),
+        "body": Col(U, "Text indexed with the title: parent SCIAN titles and ISIC/CIIU notes, a table's "
+                       "description, domain and column names, a published document's text (Markdown stripped), a "
+                       "fact's sector, geography, census year and figure."),
+        "url": Col(U, "Link to the published page (documents); null otherwise."),
+        "source": Col(U, "Where the document comes from: silver.scian_catalog, silver.economic_activity_text "
+                         "(classes known only from labelled answers), lakehouse_registry, published_documents, "
+                         "industry_facts."),
+        "examples": Col(pl.List(pl.Utf8()), "Labelled register descriptions of the SCIAN class (most frequent "
+                                            "first, held-out ones excluded); empty for other types."),
+        "n_examples": Col(I, "Number of example descriptions in examples."),
+        "text_hash": Col(U, "SHA-256 of title, body and examples: what the indexes see."),
+        "built_at": Col(TS, "When the corpus was built (UTC)."),
+    },
     primary_key=("doc_id",), domain="search",
     description="Searchable documents: SCIAN classes (title, parent titles, ISIC/CIIU correspondence notes and, "
                 "when labelled register answers exist, example descriptions of that class), lakehouse table "
@@ -28,9 +45,18 @@ search_documents = TableSpec(
                 "is the SCIAN code, table key, draft id or fact id; url links the published page where there is one.")
 
 search_embeddings = TableSpec(
-    "gold", "search_embeddings",
-    {"vector_id": U, "doc_id": U, "kind": U, "text": U, "text_hash": U, "model": U, "dim": I,
-     "embedding": pl.List(pl.Float32()), "embedded_at": TS},
+    "gold", "search_embeddings", {
+        "vector_id": Col(U, "Vector id <doc_id>#<kind>:<first 16 hex digits of text_hash>."),
+        "doc_id": Col(U, "Document the vector belongs to (gold.search_documents.doc_id)."),
+        "kind": Col(U, "document (the document's lower-cased title and body) | example (one of its example "
+                       "descriptions)."),
+        "text": Col(U, "The text that was embedded."),
+        "text_hash": Col(U, "SHA-256 of text: with model, what decides whether a stored vector is reused."),
+        "model": Col(U, "Embedder that made the vector: use:<encoder>, minilm:<model path> or ollama:<model>."),
+        "dim": Col(I, "Width of the vector (the embedder's dimension)."),
+        "embedding": Col(pl.List(pl.Float32()), "The L2-normalised embedding (float32)."),
+        "embedded_at": Col(TS, "When the table was last written with this row (UTC; reused vectors too)."),
+    },
     primary_key=("vector_id",), domain="search",
     description="Sentence embeddings (L2-normalised float32) of each search document (kind='document') and of "
                 "each example description attached to a document (kind='example'); model names the embedder. A "

@@ -61,3 +61,31 @@ def test_specs_do_not_import_the_registry():
         imported = _imports(path)
         assert not {m for m in imported if m == "lakehouse.registry" or m.startswith("lakehouse.registry.")}, path
         assert "lakehouse" not in imported and "lakehouse.delta" not in imported, path
+
+
+def test_every_column_of_every_table_is_described():
+    for spec in all_tables():
+        docs = spec.column_descriptions
+        assert list(docs) == spec.columns, spec.key
+        for col, doc in docs.items():
+            assert doc.strip(), f"{spec.key}.{col} has no description (declare it as Col(dtype, description))"
+            assert len(doc) >= 12 and doc.rstrip(".").lower() != col.replace("_", " "), \
+                f"{spec.key}.{col}: {doc!r} does not say what the column means"
+            assert "  " not in doc and doc == doc.strip(), f"{spec.key}.{col}: stray whitespace in {doc!r}"
+
+
+def test_columns_declare_dtype_and_description_together():
+    from lakehouse.spec import LINEAGE_DOCS, LINEAGE_SCHEMA, Col
+
+    spec = TableSpec("bronze", "probe", {"id": Col(pl.Utf8(), "The probe's id."), "n": pl.Int64()},
+                     primary_key=("id",), lineage=True, column_docs={"n": "A count."})
+    assert spec.schema == {"id": pl.Utf8(), "n": pl.Int64()}
+    assert spec.column_descriptions == {"id": "The probe's id.", "n": "A count.", **LINEAGE_DOCS}
+    assert set(LINEAGE_DOCS) == set(LINEAGE_SCHEMA)
+    assert spec == TableSpec("bronze", "probe", {"id": pl.Utf8(), "n": pl.Int64()}, primary_key=("id",),
+                             lineage=True, column_docs={"id": "The probe's id.", "n": "A count."})
+    with pytest.raises(LakehouseError, match="description of unknown column 'nope'"):
+        TableSpec("silver", "probe", {"id": pl.Utf8()}, column_docs={"nope": "x"})
+    with pytest.raises(LakehouseError, match="described twice"):
+        TableSpec("silver", "probe", {"id": Col(pl.Utf8(), "one")}, column_docs={"id": "two"})
+    assert TableSpec("silver", "bare", {"id": pl.Utf8()}).column_descriptions == {"id": ""}
