@@ -1,0 +1,80 @@
+"""The dbt sources docs: every source table lists every column of its spec, with the spec's description."""
+
+import pytest
+import yaml
+
+from assets.transform.dbt_sources import LakehouseError, render, source_files
+from lakehouse import get_table
+
+
+def _source_tables():
+    for path in source_files():
+        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+        for source in doc["sources"]:
+            location = source.get("meta", {}).get("external_location", "")
+            layer = next(layer for layer in ("bronze", "silver", "gold") if f"/{layer}/" in location)
+            for table in source["tables"]:
+                yield path, get_table(f"{layer}.{table['name']}"), table
+
+
+def test_every_source_column_is_the_spec_column_with_its_description():
+    seen = set()
+    for path, spec, table in _source_tables():
+        columns = table.get("columns") or []
+        assert [c["name"] for c in columns] == spec.columns, f"{path.name}: {spec.key}"
+        for col in columns:
+            assert col.get("description") == spec.column_descriptions[col["name"]], f"{spec.key}.{col['name']}"
+        seen.add(spec.key)
+    assert {"silver.municipalities", "gold.coded_records", "gold.mask_clusters", "gold.search_embeddings"} <= seen
+
+
+def test_checked_in_sources_are_up_to_date():
+    stale = [p.name for p in source_files() if render(p.read_text(encoding="utf-8"), str(p)) !=
+             p.read_text(encoding="utf-8")]
+    assert not stale, f"{stale} are out of date: run `python -m assets.transform.dbt_sources`"
+
+
+SOURCES = """version: 2
+
+sources:
+  - name: silver
+    meta:
+      external_location: "delta_scan('{{ var('lakehouse_root') }}/silver/{name}')"
+    tables:
+      - name: migrant_shelters
+        description: Shelters.
+        columns:
+          - name: cve_geo
+            description: an old text
+            data_tests:
+              - relationships:
+                  arguments:
+                    to: source('silver', 'municipalities')
+                    field: cve_geo
+          - name: shelter_id
+            data_tests: [not_null, unique]
+
+      - name: scian_catalog
+"""
+
+
+def test_render_writes_columns_in_spec_order_and_keeps_their_tests():
+    out = render(SOURCES)
+    assert render(out) == out
+    tables = {t["name"]: t for t in yaml.safe_load(out)["sources"][0]["tables"]}
+    shelters, scian = get_table("silver.migrant_shelters"), get_table("silver.scian_catalog")
+    assert [c["name"] for c in tables["migrant_shelters"]["columns"]] == shelters.columns
+    by_name = {c["name"]: c for c in tables["migrant_shelters"]["columns"]}
+    assert by_name["shelter_id"]["data_tests"] == ["not_null", "unique"]
+    assert by_name["cve_geo"]["data_tests"][0]["relationships"]["arguments"]["field"] == "cve_geo"
+    assert by_name["cve_geo"]["description"] == shelters.column_descriptions["cve_geo"]
+    assert tables["migrant_shelters"]["description"] == "Shelters."
+    assert [c["description"] for c in tables["scian_catalog"]["columns"]] == list(scian.column_descriptions.values())
+    assert "\n\n      - name: scian_catalog\n" in out   # layout around the blocks is kept
+
+
+def test_render_refuses_a_column_the_spec_does_not_have():
+    with pytest.raises(LakehouseError, match=r"\['capacity_beds'\] of source silver.migrant_shelters"):
+        render(SOURCES.replace("- name: shelter_id", "- name: capacity_beds"))
+    with pytest.raises(LakehouseError, match="unknown table 'silver.nope'"):
+        render(SOURCES.replace("- name: scian_catalog", "- name: nope"))
