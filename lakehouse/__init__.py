@@ -8,10 +8,11 @@ Every Delta write goes through :class:`lakehouse.delta.Lakehouse`.
 from lakehouse.delta import Lakehouse, WriteResult
 from lakehouse.errors import LakehouseError, SchemaError
 from lakehouse.registry import all_tables, get_table
-from lakehouse.spec import LAYERS, TableSpec
+from lakehouse.spec import LAYERS, Col, TableSpec
 
 __all__ = [
     "LAYERS",
+    "Col",
     "Lakehouse",
     "LakehouseError",
     "SchemaError",
