@@ -9,15 +9,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-from pipelines.environment import PROJECT_ROOT
+from pipelines.settings import PROJECT_ROOT, load_settings
 
-SHARED = Path(os.environ.get("FMLAKE_SHARED_DATA", PROJECT_ROOT.parent / "shared" / "data"))
+SHARED = load_settings().core.shared_data
 FMLAKE = str(Path(sys.executable).parent / "fmlake")
 RETC = SHARED / "coding" / "retc_scian_2008_2019.csv"
 

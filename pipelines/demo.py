@@ -12,7 +12,6 @@ ingest them a second time.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import time
 from collections import defaultdict
@@ -25,17 +24,15 @@ import dagster as dg
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
 
-def dagster_home(default: Path | None = None) -> Path:
-    """``DAGSTER_HOME``, else ``default`` (the project's ``.dagster_home/``, the Makefile's and so ``make ui``'s),
-    created with the project's ``dagster.yaml`` when it has none; exported, so ``DagsterInstance.get()`` opens it."""
-    from pipelines.environment import PROJECT_ROOT
+def dagster_home(home: Path) -> Path:
+    """The instance folder ``home`` (settings: ``DAGSTER_HOME``, default the project's ``.dagster_home/``, the
+    Makefile's and so ``make ui``'s), created with the project's ``dagster.yaml`` when it has none."""
+    from pipelines.settings import PROJECT_ROOT
 
-    home = Path(os.environ.get("DAGSTER_HOME") or default or PROJECT_ROOT / ".dagster_home").expanduser().resolve()
     home.mkdir(parents=True, exist_ok=True)
-    settings = PROJECT_ROOT / "dagster.yaml"
-    if not (home / "dagster.yaml").exists() and settings.is_file():
-        shutil.copyfile(settings, home / "dagster.yaml")
-    os.environ["DAGSTER_HOME"] = str(home)
+    config = PROJECT_ROOT / "dagster.yaml"
+    if not (home / "dagster.yaml").exists() and config.is_file():
+        shutil.copyfile(config, home / "dagster.yaml")
     return home
 
 
@@ -150,16 +147,17 @@ def run_demo(seed: int = 7) -> int:
     from assets.ingestion.sample_data import generate
     from lakehouse.catalog import table_infos
     from pipelines.definitions import defs
-    from pipelines.environment import get_environment
     from pipelines.resources import build_resources
+    from pipelines.settings import load_settings
 
     started = time.time()
-    env = get_environment()
+    settings = load_settings()
+    env = settings.core
     summary = generate(env.landing_root, seed=seed)
     print(f"sample data written to {summary.root}: {summary.files}")
-    resources = build_resources(env)
-    home = dagster_home()
-    with dg.DagsterInstance.get() as instance:
+    resources = build_resources(settings)
+    home = dagster_home(env.dagster_home)
+    with dg.DagsterInstance.from_config(str(home)) as instance:
         materialize_everything(defs, resources, instance, report=print)
 
     lh = resources["lakehouse"].lakehouse

@@ -1,30 +1,88 @@
-"""Resources built from the environment (the only place resources are configured)."""
+"""Resources built from the settings: the ONE set of factories for definitions, CLIs, services, benches and the demo.
+
+Each factory takes :class:`pipelines.settings.Settings` and keyword overrides (a CLI flag beats the
+setting), so a default exists once. Secrets reach resources as ``dg.EnvVar`` (resolved by Dagster in the
+run, never shown in the resource config the UI displays).
+"""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
-from pipelines.environment import Environment, get_environment
+from assets.search.settings import SearchIndexResource
+from pipelines.settings import Settings, load_settings
 from resources.dbt import build_dbt_resource
 from resources.duckdb import DuckDBCatalogResource
+from resources.embedder import EmbedderResource
 from resources.lakehouse import LakehouseResource
+from resources.llm import LLMResource
+from resources.namer import NamerResource
+from resources.segmenter import SegmenterResource
 
 
-def build_resources(env: Environment | None = None) -> dict[str, Any]:
+def lakehouse_resource(settings: Settings) -> LakehouseResource:
+    core = settings.core
+    return LakehouseResource(
+        root=core.lakehouse_root,
+        landing_root=core.landing_root,
+        storage_options_json=core.storage_options.env_var() if core.storage_options.is_set else "{}",
+        source_overrides=core.source_overrides,
+        landing_settle_seconds=core.landing_settle_seconds,
+    )
+
+
+def llm_resource(settings: Settings, **overrides: Any) -> LLMResource:
+    s = settings.llm
+    fields: dict[str, Any] = dict(backend=s.backend, host=s.host, models=list(s.models), timeout_s=s.timeout_s,
+                                  max_retries=s.max_retries, max_concurrency=s.max_concurrency,
+                                  options_json=s.options_json)
+    return LLMResource(**{**fields, **{k: v for k, v in overrides.items() if v is not None}})
+
+
+def segmenter_resource(settings: Settings, **overrides: Any) -> SegmenterResource:
+    s = settings.imagery
+    fields: dict[str, Any] = dict(
+        backend=s.segmenter, band_roles=s.band_roles, window_size=s.window_size, window_overlap=s.window_overlap,
+        min_mask_area_px=s.min_mask_area_px, sam_model_type=s.sam_model_type, sam_checkpoint=s.sam_checkpoint,
+        sam_device=s.sam_device, sam_points_per_side=s.sam_points_per_side, sam_pred_iou_thresh=s.sam_pred_iou_thresh,
+        sam_stability_score_thresh=s.sam_stability_score_thresh)
+    return SegmenterResource(**{**fields, **{k: v for k, v in overrides.items() if v is not None}})
+
+
+def namer_resource(settings: Settings, **overrides: Any) -> NamerResource:
+    s = settings.imagery
+    fields: dict[str, Any] = dict(backend=s.namer, model=s.namer_model, host=settings.llm.host,
+                                  checkpoint=s.namer_checkpoint, device=s.namer_device, k_min=s.k_min, k_max=s.k_max)
+    return NamerResource(**{**fields, **{k: v for k, v in overrides.items() if v is not None}})
+
+
+def embedder_resource(settings: Settings, **overrides: Any) -> EmbedderResource:
+    s = settings.search
+    fields: dict[str, Any] = dict(backend=s.embedder, model_path=s.embedder_model_path, ollama_host=settings.llm.host,
+                                  ollama_model=s.ollama_model, threads=s.embedder_threads, workers=s.embedder_workers)
+    return EmbedderResource(**{**fields, **{k: v for k, v in overrides.items() if v is not None}})
+
+
+def search_index_resource(settings: Settings) -> SearchIndexResource:
+    s = settings.search
+    return SearchIndexResource(fusion=s.fusion, alpha=s.alpha, vector_index=s.vector_index,
+                               exact_max_vectors=s.exact_max_vectors)
+
+
+def catalog_resource(settings: Settings) -> DuckDBCatalogResource:
+    return DuckDBCatalogResource(path=settings.core.catalog_path)
+
+
+def build_resources(settings: Settings | None = None) -> dict[str, Any]:
     """Every resource the assets take, keyed by parameter name."""
-    env = env or get_environment()
-    resources: dict[str, Any] = {
-        "lakehouse": LakehouseResource(
-            root=env.lakehouse_root,
-            landing_root=env.landing_root,
-            storage_options_json=json.dumps(env.storage_options),
-            source_overrides=env.source_overrides,
-        ),
-        "catalog": DuckDBCatalogResource(path=env.catalog_path),
-        "dbt": build_dbt_resource(env),
+    settings = settings or load_settings()
+    return {
+        "lakehouse": lakehouse_resource(settings),
+        "catalog": catalog_resource(settings),
+        "dbt": build_dbt_resource(settings.core.dbt_target),
+        "llm": llm_resource(settings),
+        "segmenter": segmenter_resource(settings),
+        "namer": namer_resource(settings),
+        "embedder": embedder_resource(settings),
+        "search_index": search_index_resource(settings),
     }
-    from pipelines import domain_resources
-
-    resources.update(domain_resources.build(env))
-    return resources

@@ -22,10 +22,10 @@ from typing import Any
 
 import dagster as dg
 
-from pipelines.environment import get_environment
 from assets.partitions import BATCH_SOURCES
 from lakehouse.batches import FINGERPRINT_KEY, batch_fingerprint
 from lakehouse.landing import Landing
+from resources.lakehouse import LakehouseResource
 
 
 def read_cursor(raw: str | None) -> dict[str, dict[str, str | None]]:
@@ -118,13 +118,9 @@ def build_landing_sensor(jobs_by_source: dict[str, Any]) -> dg.SensorDefinition:
                     "(cursor + run_key with the batch's fingerprint); a batch already ingested with its "
                     "current files (demo, UI, CLI: fingerprint in the materialization) is adopted, no run.",
     )
-    def landing_batches_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
-        from pipelines.resources import build_resources
-
-        env = get_environment()
-        lakehouse = build_resources(env)["lakehouse"]
+    def landing_batches_sensor(context: dg.SensorEvaluationContext, lakehouse: LakehouseResource) -> dg.SensorResult:
         seen = read_cursor(context.cursor)
-        due, adopted = new_batches(lakehouse.landing, seen, env.landing_settle_seconds)
+        due, adopted = new_batches(lakehouse.landing, seen, lakehouse.landing_settle_seconds)
         due = {s: b for s, b in due.items() if s in jobs_by_source}
         # ingested without this sensor (the demo, a launch from the UI or the CLI): adopted, no second run
         graph = context.repository_def.asset_graph if context.repository_def is not None else None

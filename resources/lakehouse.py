@@ -15,13 +15,16 @@ class LakehouseResource(dg.ConfigurableResource):
     """Where the lakehouse lives. ``root`` is a path or object-store URI; ``landing_root`` is local.
 
     ``source_overrides`` points a landing source at another folder or file (e.g. the real data in
-    ``../shared/data``) without copying it.
+    ``../shared/data``) without copying it. ``storage_options_json`` holds object-store credentials: it is
+    given as ``dg.EnvVar("LAKEHOUSE_STORAGE_OPTIONS")`` (see pipelines/resources.py), never as a value.
     """
 
     root: str
     landing_root: str
     storage_options_json: str = "{}"
     source_overrides: dict[str, str] = {}
+    # the landing sensor takes a batch once its files have not changed for this long
+    landing_settle_seconds: float = 30.0
 
     _lakehouse: Lakehouse | None = PrivateAttr(default=None)
 

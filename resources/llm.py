@@ -43,7 +43,6 @@ from typing import Any, Callable, Iterable, Mapping, Sequence, TypeVar
 import dagster as dg
 from pydantic import Field, PrivateAttr
 
-from pipelines.environment import env_value
 
 BACKENDS = ("embedded", "ollama")
 RETRYABLE_STATUS = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
@@ -507,23 +506,3 @@ class LLMResource(dg.ConfigurableResource):
         if self._client is not None:
             self._client.close()
 
-
-def llm_settings_from_env(env: Mapping[str, str], ollama_host: str) -> dict[str, Any]:
-    """LLMResource fields from environment variables (used by ``pipelines.domain_resources.build``).
-
-    FMLAKE_LLM_BACKEND (embedded|ollama), OLLAMA_HOST, FMLAKE_LLM_MODELS (comma separated),
-    FMLAKE_LLM_TIMEOUT_S, FMLAKE_LLM_MAX_RETRIES, FMLAKE_LLM_MAX_CONCURRENCY, FMLAKE_LLM_OPTIONS (JSON).
-    """
-    backend = env.get("FMLAKE_LLM_BACKEND", "embedded")
-    if backend not in BACKENDS:
-        raise ValueError(f"FMLAKE_LLM_BACKEND must be one of {BACKENDS}, got {backend!r}")
-    models = [m.strip() for m in env.get("FMLAKE_LLM_MODELS", "").split(",") if m.strip()]
-    out: dict[str, Any] = {"backend": backend, "host": ollama_host, "models": models,
-                           "options_json": env.get("FMLAKE_LLM_OPTIONS", "{}") or "{}"}
-    for var, key, cast in (("FMLAKE_LLM_TIMEOUT_S", "timeout_s", float),
-                           ("FMLAKE_LLM_MAX_RETRIES", "max_retries", int),
-                           ("FMLAKE_LLM_MAX_CONCURRENCY", "max_concurrency", int)):
-        value = env_value(env, var, cast)
-        if value is not None:
-            out[key] = value
-    return out

@@ -62,7 +62,6 @@ from typing import Any, Mapping, Protocol, Sequence
 import dagster as dg
 from pydantic import PrivateAttr
 
-from pipelines.environment import env_value
 
 LABELS = ("vegetation", "water", "bare_soil", "built_up", "road", "shadow", "cloud", "unknown")
 BACKENDS = ("rules", "ollama", "transformers")
@@ -356,7 +355,7 @@ def build_namer(backend: str = "rules", *, model: str = "", host: str = "http://
 
 
 class NamerResource(dg.ConfigurableResource):
-    """Which namer labels the clusters. Environment: IMAGERY_NAMER (rules | ollama | transformers),
+    """Which namer labels the clusters. Settings (pipelines/settings.py): IMAGERY_NAMER (rules | ollama | transformers),
     IMAGERY_NAMER_MODEL (Ollama vision model), OLLAMA_HOST, IMAGERY_NAMER_CHECKPOINT (local folder),
     IMAGERY_NAMER_DEVICE, IMAGERY_K_MIN, IMAGERY_K_MAX."""
 
@@ -380,20 +379,3 @@ class NamerResource(dg.ConfigurableResource):
                                       device=self.device, timeout=self.timeout_s)
         return self._namer
 
-
-def namer_settings_from_env(env: Mapping[str, str], ollama_host: str) -> dict[str, Any]:
-    """NamerResource fields from environment variables (pipelines.domain_resources.build)."""
-    backend = env.get("IMAGERY_NAMER", "rules") or "rules"
-    if backend not in BACKENDS:
-        raise ValueError(f"IMAGERY_NAMER must be one of {BACKENDS}, got {backend!r}")
-    out: dict[str, Any] = {"backend": backend, "host": ollama_host, "model": env.get("IMAGERY_NAMER_MODEL", ""),
-                           "checkpoint": env.get("IMAGERY_NAMER_CHECKPOINT", ""),
-                           "device": env.get("IMAGERY_NAMER_DEVICE", "cpu") or "cpu"}
-    for var, key in (("IMAGERY_K_MIN", "k_min"), ("IMAGERY_K_MAX", "k_max")):
-        value = env_value(env, var, int)
-        if value is not None:
-            out[key] = value
-    k_min, k_max = out.get("k_min", 6), out.get("k_max", 12)
-    if not 2 <= k_min <= k_max:
-        raise ValueError(f"IMAGERY_K_MIN and IMAGERY_K_MAX must satisfy 2 <= k_min <= k_max, got {k_min} and {k_max}")
-    return out

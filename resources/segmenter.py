@@ -25,8 +25,6 @@ import dagster as dg
 import numpy as np
 from pydantic import PrivateAttr
 
-from assets.imagery.segmentation import SegmentOptions
-from pipelines.environment import env_value
 
 BACKENDS = ("default", "sam")
 
@@ -121,7 +119,7 @@ class SamSegmenter:
 class SegmenterResource(dg.ConfigurableResource):
     """Which segmenter runs and how tiles are read (band roles, windows, minimum mask area).
 
-    Environment (see pipelines/domain_resources.py): IMAGERY_SEGMENTER, IMAGERY_BAND_ROLES,
+    Settings (see pipelines/settings.py and pipelines/resources.py): IMAGERY_SEGMENTER, IMAGERY_BAND_ROLES,
     IMAGERY_WINDOW_SIZE, IMAGERY_WINDOW_OVERLAP, IMAGERY_MIN_MASK_AREA_PX, IMAGERY_SAM_MODEL_TYPE,
     IMAGERY_SAM_CHECKPOINT, IMAGERY_SAM_DEVICE, IMAGERY_SAM_POINTS_PER_SIDE, IMAGERY_SAM_PRED_IOU_THRESH,
     IMAGERY_SAM_STABILITY_SCORE_THRESH.
@@ -146,10 +144,6 @@ class SegmenterResource(dg.ConfigurableResource):
     sam_box_nms_thresh: float = 0.7
 
     _segmenter: Any = PrivateAttr(default=None)
-
-    def options(self) -> SegmentOptions:
-        return SegmentOptions(window_size=self.window_size, window_overlap=self.window_overlap,
-                              min_area_px=self.min_mask_area_px, zero_is_nodata=self.zero_is_nodata)
 
     def get(self):
         """The backend (built once; SAM weights load on its first window, not here)."""
@@ -177,22 +171,3 @@ def build_segmenter(backend: str = "default", *, scale: float = 100.0, sigma: fl
                             box_nms_thresh=box_nms_thresh, model=model)
     raise ValueError(f"segmenter backend {backend!r} unknown; one of {BACKENDS}")
 
-
-def segmenter_settings_from_env(env) -> dict[str, Any]:
-    """SegmenterResource fields from environment variables (pipelines.domain_resources.build)."""
-    backend = env.get("IMAGERY_SEGMENTER", "default") or "default"
-    if backend not in BACKENDS:
-        raise ValueError(f"IMAGERY_SEGMENTER must be one of {BACKENDS}, got {backend!r}")
-    return {
-        "backend": backend,
-        "band_roles": env.get("IMAGERY_BAND_ROLES", ""),
-        "window_size": env_value(env, "IMAGERY_WINDOW_SIZE", int, 512),
-        "window_overlap": env_value(env, "IMAGERY_WINDOW_OVERLAP", int, 32),
-        "min_mask_area_px": env_value(env, "IMAGERY_MIN_MASK_AREA_PX", int, 16),
-        "sam_model_type": env.get("IMAGERY_SAM_MODEL_TYPE", "vit_b") or "vit_b",
-        "sam_checkpoint": env.get("IMAGERY_SAM_CHECKPOINT", ""),
-        "sam_device": env.get("IMAGERY_SAM_DEVICE", "cpu") or "cpu",
-        "sam_points_per_side": env_value(env, "IMAGERY_SAM_POINTS_PER_SIDE", int, 32),
-        "sam_pred_iou_thresh": env_value(env, "IMAGERY_SAM_PRED_IOU_THRESH", float, 0.88),
-        "sam_stability_score_thresh": env_value(env, "IMAGERY_SAM_STABILITY_SCORE_THRESH", float, 0.95),
-    }

@@ -66,9 +66,9 @@ def lakehouse_env(tmp_path, monkeypatch):
     for key in list(os.environ):
         if key.startswith("FMLAKE_SOURCE_"):
             monkeypatch.delenv(key)
-    from pipelines.environment import get_environment
+    from pipelines.settings import load_settings
 
-    return get_environment()
+    return load_settings().core
 
 
 @pytest.fixture
@@ -84,7 +84,7 @@ def sample_landing(lakehouse_env):
 def resources(lakehouse_env):
     from pipelines.resources import build_resources
 
-    return build_resources(lakehouse_env)
+    return build_resources()   # from the environment lakehouse_env set
 
 
 @pytest.fixture

@@ -13,13 +13,12 @@ What is published (:func:`publishable`): per draft, the highest version whose st
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import polars as pl
 
-from assets.documents.store import get_draft, latest_versions, utcnow
+from assets.documents.store import get_draft, latest_versions, review_row, utcnow
 from lakehouse import Lakehouse
 from lakehouse.tables import documents as T
 
@@ -33,12 +32,6 @@ MAX_REVIEWER = 120
 
 class ReviewError(ValueError):
     """A decision that the rules refuse (the message says why, in terms a reviewer understands)."""
-
-
-def review_row(draft_id: str, version: int, status: str, reviewer: str, comment: str, numbers_flagged: int,
-               created_at: datetime) -> dict:
-    return {"review_id": uuid.uuid4().hex, "draft_id": draft_id, "version": version, "status": status,
-            "reviewer": reviewer, "comment": comment, "numbers_flagged": numbers_flagged, "created_at": created_at}
 
 
 def history(lh: Lakehouse, draft_id: str | None = None) -> pl.DataFrame:

@@ -9,6 +9,7 @@ table, which is where its review history starts.
 from __future__ import annotations
 
 import json
+import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -23,6 +24,13 @@ from assets.documents.grounding import GroundingReport
 from assets.documents.render import write_document
 from lakehouse import Lakehouse
 from lakehouse.tables import documents as T
+
+
+def review_row(draft_id: str, version: int, status: str, reviewer: str, comment: str, numbers_flagged: int,
+               created_at: datetime) -> dict:
+    """One row of gold.document_reviews (a decision, or the opening 'draft' row of a new version)."""
+    return {"review_id": uuid.uuid4().hex, "draft_id": draft_id, "version": version, "status": status,
+            "reviewer": reviewer, "comment": comment, "numbers_flagged": numbers_flagged, "created_at": created_at}
 
 
 def utcnow() -> datetime:
@@ -132,8 +140,6 @@ def save_drafts(lh: Lakehouse, drafts: list[Draft], now: datetime | None = None)
     seen = {(r[0], r[1]) for r in reviewed.iter_rows()}
     opening = [d for d in final if (d.draft_id, d.version) not in seen]
     if opening:
-        from assets.documents.review import review_row
-
         rows = [review_row(d.draft_id, d.version, "draft", "sistema",
                            f"versión creada ({d.backend}); cifras señaladas: {d.grounding.flagged}",
                            d.grounding.flagged, now + timedelta(microseconds=i)) for i, d in enumerate(opening)]

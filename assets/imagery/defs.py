@@ -17,6 +17,7 @@ from assets.imagery.pipeline import (inspect_paths, objects_and_summary, quicklo
                                      segment_into, tiles_frame)
 from assets.imagery.quicklook import render_quicklook, thumbnail_md
 from assets.imagery.raster import TILE_PATTERNS, TileInfo
+from assets.imagery.segmentation import SegmentOptions
 from lakehouse.tables import imagery as T
 from assets.partitions import tile_batches
 from lakehouse.batches import FINGERPRINT_KEY, batch_snapshot, ingested_fingerprint
@@ -97,7 +98,7 @@ def image_masks(context: dg.AssetExecutionContext, lakehouse: LakehouseResource,
     lh = lakehouse.lakehouse
     tiles = _batch_rows(lh, T.silver_tiles, batch).filter(pl.col("status") == "ok")
     seg = segmenter.get()
-    options = segmenter.options()
+    options = SegmentOptions.of(segmenter)
     records: list[dict] = []
     per_tile, failed = [], []
     for row in tiles.iter_rows(named=True):

@@ -55,6 +55,12 @@ class SegmentOptions:
     reflectance_scale: float | None = None
     merge_agreement: float = 0.5
 
+    @classmethod
+    def of(cls, segmenter) -> "SegmentOptions":
+        """The options a segmenter resource configures (window, overlap, smallest mask, nodata)."""
+        return cls(window_size=segmenter.window_size, window_overlap=segmenter.window_overlap,
+                   min_area_px=segmenter.min_mask_area_px, zero_is_nodata=segmenter.zero_is_nodata)
+
     def __post_init__(self) -> None:
         if self.window_overlap < 1:
             raise ValueError("window_overlap must be >= 1: masks are merged across windows by looking into "

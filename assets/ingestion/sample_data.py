@@ -2,7 +2,7 @@
 
 Seeded and realistic (Spanish text, real CVE_GEO codes and 2020 populations for the municipalities
 used), small enough to run everywhere. Real data in ``../shared/data`` goes through the same
-ingestion assets by pointing a source at it (see ``pipelines.environment``).
+ingestion assets by pointing a source at it (see ``pipelines.settings``).
 """
 
 from __future__ import annotations

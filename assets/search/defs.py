@@ -18,6 +18,7 @@ from assets.search.evaluation import Queries, evaluate_index
 from lakehouse.tables import documents as DOC
 from lakehouse.tables import ingestion as ING
 from lakehouse.tables import search as T
+from assets.search.settings import SearchIndexResource
 from resources.embedder import EmbedderResource
 from resources.lakehouse import LakehouseResource
 
@@ -72,7 +73,7 @@ def search_documents(context: dg.AssetExecutionContext, config: SearchCorpusConf
                                             "descriptions; warns when hybrid does worse than BM25."),
           ])
 def search_embeddings(context: dg.AssetExecutionContext, lakehouse: LakehouseResource,
-                      embedder: EmbedderResource) -> dg.MaterializeResult:
+                      embedder: EmbedderResource, search_index: SearchIndexResource) -> dg.MaterializeResult:
     """Sentence embeddings of every search document and of each example description.
 
     One L2-normalised vector per document text (kind='document': lower-cased title and body) and per distinct
@@ -110,7 +111,7 @@ def search_embeddings(context: dg.AssetExecutionContext, lakehouse: LakehouseRes
     quality_meta: dict = {"holdout_queries": len(texts)}
     passed = True
     if texts:
-        index = SearchIndex.build(docs.select(store.C.DOC_COLUMNS), emb, store.index_config_from_env(), stored=rows)
+        index = SearchIndex.build(docs.select(store.C.DOC_COLUMNS), emb, search_index.index_config(), stored=rows)
         results = evaluate_index(index, Queries(texts, codes, [None] * len(texts), "silver.economic_activity_text"),
                                  latency_sample=0)
         for mode, m in results.items():

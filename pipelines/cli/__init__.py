@@ -40,11 +40,11 @@ class LazyGroup(click.Group):
         return super().get_command(ctx, name)
 
     def invoke(self, ctx):
-        from pipelines.environment import EnvironmentConfigError
+        from pipelines.settings import SettingsError
 
         try:
             return super().invoke(ctx)
-        except EnvironmentConfigError as exc:   # a bad FMLAKE_* / LAKEHOUSE_* value: say which, no traceback
+        except SettingsError as exc:   # a bad FMLAKE_* / LAKEHOUSE_* value: say which, no traceback
             raise click.ClickException(f"environment: {exc}") from None
 
     def format_commands(self, ctx, formatter):
@@ -60,11 +60,17 @@ def main() -> None:
     """fm-lakehouse: foundation models for official statistics over a Delta lakehouse."""
 
 
-def _lakehouse():
-    from pipelines.environment import environment_lakehouse, get_environment
+def current_settings():
+    """The settings of this command, from the environment (cheap: read when a command needs them, so a
+    process that runs several commands, like the tests' CliRunner, sees each one's environment)."""
+    from pipelines.settings import load_settings
 
-    env = get_environment()
-    return env, environment_lakehouse(env)
+    return load_settings()
+
+
+def _lakehouse():
+    settings = current_settings()
+    return settings.core, settings.lakehouse()
 
 
 @main.command()

@@ -10,10 +10,10 @@ import click
 
 
 def _lakehouse():
-    from pipelines.environment import environment_lakehouse, get_environment
+    from pipelines.cli import current_settings
 
-    env = get_environment()
-    return env, environment_lakehouse(env)
+    settings = current_settings()
+    return settings, settings.lakehouse()
 
 
 @click.group()
@@ -44,7 +44,7 @@ def draft(census, sector, geo, out_dir, backend, model, instructions_dir, instru
     from assets.documents.drafting import DraftingError, LLMWriter, TemplateWriter
     from assets.documents.facts import FactsError
     from assets.documents.instructions import InstructionsError
-    from assets.documents.service import DEFAULT_MODEL, DraftRequest, draft_from_stats, load_census_csv
+    from assets.documents.service import DraftRequest, draft_from_stats, load_census_csv
     from assets.documents.store import write_artifacts
     from lakehouse.errors import LakehouseError
     from lakehouse.tables import ingestion as ING
@@ -59,15 +59,13 @@ def draft(census, sector, geo, out_dir, backend, model, instructions_dir, instru
                 raise click.ClickException(f"silver.industry_stats is empty under {lh.root}: pass --census CSV "
                                            "or materialize the ingestion assets (make demo)")
         if backend == "llm":
-            from resources.llm import LLMClient
+            from pipelines.resources import llm_resource
 
-            writer = LLMWriter(LLMClient(env.ollama_host, timeout_s=float(os.environ.get("FMLAKE_LLM_TIMEOUT_S",
-                                                                                          600))),
-                               model or os.environ.get("FMLAKE_DOCS_MODEL") or DEFAULT_MODEL)
+            writer = LLMWriter(llm_resource(env, backend="ollama").get_client(), model or env.documents.model)
         else:
             writer = TemplateWriter()
         req = DraftRequest(sector=sector, geo=geo, instructions_version=instructions_version,
-                           instructions_dir=instructions_dir or os.environ.get("FMLAKE_DOC_INSTRUCTIONS_DIR"))
+                           instructions_dir=instructions_dir or env.documents.instructions_dir or None)
         d = draft_from_stats(stats, req, writer)
         files = write_artifacts(d, out_dir)
     except (FactsError, InstructionsError, DraftingError, LakehouseError) as exc:

@@ -3,35 +3,23 @@
 from __future__ import annotations
 
 import json
-import os
 
 import click
 
 
-def _segmenter(segmenter: str, checkpoint: str | None, model_type: str | None, device: str | None,
-               points_per_side: int | None):
-    from resources.segmenter import build_segmenter
+def _segmenter(**overrides):
+    """The segmenter resource of the settings (IMAGERY_* variables), with the command's flags on top."""
+    from pipelines.cli import current_settings
+    from pipelines.resources import segmenter_resource
 
-    env = os.environ
-    return build_segmenter(
-        segmenter,
-        model_type=model_type or env.get("IMAGERY_SAM_MODEL_TYPE", "vit_b"),
-        checkpoint=checkpoint or env.get("IMAGERY_SAM_CHECKPOINT") or None,
-        device=device or env.get("IMAGERY_SAM_DEVICE", "cpu"),
-        points_per_side=points_per_side or int(env.get("IMAGERY_SAM_POINTS_PER_SIDE", "32")),
-        pred_iou_thresh=float(env.get("IMAGERY_SAM_PRED_IOU_THRESH", "0.88")),
-        stability_score_thresh=float(env.get("IMAGERY_SAM_STABILITY_SCORE_THRESH", "0.95")),
-    )
+    return segmenter_resource(current_settings(), **overrides)
 
 
-def _namer(namer: str, model: str | None, checkpoint: str | None):
-    from resources.namer import build_namer
+def _namer(**overrides):
+    from pipelines.cli import current_settings
+    from pipelines.resources import namer_resource
 
-    env = os.environ
-    return build_namer(namer, model=model or env.get("IMAGERY_NAMER_MODEL", ""),
-                       host=env.get("OLLAMA_HOST", "http://127.0.0.1:11434"),
-                       checkpoint=checkpoint or env.get("IMAGERY_NAMER_CHECKPOINT", ""),
-                       device=env.get("IMAGERY_NAMER_DEVICE", "cpu"))
+    return namer_resource(current_settings(), **overrides)
 
 
 @click.group()
@@ -42,20 +30,21 @@ def cli() -> None:
 @cli.command()
 @click.option("--input", "input_path", required=True, type=click.Path(exists=True), help="A tile or a folder of tiles.")
 @click.option("--out", "out_dir", required=True, type=click.Path(), help="Folder for objects, quicklooks, summaries.")
-@click.option("--segmenter", type=click.Choice(["default", "sam"]), default="default", show_default=True)
+@click.option("--segmenter", type=click.Choice(["default", "sam"]), default=None, help="Default IMAGERY_SEGMENTER.")
 @click.option("--checkpoint", default=None, help="SAM checkpoint (.pth) for --segmenter sam.")
 @click.option("--model-type", default=None, help="SAM model type: vit_b | vit_l | vit_h (default IMAGERY_SAM_MODEL_TYPE or vit_b).")
 @click.option("--device", default=None, help="torch device for SAM (cpu, cuda).")
 @click.option("--points-per-side", type=int, default=None, help="SAM automatic mask generator grid.")
-@click.option("--namer", type=click.Choice(["rules", "ollama", "transformers"]), default="rules", show_default=True)
+@click.option("--namer", type=click.Choice(["rules", "ollama", "transformers"]), default=None,
+              help="Default IMAGERY_NAMER.")
 @click.option("--namer-model", default=None, help="Ollama vision model for --namer ollama.")
 @click.option("--namer-checkpoint", default=None, help="Local checkpoint folder for --namer transformers.")
 @click.option("--band-roles", default=None, help='Band roles by position, e.g. "blue,green,red,nir".')
-@click.option("--window", type=int, default=512, show_default=True, help="Window (core) size in pixels.")
-@click.option("--overlap", type=int, default=32, show_default=True, help="Window overlap (halo) in pixels.")
-@click.option("--min-area", type=int, default=16, show_default=True, help="Smallest mask kept, in pixels.")
-@click.option("--k-min", type=int, default=6, show_default=True)
-@click.option("--k-max", type=int, default=12, show_default=True)
+@click.option("--window", type=int, default=None, help="Window (core) size in pixels (IMAGERY_WINDOW_SIZE).")
+@click.option("--overlap", type=int, default=None, help="Window overlap (halo) in pixels (IMAGERY_WINDOW_OVERLAP).")
+@click.option("--min-area", type=int, default=None, help="Smallest mask kept, in pixels (IMAGERY_MIN_MASK_AREA_PX).")
+@click.option("--k-min", type=int, default=None, help="Fewest clusters (IMAGERY_K_MIN).")
+@click.option("--k-max", type=int, default=None, help="Most clusters (IMAGERY_K_MAX).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def run(input_path, out_dir, segmenter, checkpoint, model_type, device, points_per_side, namer, namer_model,
         namer_checkpoint, band_roles, window, overlap, min_area, k_min, k_max, as_json) -> None:
@@ -64,16 +53,21 @@ def run(input_path, out_dir, segmenter, checkpoint, model_type, device, points_p
     from assets.imagery.segmentation import SegmentOptions
 
     try:
-        options = SegmentOptions(window_size=window, window_overlap=overlap, min_area_px=min_area)
-        seg = _segmenter(segmenter, checkpoint, model_type, device, points_per_side)
+        seg_resource = _segmenter(backend=segmenter, sam_checkpoint=checkpoint, sam_model_type=model_type,
+                                  sam_device=device, sam_points_per_side=points_per_side, band_roles=band_roles,
+                                  window_size=window, window_overlap=overlap, min_mask_area_px=min_area)
+        seg = seg_resource.get()
         if hasattr(seg, "validate"):
             seg.validate()  # a wrong checkpoint path fails here, before any tile is read
-        nm = _namer(namer, namer_model, namer_checkpoint)
+        namer_resource = _namer(backend=namer, model=namer_model, checkpoint=namer_checkpoint, k_min=k_min,
+                                k_max=k_max)
+        nm = namer_resource.get()
+        options = SegmentOptions.of(seg_resource)
     except (ValueError, FileNotFoundError) as exc:
         raise click.ClickException(str(exc)) from None
     report = run_chain(input_path, out_dir, seg, nm, options=options,
-                       band_roles=band_roles or os.environ.get("IMAGERY_BAND_ROLES") or None,
-                       clusters=ClusterSettings(k_min=k_min, k_max=k_max))
+                       band_roles=seg_resource.band_roles or None,
+                       clusters=ClusterSettings(k_min=namer_resource.k_min, k_max=namer_resource.k_max))
     if as_json:
         click.echo(json.dumps(report, default=str))
         return
@@ -113,8 +107,9 @@ def evaluate(input_path, out_dir, min_water, as_json) -> None:
     from assets.imagery.bench import water_iou
     from assets.imagery.pipeline import run_chain
 
-    report = run_chain(input_path, out_dir, _segmenter("default", None, None, None, None), _namer("rules", None, None),
-                       band_roles=os.environ.get("IMAGERY_BAND_ROLES") or None, keep_masks=True)
+    seg_resource = _segmenter(backend="default")
+    report = run_chain(input_path, out_dir, seg_resource.get(), _namer(backend="rules").get(),
+                       band_roles=seg_resource.band_roles or None, keep_masks=True)
     ious = water_iou(out_dir, report, min_water=min_water)
     result = {"tiles": report["tiles"], "masks": report["masks"], "k": report["k"], "labels": report["labels"],
               "water_iou": ious, "seconds": report["seconds"], "seconds_per_tile": report["seconds_per_tile"]}

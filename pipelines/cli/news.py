@@ -12,7 +12,6 @@ exits 1 (after printing every row) when all answers of a model failed.
 from __future__ import annotations
 
 import json
-import os
 import sys
 from pathlib import Path
 
@@ -46,13 +45,14 @@ def _load_records(path: Path) -> list[dict]:
 @click.option("--with-rules", is_flag=True, help="With --backend ollama, add the rules model to the comparison.")
 @click.option("--host", default=None, help="Ollama URL (default OLLAMA_HOST or http://127.0.0.1:11434).")
 @click.option("--prompt-version", default=None, help="Registered prompt version (default: the seed prompt).")
-@click.option("--timeout", "timeout_s", default=120.0, show_default=True, help="Seconds per request.")
-@click.option("--retries", default=3, show_default=True, help="Retries of timeouts, drops and 5xx.")
-@click.option("--concurrency", default=4, show_default=True, help="Requests in flight at most.")
+@click.option("--timeout", "timeout_s", default=None, type=float, help="Seconds per request (default FMLAKE_LLM_TIMEOUT_S).")
+@click.option("--retries", default=None, type=int, help="Retries of timeouts, drops and 5xx (default FMLAKE_LLM_MAX_RETRIES).")
+@click.option("--concurrency", default=None, type=int, help="Requests in flight at most (default FMLAKE_LLM_MAX_CONCURRENCY).")
 @click.option("--limit", default=None, type=int, help="Only the first N articles.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line: {id, model, answer, raw, ...}.")
 def extract(input_path: Path, backend: str, models: tuple[str, ...], with_rules: bool, host: str | None,
-            prompt_version: str | None, timeout_s: float, retries: int, concurrency: int, limit: int | None,
+            prompt_version: str | None, timeout_s: float | None, retries: int | None, concurrency: int | None,
+            limit: int | None,
             as_json: bool) -> None:
     """Ask whether each article mentions migrant women or girls (1 present, 2 absent, null invalid)."""
     from assets.news.extraction import articles_from_records, extract_answers
@@ -74,17 +74,19 @@ def extract(input_path: Path, backend: str, models: tuple[str, ...], with_rules:
             raise click.ClickException("--model needs --backend ollama")
         run_models = [RULES_MODEL]
     else:
-        from resources.llm import LLMClient, LLMUnavailable
+        from pipelines.cli import current_settings
+        from pipelines.resources import llm_resource
+        from resources.llm import LLMUnavailable
 
+        settings = current_settings()
         unavailable = (LLMUnavailable,)
-        run_models = list(models) or [m.strip() for m in os.environ.get("FMLAKE_LLM_MODELS", "").split(",")
-                                      if m.strip()]
+        run_models = list(models) or list(settings.llm.models)
         if not run_models:
             raise click.ClickException("--backend ollama needs --model NAME (or FMLAKE_LLM_MODELS)")
         if with_rules:
             run_models.append(RULES_MODEL)
-        client = LLMClient(host or os.environ.get("OLLAMA_HOST", "http://127.0.0.1:11434"), timeout_s=timeout_s,
-                           max_retries=retries, max_concurrency=concurrency)
+        client = llm_resource(settings, backend="ollama", host=host, timeout_s=timeout_s, max_retries=retries,
+                              max_concurrency=concurrency).get_client()
     log = (lambda msg: click.echo(msg, err=True)) if backend == "ollama" else None
     try:
         result = extract_answers(articles, run_models, prompt=prompt, client=client,

@@ -8,9 +8,9 @@ import click
 
 
 def _lakehouse():
-    from pipelines.environment import environment_lakehouse
+    from pipelines.cli import current_settings
 
-    return environment_lakehouse()
+    return current_settings().lakehouse()
 
 
 @click.group()

@@ -6,7 +6,6 @@ Heavy modules (numpy models, bm25s, DuckDB) are imported inside the commands.
 from __future__ import annotations
 
 import json
-import os
 import sys
 import tempfile
 from pathlib import Path
@@ -24,11 +23,12 @@ def _progress(quiet: bool):
     return (lambda msg: None) if quiet else (lambda msg: click.echo(msg, err=True))
 
 
-def _embedder(backend: str | None):
-    """The embedder the environment configures (SEARCH_EMBEDDER_* variables), optionally another backend."""
-    from assets.search.store import embedder_from_env
+def _embedder(backend: str | None, **overrides):
+    """The embedder the settings configure (SEARCH_EMBEDDER_* variables), optionally another backend."""
+    from pipelines.cli import current_settings
+    from pipelines.resources import embedder_resource
 
-    return embedder_from_env(backend)
+    return embedder_resource(current_settings(), backend=backend, **overrides).get_embedder()
 
 
 def _index_options(f):
@@ -48,10 +48,14 @@ def _index_options(f):
 
 def _load_index(source: str, catalog_path: str | None, backend: str | None, fusion: str | None, quiet: bool):
     from assets.search.store import load_index
+    from pipelines.cli import current_settings
+    from pipelines.resources import search_index_resource
 
+    settings = current_settings()
     try:
-        index, origin = load_index(source=source, catalog_path=catalog_path, embedder=_embedder(backend),
-                                   fusion=fusion)
+        index, origin = load_index(settings.lakehouse(), _embedder(backend),
+                                   search_index_resource(settings).index_config(fusion=fusion), source=source,
+                                   catalog_path=catalog_path)
     except Exception as exc:  # noqa: BLE001 - shown to the user as a clean CLI error, with its type
         raise click.ClickException(f"could not load the search index: {type(exc).__name__}: {exc}") from exc
     _progress(quiet)(f"index: {origin} ({index.corpus.height} documents, {len(index.vectors)} vectors, "
@@ -118,10 +122,9 @@ def serve(host: str, port: int, quiet: bool, source: str, catalog_path: str | No
 
 
 def _default_catalog() -> str | None:
-    from assets.search.store import shared_data_dir
+    from pipelines.cli import current_settings
 
-    shared = shared_data_dir()
-    path = shared / "catalogs" / "scian2018.csv" if shared else None
+    path = current_settings().core.shared_data / "catalogs" / "scian2018.csv"
     return str(path) if path and path.is_file() else None
 
 
@@ -129,7 +132,7 @@ def _examples_file(option: str, queries, queries_path: str, test_from: int) -> s
     """The examples file ``--examples`` names; for ``auto`` the shared RETC register when the queries have no
     year before ``test_from`` (a file of later years), else None (the queries' own earlier years)."""
     from assets.search.evaluation import EvaluationError
-    from assets.search.store import shared_data_dir
+    from pipelines.cli import current_settings
 
     if option == "none":
         return None
@@ -141,9 +144,8 @@ def _examples_file(option: str, queries, queries_path: str, test_from: int) -> s
         return option
     if any(y is not None and y < test_from for y in queries.years):
         return None
-    shared = shared_data_dir()
-    register = shared / "coding" / "retc_scian_2008_2019.csv" if shared else None
-    if register is None or not register.is_file() or register.resolve() == Path(queries_path).resolve():
+    register = current_settings().core.shared_data / "coding" / "retc_scian_2008_2019.csv"
+    if not register.is_file() or register.resolve() == Path(queries_path).resolve():
         return None
     return str(register)
 
@@ -240,11 +242,7 @@ def benchmark(n_docs: int, n_queries: int, hnsw: bool, backend: str | None, thre
     """Index build throughput and p50/p95 query latency per mode on a synthetic corpus."""
     from assets.search.benchmark import run_benchmark
 
-    if threads is not None:
-        os.environ["SEARCH_EMBEDDER_THREADS"] = str(threads)
-    if workers is not None:
-        os.environ["SEARCH_EMBEDDER_WORKERS"] = str(workers)
-    report = run_benchmark(n_docs, n_queries, _embedder(backend), hnsw=hnsw, seed=seed, progress=_progress(False))
+    report = run_benchmark(n_docs, n_queries, _embedder(backend, threads=threads, workers=workers), hnsw=hnsw, seed=seed, progress=_progress(False))
     if as_json:
         _echo_json(report)
         return

@@ -44,16 +44,14 @@ def _checks(result) -> dict[str, dg.AssetCheckEvaluation]:
 
 def test_definitions_load_with_domain_resources(tmp_path, monkeypatch):
     from assets.imagery.defs import defs
-    from pipelines.domain_resources import build
-    from pipelines.environment import get_environment
+    from pipelines.resources import build_resources
+    from pipelines.settings import SettingsError, load_settings
 
-    monkeypatch.setenv("IMAGERY_SEGMENTER", "sam")
-    monkeypatch.setenv("IMAGERY_SAM_MODEL_TYPE", "vit_l")
-    monkeypatch.setenv("IMAGERY_SAM_CHECKPOINT", "/models/sam_vit_l_0b3195.pth")
-    monkeypatch.setenv("IMAGERY_BAND_ROLES", "blue,green,red,nir")
-    monkeypatch.setenv("IMAGERY_NAMER", "ollama")
-    monkeypatch.setenv("IMAGERY_NAMER_MODEL", "qwen2.5vl:7b")
-    resources = build(get_environment({"LAKEHOUSE_ROOT": str(tmp_path), "OLLAMA_HOST": "http://10.0.0.5:11434"}))
+    env = {"IMAGERY_SEGMENTER": "sam", "IMAGERY_SAM_MODEL_TYPE": "vit_l",
+           "IMAGERY_SAM_CHECKPOINT": "/models/sam_vit_l_0b3195.pth", "IMAGERY_BAND_ROLES": "blue,green,red,nir",
+           "IMAGERY_NAMER": "ollama", "IMAGERY_NAMER_MODEL": "qwen2.5vl:7b",
+           "LAKEHOUSE_ROOT": str(tmp_path), "OLLAMA_HOST": "http://10.0.0.5:11434"}
+    resources = build_resources(load_settings(env))
     seg, namer = resources["segmenter"], resources["namer"]
     assert (seg.backend, seg.sam_model_type, seg.sam_checkpoint, seg.band_roles) == \
         ("sam", "vit_l", "/models/sam_vit_l_0b3195.pth", "blue,green,red,nir")
@@ -71,9 +69,8 @@ def test_definitions_load_with_domain_resources(tmp_path, monkeypatch):
             assert a.partitions_def.name == "tile_batches"
     masks = next(a for a in defs.assets if dg.AssetKey(["gold", "image_masks"]) in a.keys)
     assert masks.op.pool == "imagery_segmenter"
-    monkeypatch.setenv("IMAGERY_SEGMENTER", "watershed")
-    with pytest.raises(ValueError, match="IMAGERY_SEGMENTER"):
-        build(get_environment({"LAKEHOUSE_ROOT": str(tmp_path)}))
+    with pytest.raises(SettingsError, match="IMAGERY_SEGMENTER"):
+        load_settings({**env, "IMAGERY_SEGMENTER": "watershed"})
 
 
 @pytest.mark.slow

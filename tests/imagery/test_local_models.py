@@ -27,7 +27,7 @@ def test_sam_backend_end_to_end_with_a_tiny_checkpoint(tiny_sam_type, scene_tif,
     assert seg._generator is None, "the model must load lazily, on the first window"
     info = inspect_tile(scene_tif, "b")
     masks: list[dict] = []
-    result = segment_tile(info, seg, masks.append, resource.options())
+    result = segment_tile(info, seg, masks.append, SegmentOptions.of(resource))
     assert seg._generator is not None
     assert result.n_windows == 4 and result.n_masks == len(masks) > 0
     geoms = [shapely.from_wkb(m["geometry_wkb"]) for m in masks]

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from resources.namer import (LABELS, ClusterProfile, NamerResource, OllamaNamer, RuleNamer, build_namer,
-                             namer_settings_from_env, parse_json_answer, parse_label_answer, rule_label, rules_vote)
+                             parse_json_answer, parse_label_answer, rule_label, rules_vote)
 from pipelines.loopback.ollama_server import Behaviour
 
 
@@ -120,16 +120,18 @@ def test_namer_configuration():
         build_namer("transformers")
     with pytest.raises(ValueError, match="unknown"):
         build_namer("paligemma-cloud")
-    settings = namer_settings_from_env({"IMAGERY_NAMER": "ollama", "IMAGERY_NAMER_MODEL": "llava", "IMAGERY_K_MIN": "3"},
-                                       "http://h:1")
-    resource = NamerResource(**settings)
+    from pipelines.resources import namer_resource
+    from pipelines.settings import SettingsError, load_settings
+
+    resource = namer_resource(load_settings({"IMAGERY_NAMER": "ollama", "IMAGERY_NAMER_MODEL": "llava",
+                                             "IMAGERY_K_MIN": "3", "OLLAMA_HOST": "http://h:1"}))
     assert (resource.backend, resource.model, resource.host, resource.k_min) == ("ollama", "llava", "http://h:1", 3)
-    with pytest.raises(ValueError, match="IMAGERY_NAMER"):
-        namer_settings_from_env({"IMAGERY_NAMER": "gpt"}, "http://h:1")
-    with pytest.raises(ValueError, match="IMAGERY_K_MAX"):
-        namer_settings_from_env({"IMAGERY_K_MAX": "many"}, "http://h:1")
-    with pytest.raises(ValueError, match="2 <= k_min <= k_max, got 10 and 3"):
-        namer_settings_from_env({"IMAGERY_K_MIN": "10", "IMAGERY_K_MAX": "3"}, "http://h:1")
+    with pytest.raises(SettingsError, match="IMAGERY_NAMER"):
+        load_settings({"IMAGERY_NAMER": "gpt"})
+    with pytest.raises(SettingsError, match="IMAGERY_K_MAX"):
+        load_settings({"IMAGERY_K_MAX": "many"})
+    with pytest.raises(SettingsError, match="2 <= k_min <= k_max, got 10 and 3"):
+        load_settings({"IMAGERY_K_MIN": "10", "IMAGERY_K_MAX": "3"})
     with pytest.raises(ValueError, match="k_min=10, k_max=3"):
         NamerResource(k_min=10, k_max=3).get()
-    assert json.loads(json.dumps(settings))  # plain config, nothing loaded
+    assert json.loads(resource.model_dump_json())  # plain config, nothing loaded

@@ -3,16 +3,16 @@
 import dagster as dg
 
 from assets.news.defs import defs
-from pipelines.domain_resources import build
-from pipelines.environment import get_environment
+from pipelines.resources import build_resources
+from pipelines.settings import load_settings
 from resources.llm import LLMResource
 
 
 def test_news_definitions_load_with_domain_resources(tmp_path, monkeypatch):
     monkeypatch.setenv("FMLAKE_LLM_BACKEND", "ollama")
     monkeypatch.setenv("FMLAKE_LLM_MODELS", "gemma3:27b,deepseek-r1:32b")
-    env = get_environment({"LAKEHOUSE_ROOT": str(tmp_path)})
-    resources = build(env)
+    resources = build_resources(load_settings({"LAKEHOUSE_ROOT": str(tmp_path), "FMLAKE_LLM_BACKEND": "ollama",
+                                               "FMLAKE_LLM_MODELS": "gemma3:27b,deepseek-r1:32b"}))
     llm = resources["llm"]
     assert isinstance(llm, LLMResource) and llm.models == ["gemma3:27b", "deepseek-r1:32b"]
     from resources.lakehouse import LakehouseResource

@@ -9,7 +9,7 @@ import time
 import pytest
 
 from resources.llm import (LLMClient, LLMResource, LLMUnavailable, ModelNotFound, is_connection_refused, is_retryable,
-                           llm_settings_from_env, model_key, strip_thinking)
+                           model_key, strip_thinking)
 from pipelines.loopback.ollama_server import Behaviour, DropConnection, HttpError, RawBody
 
 
@@ -179,16 +179,18 @@ def test_strip_thinking():
 def test_resource_embedded_and_from_env(ollama_server):
     with pytest.raises(LLMUnavailable):
         LLMResource().chat("m", "x")
-    settings = llm_settings_from_env({"FMLAKE_LLM_BACKEND": "ollama", "FMLAKE_LLM_MODELS": "a, b",
-                                      "FMLAKE_LLM_MAX_CONCURRENCY": "2"}, ollama_server.url)
-    res = LLMResource(**settings)
+    from pipelines.resources import llm_resource
+    from pipelines.settings import SettingsError, load_settings
+
+    res = llm_resource(load_settings({"FMLAKE_LLM_BACKEND": "ollama", "FMLAKE_LLM_MODELS": "a, b",
+                                      "FMLAKE_LLM_MAX_CONCURRENCY": "2", "OLLAMA_HOST": ollama_server.url}))
     assert res.enabled and res.models == ["a", "b"] and res.max_concurrency == 2
     ollama_server.add_model("a", Behaviour.think())
     reply = res.chat("a", "mujeres migrantes")
     assert reply.ok and strip_thinking(reply.text) == "1"
     assert res.get_client() is res.get_client()  # one client, one semaphore per resource instance
-    with pytest.raises(ValueError, match="FMLAKE_LLM_BACKEND"):
-        llm_settings_from_env({"FMLAKE_LLM_BACKEND": "gpt"}, "x")
+    with pytest.raises(SettingsError, match="FMLAKE_LLM_BACKEND"):
+        load_settings({"FMLAKE_LLM_BACKEND": "gpt"})
 
 
 def test_malformed_bodies_are_failed_calls_not_crashes(ollama_server):

@@ -17,8 +17,11 @@ def sensor():
 
 
 def evaluate(instance, cursor=None):
-    context = dg.build_sensor_context(instance=instance, cursor=cursor,
-                                      repository_def=defs.get_repository_def())
+    from pipelines.resources import build_resources
+
+    # the daemon gives the sensor the definitions' resources; this test's environment (tmp lakehouse) builds them
+    context = dg.build_sensor_context(instance=instance, cursor=cursor, repository_def=defs.get_repository_def(),
+                                      resources={"lakehouse": build_resources()["lakehouse"]})
     # the daemon sets this loading context itself; a direct evaluation has to provide it
     with dg.partition_loading_context(dynamic_partitions_store=instance):
         return sensor().evaluate_tick(context)

@@ -29,17 +29,17 @@ def demo_root(tmp_path_factory):
     os.environ.update(env)
     try:
         from assets.ingestion.sample_data import generate
-        from pipelines.environment import get_environment
         from pipelines.resources import build_resources
 
         generate(root / "landing", seed=7)
-        resources = build_resources(get_environment())
+        resources = build_resources()
         # a persistent instance (sqlite under a temporary DAGSTER_HOME), as `make demo` then `make ui` use
         with dg.instance_for_test() as instance:
             results = materialize_everything(defs, resources, instance)
             # what `make ui` does next: the landing sensor's first tick, no cursor yet
             sensor = next(s for s in defs.sensors if s.name == "landing_batches_sensor")
-            context = dg.build_sensor_context(instance=instance, repository_def=defs.get_repository_def())
+            context = dg.build_sensor_context(instance=instance, repository_def=defs.get_repository_def(),
+                                              resources={"lakehouse": resources["lakehouse"]})
             with dg.partition_loading_context(dynamic_partitions_store=instance):
                 first_tick = sensor.evaluate_tick(context)
         yield root, results, first_tick
@@ -127,15 +127,11 @@ def test_landing_sensor_does_not_ingest_the_demos_batches_again(demo_root):
 def test_demo_uses_the_instance_make_ui_opens(tmp_path, monkeypatch):
     """`fmlake demo` without DAGSTER_HOME records its runs where `make ui` looks (the Makefile's default,
     created with the project's dagster.yaml), not in a throwaway instance; DAGSTER_HOME, when set, wins."""
-    from pipelines.environment import PROJECT_ROOT
+    from pipelines.settings import PROJECT_ROOT, load_settings
 
-    monkeypatch.delenv("DAGSTER_HOME", raising=False)
-    home = dagster_home(default=tmp_path / "home")
-    assert home == (tmp_path / "home").resolve() and os.environ["DAGSTER_HOME"] == str(home)
+    assert load_settings({}).core.dagster_home == (PROJECT_ROOT / ".dagster_home").resolve()
+    home = dagster_home(load_settings({"DAGSTER_HOME": str(tmp_path / "home")}).core.dagster_home)
+    assert home == (tmp_path / "home").resolve()
     assert (home / "dagster.yaml").read_text() == (PROJECT_ROOT / "dagster.yaml").read_text()
-    with dg.DagsterInstance.get() as instance:
+    with dg.DagsterInstance.from_config(str(home)) as instance:
         assert not instance.is_ephemeral and instance.root_directory == str(home)
-
-    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "set"))
-    assert dagster_home(default=tmp_path / "home") == (tmp_path / "set").resolve()
-    assert (tmp_path / "set" / "dagster.yaml").is_file()

@@ -105,10 +105,9 @@ def test_real_shared_data_ingests_through_the_same_assets(shared_data, lakehouse
     }
     for name, path in overrides.items():
         monkeypatch.setenv(f"FMLAKE_SOURCE_{name}", str(path))
-    from pipelines.environment import get_environment
     from pipelines.resources import build_resources
 
-    resources = build_resources(get_environment())
+    resources = build_resources()
     lh = resources["lakehouse"].lakehouse
     keys = {dg.AssetKey([layer, name]) for layer in ("bronze", "silver") for name in (
         "municipalities", "industry_stats", "scian_catalog", "economic_activity_text", "news_articles")}

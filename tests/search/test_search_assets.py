@@ -87,7 +87,7 @@ def test_assets_write_corpus_vectors_and_checks(seeded):
         vectors.sort("vector_id")["embedding"].to_list()
 
     # the index loads back from the lakehouse without re-embedding the corpus
-    index, origin = load_index("lakehouse", embedder=res["embedder"].get_embedder(), lh=lh)
+    index, origin = load_index(lh, res["embedder"].get_embedder(), source="lakehouse")
     assert origin.startswith("lakehouse") and index.stats.embedded == 0
     assert index.search("maquila de galvanizado", "hybrid", 1)[0].ref == "332810"  # found through its examples
     assert index.search("industria del pan tamaulipas", "bm25", 3)[0].doc_id == "document:cli-311"

@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import numpy as np
@@ -59,15 +60,13 @@ def test_use_is_multilingual_and_normalised(use_embedder):
 def test_use_is_thread_safe(use_embedder):
     texts = [f"fabricación de producto número {i}" for i in range(24)]
     expected = use_embedder.embed(texts)
-    results: dict[int, np.ndarray] = {}
-
-    def work(i: int) -> None:
-        results[i] = use_embedder.embed(texts)
-
-    threads = [threading.Thread(target=work, args=(i,)) for i in range(4)]
-    [t.start() for t in threads]
-    [t.join() for t in threads]
-    for v in results.values():
+    # futures re-raise what a thread raised: a failing thread fails the test (a results dict it never filled
+    # would have asserted nothing)
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        futures = [pool.submit(use_embedder.embed, texts) for _ in range(4)]
+        results = [f.result(timeout=120) for f in futures]
+    assert len(results) == 4
+    for v in results:
         np.testing.assert_allclose(v, expected, atol=1e-5)
 
 
@@ -162,11 +161,10 @@ def test_non_finite_vectors_and_bad_settings_are_refused(monkeypatch):
         e.embed(["bien", "texto roto"])
     with pytest.raises(EmbedderError, match="max_chars must be >= 1"):
         Embedder("use", max_chars=0)
-    from assets.search.store import embedder_settings
-    from pipelines.environment import EnvironmentConfigError
+    from pipelines.settings import SettingsError, load_settings
 
-    with pytest.raises(EnvironmentConfigError, match="SEARCH_EMBEDDER must be one of"):
-        embedder_settings({"SEARCH_EMBEDDER": "ollma"})
+    with pytest.raises(SettingsError, match="SEARCH_EMBEDDER must be one of"):
+        load_settings({"SEARCH_EMBEDDER": "ollma"})
 
 
 def test_use_worker_processes_match_in_process(use_embedder):

@@ -1,0 +1,342 @@
+"""The ONE reader of the environment: every setting of the project, typed, with its default and validation.
+
+``load_settings()`` maps environment variables (documented one by one in ``.env.example``; a test keeps the two
+in step) to a frozen :class:`Settings` of sections — core, llm, imagery, search, documents (a domain adds its section when it has settings).
+Nothing is read at import time. Definitions, CLIs, services, benches and the demo all build their resources
+from one :class:`Settings` through the same factories (:mod:`pipelines.resources`), so a default or a
+validation exists once.
+
+Secrets (object-store credentials, tokens, passwords) are never copied into resource config: the settings
+keep only *which* variable holds them (:class:`Secret`), resources receive ``dg.EnvVar(name)`` and Dagster
+resolves it inside the run, so the value shows in no config the UI displays and in no run log.
+
+``FMLAKE_ENV`` = dev (default) | test | prod. In prod ``LAKEHOUSE_ROOT`` must be set explicitly, so a
+production run never writes into a developer's checkout.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Mapping, TypeVar
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+ENVIRONMENTS = ("dev", "test", "prod")
+SOURCE_PREFIX = "FMLAKE_SOURCE_"
+DEFAULT_OLLAMA_HOST = "http://127.0.0.1:11434"
+
+T = TypeVar("T")
+
+
+class SettingsError(ValueError):
+    """An environment variable has a value the project cannot use (the message names it)."""
+
+
+# kept for callers that catch the older name
+EnvironmentConfigError = SettingsError
+
+
+# ------------------------------------------------------------------ reading one variable
+class _Reader:
+    """Reads variables of one mapping and remembers which ones the settings know (``.env.example`` test)."""
+
+    def __init__(self, env: Mapping[str, str]):
+        self.env = env
+
+    def raw(self, var: str) -> str | None:
+        value = self.env.get(var)
+        return None if value is None or value.strip() == "" else value.strip()
+
+    def str(self, var: str, default: str = "") -> str:
+        value = self.raw(var)
+        return default if value is None else value
+
+    def num(self, var: str, cast: Callable[[str], T], default: T, *, minimum: float | None = None,
+            maximum: float | None = None) -> T:
+        raw = self.raw(var)
+        if raw is None:
+            return default
+        try:
+            value = cast(raw)
+        except ValueError:
+            raise SettingsError(f"{var} must be a {cast.__name__}, got {raw!r}") from None
+        if value != value or (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
+            bounds = f">= {minimum}" if maximum is None else f"in [{minimum}, {maximum}]"
+            raise SettingsError(f"{var} must be {bounds}, got {raw!r}")
+        return value
+
+    def choice(self, var: str, choices: tuple[str, ...], default: str) -> str:
+        value = self.str(var, default)
+        if value not in choices:
+            raise SettingsError(f"{var} must be one of {', '.join(choices)}, got {value!r}")
+        return value
+
+    def flag(self, var: str, default: bool) -> bool:
+        raw = self.raw(var)
+        if raw is None:
+            return default
+        if raw.lower() in ("1", "true", "yes", "on"):
+            return True
+        if raw.lower() in ("0", "false", "no", "off"):
+            return False
+        raise SettingsError(f"{var} must be true or false, got {raw!r}")
+
+    def csv(self, var: str) -> tuple[str, ...]:
+        return tuple(v.strip() for v in self.str(var).split(",") if v.strip())
+
+    def json_object(self, var: str) -> dict[str, Any]:
+        raw = self.raw(var)
+        if raw is None:
+            return {}
+        try:
+            value = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            raise SettingsError(f"{var} is not valid JSON: {exc}") from None
+        if not isinstance(value, dict):
+            raise SettingsError(f"{var} must be a JSON object, got {type(value).__name__}")
+        return value
+
+
+@dataclass(frozen=True)
+class Secret:
+    """A secret the settings know by its variable name only; ``str()``/``repr()`` never show the value.
+
+    ``env_var()`` is what resources get (Dagster resolves it in the run); ``reveal()`` is for the few
+    callers outside Dagster that must hand the value to a library (a CLI opening the lakehouse)."""
+
+    name: str
+    _value: str | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def is_set(self) -> bool:
+        return bool(self._value)
+
+    def env_var(self):
+        import dagster as dg
+
+        return dg.EnvVar(self.name)
+
+    def reveal(self) -> str | None:
+        return self._value
+
+    def __str__(self) -> str:
+        return f"{self.name}=***" if self.is_set else f"{self.name} (unset)"
+
+
+# ------------------------------------------------------------------ sections
+@dataclass(frozen=True)
+class CoreSettings:
+    """Where things live and which environment this is."""
+
+    env: str
+    lakehouse_root: str
+    landing_root: str
+    catalog_path: str
+    # JSON object of deltalake/object-store options (credentials): a secret
+    storage_options: Secret
+    # source name -> folder or file holding that source's files (e.g. real data in ../shared/data)
+    source_overrides: dict[str, str]
+    dbt_target: str
+    # a landing batch is picked up once its files have not changed for this long (a copy may be in progress)
+    landing_settle_seconds: float
+    dagster_home: Path
+    shared_data: Path
+
+    @property
+    def is_prod(self) -> bool:
+        return self.env == "prod"
+
+    @property
+    def remote(self) -> bool:
+        return "://" in self.lakehouse_root and not self.lakehouse_root.startswith("file://")
+
+    def storage_options_value(self) -> dict[str, str]:
+        """The decoded storage options (for code outside a Dagster run); never print them."""
+        raw = self.storage_options.reveal()
+        return json.loads(raw) if raw else {}
+
+
+@dataclass(frozen=True)
+class LLMSettings:
+    """Ollama: the server(s), the models of the news fan-out, and the one client's limits."""
+
+    backend: str
+    hosts: tuple[str, ...]
+    models: tuple[str, ...]
+    timeout_s: float
+    max_retries: int
+    max_concurrency: int
+    options_json: str
+
+    @property
+    def host(self) -> str:
+        return self.hosts[0]
+
+
+@dataclass(frozen=True)
+class ImagerySettings:
+    segmenter: str
+    band_roles: str
+    window_size: int
+    window_overlap: int
+    min_mask_area_px: int
+    sam_model_type: str
+    sam_checkpoint: str
+    sam_device: str
+    sam_points_per_side: int
+    sam_pred_iou_thresh: float
+    sam_stability_score_thresh: float
+    namer: str
+    namer_model: str
+    namer_checkpoint: str
+    namer_device: str
+    k_min: int
+    k_max: int
+
+
+@dataclass(frozen=True)
+class SearchSettings:
+    embedder: str
+    embedder_model_path: str
+    ollama_model: str
+    embedder_threads: int
+    embedder_workers: int
+    fusion: str
+    alpha: float
+    vector_index: str
+    exact_max_vectors: int
+
+
+@dataclass(frozen=True)
+class DocumentsSettings:
+    model: str
+    instructions_dir: str
+
+
+@dataclass(frozen=True)
+class Settings:
+    core: CoreSettings
+    llm: LLMSettings
+    imagery: ImagerySettings
+    search: SearchSettings
+    documents: DocumentsSettings
+
+    def lakehouse(self):
+        """The Delta tables of these settings, for CLIs, services and benches (outside a Dagster run)."""
+        from lakehouse import Lakehouse
+
+        return Lakehouse(self.core.lakehouse_root, self.core.storage_options_value())
+
+
+# every variable the settings read (the .env.example test compares against this)
+KNOWN_VARIABLES: set[str] = set()
+
+LLM_BACKENDS = ("embedded", "ollama")
+SEGMENTER_BACKENDS = ("default", "sam")
+NAMER_BACKENDS = ("rules", "ollama", "transformers")
+EMBEDDER_BACKENDS = ("use", "minilm", "ollama")
+
+
+class _TrackingReader(_Reader):
+    def raw(self, var: str) -> str | None:
+        KNOWN_VARIABLES.add(var)
+        return super().raw(var)
+
+
+def _core(r: _Reader) -> CoreSettings:
+    name = r.choice("FMLAKE_ENV", ENVIRONMENTS, "dev")
+    root = r.str("LAKEHOUSE_ROOT")
+    if not root:
+        if name == "prod":
+            raise SettingsError("FMLAKE_ENV=prod needs LAKEHOUSE_ROOT (a path or s3:// URI)")
+        root = str(PROJECT_ROOT / "data")
+    remote = "://" in root and not root.startswith("file://")
+    landing = r.str("LANDING_ROOT") or (str(PROJECT_ROOT / "data" / "landing") if remote else f"{root}/landing")
+    catalog = r.str("DUCKDB_CATALOG") or (str(PROJECT_ROOT / "data" / "catalog.duckdb") if remote
+                                          else f"{root}/catalog.duckdb")
+    r.json_object("LAKEHOUSE_STORAGE_OPTIONS")   # validated here, kept as a secret
+    storage = Secret("LAKEHOUSE_STORAGE_OPTIONS", r.raw("LAKEHOUSE_STORAGE_OPTIONS"))
+    overrides = {k[len(SOURCE_PREFIX):].lower(): v for k, v in r.env.items() if k.startswith(SOURCE_PREFIX) and v}
+    home = Path(r.str("DAGSTER_HOME") or PROJECT_ROOT / ".dagster_home").expanduser().resolve()
+    shared = Path(r.str("FMLAKE_SHARED_DATA") or PROJECT_ROOT.parent / "shared" / "data")
+    return CoreSettings(
+        env=name, lakehouse_root=root, landing_root=landing, catalog_path=catalog, storage_options=storage,
+        source_overrides=overrides,
+        dbt_target=r.str("DBT_TARGET", "prod" if name == "prod" else "dev"),
+        landing_settle_seconds=r.num("FMLAKE_LANDING_SETTLE_SECONDS", float, 0.0 if name == "test" else 30.0,
+                                     minimum=0),
+        dagster_home=home, shared_data=shared)
+
+
+def _llm(r: _Reader) -> LLMSettings:
+    hosts = r.csv("OLLAMA_HOSTS") or (r.str("OLLAMA_HOST", DEFAULT_OLLAMA_HOST),)
+    for host in hosts:
+        if not host.startswith(("http://", "https://")):
+            raise SettingsError(f"Ollama host {host!r} (OLLAMA_HOST/OLLAMA_HOSTS) must start with http:// or https://")
+    options = r.json_object("FMLAKE_LLM_OPTIONS")
+    return LLMSettings(
+        backend=r.choice("FMLAKE_LLM_BACKEND", LLM_BACKENDS, "embedded"),
+        hosts=tuple(h.rstrip("/") for h in hosts),
+        models=r.csv("FMLAKE_LLM_MODELS"),
+        timeout_s=r.num("FMLAKE_LLM_TIMEOUT_S", float, 120.0, minimum=0.001),
+        max_retries=r.num("FMLAKE_LLM_MAX_RETRIES", int, 3, minimum=0),
+        max_concurrency=r.num("FMLAKE_LLM_MAX_CONCURRENCY", int, 4, minimum=1),
+        options_json=json.dumps(options))
+
+
+def _imagery(r: _Reader) -> ImagerySettings:
+    k_min = r.num("IMAGERY_K_MIN", int, 6)
+    k_max = r.num("IMAGERY_K_MAX", int, 12)
+    if not 2 <= k_min <= k_max:
+        raise SettingsError(f"IMAGERY_K_MIN and IMAGERY_K_MAX must satisfy 2 <= k_min <= k_max, "
+                            f"got {k_min} and {k_max}")
+    return ImagerySettings(
+        segmenter=r.choice("IMAGERY_SEGMENTER", SEGMENTER_BACKENDS, "default"),
+        band_roles=r.str("IMAGERY_BAND_ROLES"),
+        window_size=r.num("IMAGERY_WINDOW_SIZE", int, 512, minimum=16),
+        window_overlap=r.num("IMAGERY_WINDOW_OVERLAP", int, 32, minimum=0),
+        min_mask_area_px=r.num("IMAGERY_MIN_MASK_AREA_PX", int, 16, minimum=1),
+        sam_model_type=r.choice("IMAGERY_SAM_MODEL_TYPE", ("vit_b", "vit_l", "vit_h"), "vit_b"),
+        sam_checkpoint=r.str("IMAGERY_SAM_CHECKPOINT"),
+        sam_device=r.str("IMAGERY_SAM_DEVICE", "cpu"),
+        sam_points_per_side=r.num("IMAGERY_SAM_POINTS_PER_SIDE", int, 32, minimum=1),
+        sam_pred_iou_thresh=r.num("IMAGERY_SAM_PRED_IOU_THRESH", float, 0.88, minimum=0, maximum=1),
+        sam_stability_score_thresh=r.num("IMAGERY_SAM_STABILITY_SCORE_THRESH", float, 0.95, minimum=0, maximum=1),
+        namer=r.choice("IMAGERY_NAMER", NAMER_BACKENDS, "rules"),
+        namer_model=r.str("IMAGERY_NAMER_MODEL"),
+        namer_checkpoint=r.str("IMAGERY_NAMER_CHECKPOINT"),
+        namer_device=r.str("IMAGERY_NAMER_DEVICE", "cpu"),
+        k_min=k_min, k_max=k_max)
+
+
+def _search(r: _Reader) -> SearchSettings:
+    return SearchSettings(
+        embedder=r.choice("SEARCH_EMBEDDER", EMBEDDER_BACKENDS, "use"),
+        embedder_model_path=r.str("SEARCH_EMBEDDER_MODEL_PATH"),
+        ollama_model=r.str("SEARCH_OLLAMA_MODEL", "nomic-embed-text"),
+        embedder_threads=r.num("SEARCH_EMBEDDER_THREADS", int, 1, minimum=1),
+        embedder_workers=r.num("SEARCH_EMBEDDER_WORKERS", int, 2, minimum=1),
+        fusion=r.choice("SEARCH_FUSION", ("weighted", "rrf"), "weighted"),
+        alpha=r.num("SEARCH_ALPHA", float, 0.3, minimum=0, maximum=1),
+        vector_index=r.choice("SEARCH_VECTOR_INDEX", ("auto", "exact", "hnsw"), "auto"),
+        exact_max_vectors=r.num("SEARCH_EXACT_MAX_VECTORS", int, 200000, minimum=1))
+
+
+def _documents(r: _Reader) -> DocumentsSettings:
+    return DocumentsSettings(model=r.str("FMLAKE_DOCS_MODEL", "mixtral:8x7b"),
+                             instructions_dir=r.str("FMLAKE_DOC_INSTRUCTIONS_DIR"))
+
+
+def load_settings(env: Mapping[str, str] | None = None) -> Settings:
+    """Every setting from ``env`` (default: the process environment); a bad value raises
+    :class:`SettingsError` naming the variable."""
+    r = _TrackingReader(os.environ if env is None else env)
+    return Settings(core=_core(r), llm=_llm(r), imagery=_imagery(r), search=_search(r), documents=_documents(r))
+
+
+def known_variables() -> set[str]:
+    """Every variable :func:`load_settings` reads (``FMLAKE_SOURCE_<NAME>`` stands for the family)."""
+    load_settings({})
+    return {*KNOWN_VARIABLES, f"{SOURCE_PREFIX}<NAME>"}
