@@ -139,8 +139,8 @@ silver_news = TableSpec(
         "outlet": Col(U, "Name of the news outlet."),
         "title": Col(U, "Headline of the article (as delivered)."),
         "text": Col(U, "Article body: Unicode NFC, whitespace collapsed; articles without text are dropped."),
-        "url": Col(U, "Web address as delivered; articles with the same address (scheme, query and fragment "
-                      "ignored) on the same day are deduplicated."),
+        "url": Col(U, "Web address as delivered; articles with the same http(s) address (lower case, query and "
+                      "fragment ignored) on the same day are deduplicated; placeholders such as '#' never are."),
         "text_hash": Col(U, "SHA-256 of the lower-cased cleaned text: identical texts (syndicated copies) are "
                             "kept once, also across days."),
     },
