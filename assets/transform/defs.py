@@ -12,7 +12,7 @@ from typing import Any, Mapping
 import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, dbt_assets
 
-from assets.common import TABLE_METADATA_KEY, markdown_preview
+from assets.common import TABLE_METADATA_KEY, asset_key, markdown_preview
 from lakehouse.catalog import MARTS_DIR
 from lakehouse.duck import install_extension
 from resources.dbt import dbt_project, dbt_vars, manifest_path
@@ -37,7 +37,8 @@ class LakehouseDbtTranslator(DagsterDbtTranslator):
 
     def get_asset_key(self, dbt_resource_props: Mapping[str, Any]) -> dg.AssetKey:
         if dbt_resource_props["resource_type"] == "source":
-            return dg.AssetKey([source_layer(dbt_resource_props), dbt_resource_props["name"]])
+            # a source is a registered lakehouse table (an unknown one fails here, naming it)
+            return asset_key(f"{source_layer(dbt_resource_props)}.{dbt_resource_props['name']}")
         layer = "marts" if dbt_resource_props["name"].startswith("mart_") else "staging"
         return dg.AssetKey([layer, dbt_resource_props["name"]])
 
