@@ -96,13 +96,20 @@ def _json_records(path) -> list[dict]:
 
 def materialize_everything(defs: dg.Definitions, resources: dict, instance: dg.DagsterInstance,
                            keys: set | None = None, report: Callable[[str], None] = lambda _: None,
-                           raise_on_error: bool = True) -> list[dg.ExecuteInProcessResult]:
+                           raise_on_error: bool = True, guard: bool = False) -> list[dg.ExecuteInProcessResult]:
     """Materialize ``keys`` (default: every asset) in dependency order, every partition in landing/.
 
     A landing batch's run carries the tags the landing sensor gives its own runs (``fmlake/source``,
-    ``fmlake/batch_fingerprint``), so the sensor knows the batch is ingested."""
+    ``fmlake/batch_fingerprint``), so the sensor knows the batch is ingested.
+
+    ``guard`` (the demo): each run carries this process in its tags and runs under
+    :func:`pipelines.runs.run_guarded`, so a step waiting for a pool says what holds it, slots of dead runs
+    are freed, and Ctrl-C / SIGTERM stop the run (:class:`pipelines.runs.RunInterrupted`)."""
+    import uuid
+
     from assets.partitions import BATCH_SOURCES
     from lakehouse.batches import FINGERPRINT_KEY, batch_fingerprint
+    from pipelines.runs import guard_tags, run_guarded
 
     landing = resources["lakehouse"].landing
     source_of = {pdef.name: source for source, pdef in BATCH_SOURCES.items()}
@@ -116,9 +123,15 @@ def materialize_everything(defs: dg.Definitions, resources: dict, instance: dg.D
         if not selection:
             return
         t0 = time.time()
-        result = dg.materialize([*assets, *checks], selection=selection, resources=resources, instance=instance,
-                                tags={"fmlake/demo": "true", **(tags or {})}, run_config=QUIET,
-                                raise_on_error=raise_on_error, **kwargs)
+        token = uuid.uuid4().hex
+        extra = guard_tags(token) if guard else {}
+
+        def go():
+            return dg.materialize([*assets, *checks], selection=selection, resources=resources, instance=instance,
+                                  tags={"fmlake/demo": "true", **extra, **(tags or {})}, run_config=QUIET,
+                                  raise_on_error=raise_on_error, **kwargs)
+
+        result = run_guarded(instance, token, go, report=report) if guard else go()
         results.append(result)
         n = len(result.get_asset_materialization_events())
         report(f"  {label}: {n} materializations in {time.time() - t0:.1f}s")
@@ -148,6 +161,7 @@ def run_demo(seed: int = 7) -> int:
     from lakehouse.catalog import table_infos
     from pipelines.definitions import defs
     from pipelines.resources import build_resources
+    from pipelines.runs import reclaim_slots
     from pipelines.settings import load_settings
 
     started = time.time()
@@ -158,7 +172,9 @@ def run_demo(seed: int = 7) -> int:
     resources = build_resources(settings)
     home = dagster_home(env.dagster_home)
     with dg.DagsterInstance.from_config(str(home)) as instance:
-        materialize_everything(defs, resources, instance, report=print)
+        for holder in reclaim_slots(instance):
+            print(f"freed a pool slot of a run that is no longer alive: {holder.describe()}")
+        materialize_everything(defs, resources, instance, report=print, guard=True)
 
     lh = resources["lakehouse"].lakehouse
     infos = table_infos(lh)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
 import sys
 
 import click
@@ -134,8 +135,56 @@ def sql(query: str, as_json: bool, catalog: str | None) -> None:
 def demo(seed: int) -> None:
     """Generate the sample data and materialize every asset in-process on the embedded defaults."""
     from pipelines.demo import run_demo
+    from pipelines.runs import RunInterrupted
 
-    sys.exit(run_demo(seed=seed))
+    try:
+        code = run_demo(seed=seed)
+    except RunInterrupted as exc:   # Ctrl-C / SIGTERM: the run is canceled and its pool slots freed
+        click.echo(f"fmlake demo stopped: {exc}", err=True)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(128 + int(exc.signum))   # the worker thread of the run is left behind, not waited for
+    sys.exit(code)
+
+
+@main.group(invoke_without_command=True)
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list.")
+@click.pass_context
+def pools(ctx, as_json: bool) -> None:
+    """Pool slots (llm, embedding, ...): which run holds or waits for each, and whether it is alive."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from pipelines.runs import slot_holders
+
+    with _instance() as instance:
+        holders = slot_holders(instance)
+    if as_json:
+        click.echo(json.dumps([h.__dict__ for h in holders], indent=2))
+    elif not holders:
+        click.echo("no pool slot is claimed or waited for")
+    for h in holders if not as_json else ():
+        click.echo(h.describe())
+
+
+@pools.command("reclaim")
+@click.option("--run-id", "run_ids", multiple=True, help="Free this run's slots even if it looks alive.")
+def pools_reclaim(run_ids: tuple[str, ...]) -> None:
+    """Free the slots of runs that are no longer alive (dead process, ended, deleted), or of --run-id."""
+    from pipelines.runs import reclaim_slots
+
+    with _instance() as instance:
+        freed = reclaim_slots(instance, list(run_ids) or None)
+    for h in freed:
+        click.echo(f"freed {h.describe()}")
+    click.echo(f"{len(freed)} slot(s) freed")
+
+
+def _instance():
+    import dagster as dg
+
+    from pipelines.demo import dagster_home
+
+    return dg.DagsterInstance.from_config(str(dagster_home(current_settings().core.dagster_home)))
 
 
 @main.command("sample-data")
