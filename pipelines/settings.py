@@ -165,10 +165,18 @@ class LLMSettings:
     backend: str
     hosts: tuple[str, ...]
     models: tuple[str, ...]
+    # total deadline of one request, connect to last byte (not a per-read timeout)
     timeout_s: float
     max_retries: int
+    # requests in flight per server, shared by every Ollama client of a process (LLM, namer, embedder)
     max_concurrency: int
     options_json: str
+    # a model response larger than this is that call's failure (never read whole into memory)
+    max_answer_bytes: int
+    # failures in a row (timeouts, drops, 5xx) that drop a host of several; a refused connection drops it at once
+    host_failures: int
+    # seconds a dropped host gets no requests before it is tried again
+    host_cooldown_s: float
 
     @property
     def host(self) -> str:
@@ -216,12 +224,29 @@ class DocumentsSettings:
 
 
 @dataclass(frozen=True)
+class LimitsSettings:
+    """Bounds on what a file or a request may make the house spend (issue 15): past one, the file is
+    quarantined / the tile skipped / the request refused with the limit named, never unbounded memory or time."""
+
+    # landing readers (CSV / JSON): file size, one field (a CSV cell, a JSON value), nesting, records per file
+    max_landing_file_bytes: int = 512 * 1024 * 1024
+    max_field_chars: int = 1_000_000
+    max_json_depth: int = 64
+    max_records_per_file: int = 5_000_000
+    # body of a request to a service (review page, published site, search API)
+    max_request_bytes: int = 1024 * 1024
+    # a raster's declared width x height (a tiny compressed file can declare an enormous one)
+    max_raster_pixels: int = 500_000_000
+
+
+@dataclass(frozen=True)
 class Settings:
     core: CoreSettings
     llm: LLMSettings
     imagery: ImagerySettings
     search: SearchSettings
     documents: DocumentsSettings
+    limits: LimitsSettings = field(default_factory=LimitsSettings)
 
     def lakehouse(self):
         """The Delta tables of these settings, for CLIs, services and benches (outside a Dagster run)."""
@@ -283,7 +308,10 @@ def _llm(r: _Reader) -> LLMSettings:
         timeout_s=r.num("FMLAKE_LLM_TIMEOUT_S", float, 120.0, minimum=0.001),
         max_retries=r.num("FMLAKE_LLM_MAX_RETRIES", int, 3, minimum=0),
         max_concurrency=r.num("FMLAKE_LLM_MAX_CONCURRENCY", int, 4, minimum=1),
-        options_json=json.dumps(options))
+        options_json=json.dumps(options),
+        max_answer_bytes=r.num("FMLAKE_LLM_MAX_ANSWER_BYTES", int, 16 * 1024 * 1024, minimum=1024),
+        host_failures=r.num("FMLAKE_LLM_HOST_FAILURES", int, 3, minimum=1),
+        host_cooldown_s=r.num("FMLAKE_LLM_HOST_COOLDOWN_S", float, 30.0, minimum=0))
 
 
 def _imagery(r: _Reader) -> ImagerySettings:
@@ -329,11 +357,23 @@ def _documents(r: _Reader) -> DocumentsSettings:
                              instructions_dir=r.str("FMLAKE_DOC_INSTRUCTIONS_DIR"))
 
 
+def _limits(r: _Reader) -> LimitsSettings:
+    mib = 1024 * 1024
+    return LimitsSettings(
+        max_landing_file_bytes=int(r.num("FMLAKE_MAX_LANDING_FILE_MB", float, 512.0, minimum=0.001) * mib),
+        max_field_chars=r.num("FMLAKE_MAX_FIELD_CHARS", int, 1_000_000, minimum=1),
+        max_json_depth=r.num("FMLAKE_MAX_JSON_DEPTH", int, 64, minimum=2, maximum=500),
+        max_records_per_file=r.num("FMLAKE_MAX_RECORDS_PER_FILE", int, 5_000_000, minimum=1),
+        max_request_bytes=int(r.num("FMLAKE_MAX_REQUEST_KB", float, 1024.0, minimum=1) * 1024),
+        max_raster_pixels=int(r.num("FMLAKE_MAX_RASTER_MEGAPIXELS", float, 500.0, minimum=0.001) * 1_000_000))
+
+
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     """Every setting from ``env`` (default: the process environment); a bad value raises
     :class:`SettingsError` naming the variable."""
     r = _TrackingReader(os.environ if env is None else env)
-    return Settings(core=_core(r), llm=_llm(r), imagery=_imagery(r), search=_search(r), documents=_documents(r))
+    return Settings(core=_core(r), llm=_llm(r), imagery=_imagery(r), search=_search(r), documents=_documents(r),
+                    limits=_limits(r))
 
 
 def known_variables() -> set[str]:

@@ -8,7 +8,7 @@ import dagster as dg
 from pydantic import PrivateAttr
 
 from lakehouse import Lakehouse
-from lakehouse.landing import Landing
+from lakehouse.landing import Landing, ReadLimits
 
 
 class LakehouseResource(dg.ConfigurableResource):
@@ -26,6 +26,12 @@ class LakehouseResource(dg.ConfigurableResource):
     # the landing sensor takes a batch once its files have not changed for this long
     landing_settle_seconds: float = 30.0
 
+    # bounds on what one landing file may make a reader spend (settings LimitsSettings, FMLAKE_MAX_*)
+    max_landing_file_bytes: int = 512 * 1024 * 1024
+    max_field_chars: int = 1_000_000
+    max_json_depth: int = 64
+    max_records_per_file: int = 5_000_000
+
     _lakehouse: Lakehouse | None = PrivateAttr(default=None)
 
     @property
@@ -36,4 +42,6 @@ class LakehouseResource(dg.ConfigurableResource):
 
     @property
     def landing(self) -> Landing:
-        return Landing(self.landing_root, self.source_overrides)
+        return Landing(self.landing_root, self.source_overrides, limits=ReadLimits(
+            max_file_bytes=self.max_landing_file_bytes, max_field_chars=self.max_field_chars,
+            max_json_depth=self.max_json_depth, max_records=self.max_records_per_file))

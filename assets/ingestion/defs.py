@@ -16,7 +16,8 @@ import polars as pl
 
 from assets.common import asset_key, table_metadata, table_result, write_table
 from assets.ingestion import readers
-from assets.ingestion.landing import LandedBatch, land_files, with_rows_of_quarantined_files
+from assets.ingestion.landing import (LandedBatch, land_files, removed_files, removed_md,
+                                     with_rows_of_quarantined_files, with_rows_of_removed_files)
 from lakehouse import TableSpec
 from lakehouse.tables import ingestion as T
 from assets.partitions import crime_narrative_batches, economic_activity_batches, news_daily
@@ -36,30 +37,42 @@ def _conform(lakehouse: LakehouseResource, spec: TableSpec):
 
 
 def _bronze_result(spec: TableSpec, lakehouse: LakehouseResource, landed: LandedBatch, written,
-                   key: dg.AssetKey, extra: dict | None = None) -> dg.MaterializeResult:
-    quarantine_md = "\n".join(f"- `{q.original}`: {q.reason}" for q in landed.quarantined) or "none"
+                   key: dg.AssetKey, extra: dict | None = None,
+                   removed: dict[str, int] | None = None, removed_kept: int = 0) -> dg.MaterializeResult:
+    quarantine_md = "\n".join(f"- `{q.display}`: {q.reason}" for q in landed.quarantined) or "none"
+    broken_md = "\n".join(f"- `{f}`: {why}" for f, why in landed.broken_reason_files) or "none"
     check = dg.AssetCheckResult(
-        asset_key=key, check_name="no_quarantined_files", passed=not landed.quarantined,
+        asset_key=key, check_name="no_quarantined_files",
+        passed=not landed.quarantined and not landed.broken_reason_files,
         severity=dg.AssetCheckSeverity.WARN,
         metadata={"quarantined": len(landed.quarantined), "files_read": len(landed.files),
+                  "broken_reason_files": len(landed.broken_reason_files),
                   "details": dg.MetadataValue.md(quarantine_md)},
     )
+    removed = removed or {}
     return table_result(spec, lakehouse.lakehouse, written, landed.frame, check_results=[check], extra={
         "files_read": len(landed.files),
         "quarantined_files": dg.MetadataValue.md(quarantine_md),
+        "broken_reason_files": dg.MetadataValue.md(broken_md),
+        # deleting a landing file keeps its rows (README "Sources, partitions and automation")
+        "files_removed_from_landing": len(removed),
+        "rows_of_removed_files": sum(removed.values()),
+        "rows_kept_from_removed_files": removed_kept,
+        "removed_files": dg.MetadataValue.md(removed_md(removed)),
         **(extra or {}),
     })
 
 
 def _land_whole_source(lakehouse: LakehouseResource, source: str, spec: TableSpec, patterns: tuple[str, ...],
-                       parse) -> tuple[LandedBatch, object]:
+                       parse) -> tuple[LandedBatch, object, dict[str, int]]:
     landing = lakehouse.landing
-    landed = land_files(landing, source, landing.files(source, patterns), parse, batch_id=lambda p: source,
-                        conform=_conform(lakehouse, spec))
+    landed = land_files(landing, source, landing.files(source, patterns), lambda p: parse(p, landing.limits),
+                        batch_id=lambda p: source, conform=_conform(lakehouse, spec),
+                        refused=landing.refused_files(source, patterns))
     written = None
-    if landed.files:
+    if landed.files:   # partitions = the files read: a removed file's rows are not touched
         written = lakehouse.lakehouse.write(spec, landed.frame, mode="partitions", partitions=landed.files)
-    return landed, written
+    return landed, written, removed_files(lakehouse.lakehouse, spec, landing, source, patterns, landed)
 
 
 def _bronze_whole(source: str, spec: TableSpec, patterns: tuple[str, ...], parse, doc: str):
@@ -68,8 +81,8 @@ def _bronze_whole(source: str, spec: TableSpec, patterns: tuple[str, ...], parse
     @dg.asset(key=key, group_name=GROUP, kinds={"delta", "polars"}, description=doc,
               metadata=table_metadata(spec), check_specs=[_quarantine_check(key)])
     def _asset(lakehouse: LakehouseResource) -> dg.MaterializeResult:
-        landed, written = _land_whole_source(lakehouse, source, spec, patterns, parse)
-        return _bronze_result(spec, lakehouse, landed, written, key)
+        landed, written, removed = _land_whole_source(lakehouse, source, spec, patterns, parse)
+        return _bronze_result(spec, lakehouse, landed, written, key, removed=removed)
 
     return _asset
 
@@ -88,8 +101,9 @@ def _silver_whole(spec: TableSpec, bronze: TableSpec, transform, doc: str):
 # ---------------------------------------------------------------- whole-source tables
 bronze_municipalities = _bronze_whole(
     "municipalities", T.bronze_municipalities, ("*.json",),
-    lambda p: readers.read_json_records(p, ["cve_completa", "nom_municipio"],
-                                        [c for c in T.MUNICIPALITIES_RAW if c not in ("cve_completa", "nom_municipio")]),
+    lambda p, limits: readers.read_json_records(
+        p, ["cve_completa", "nom_municipio"],
+        [c for c in T.MUNICIPALITIES_RAW if c not in ("cve_completa", "nom_municipio")], limits=limits),
     "Municipality catalogue files (JSON list, INEGI fields) as delivered, with lineage.")
 silver_municipalities = _silver_whole(
     T.silver_municipalities, T.bronze_municipalities, readers.municipalities_to_silver,
@@ -98,14 +112,15 @@ silver_municipalities = _silver_whole(
 
 bronze_shelters = _bronze_whole(
     "migrant_shelters", T.bronze_shelters, ("*.csv",),
-    lambda p: readers.read_csv(p, ["shelter_id", "name", "cve_geo", "capacity"], ["operator"]),
+    lambda p, limits: readers.read_csv(p, ["shelter_id", "name", "cve_geo", "capacity"], ["operator"],
+                                       limits=limits),
     "Migrant shelter lists (CSV) as delivered, with lineage.")
 silver_shelters = _silver_whole(
     T.silver_shelters, T.bronze_shelters, readers.shelters_to_silver,
     "Migrant shelters with their municipality (CVE_GEO) and capacity in beds.")
 
 bronze_industry = _bronze_whole(
-    "industry_stats", T.bronze_industry, ("*.csv",), readers.read_saic,
+    "industry_stats", T.bronze_industry, ("*.csv",), lambda p, limits: readers.read_saic(p, limits=limits),
     "Economic census exports (INEGI SAIC format), one row per delivered cell, with lineage.")
 silver_industry = _silver_whole(
     T.silver_industry, T.bronze_industry, readers.industry_to_silver,
@@ -114,7 +129,7 @@ silver_industry = _silver_whole(
 
 bronze_scian = _bronze_whole(
     "scian_catalog", T.bronze_scian, ("*.csv",),
-    lambda p: readers.read_csv(p, ["codigo", "titulo", "nivel"]),
+    lambda p, limits: readers.read_csv(p, ["codigo", "titulo", "nivel"], limits=limits),
     "SCIAN classification files (codigo, titulo, nivel) as delivered.")
 silver_scian = _silver_whole(
     T.silver_scian, T.bronze_scian, readers.scian_to_silver,
@@ -133,18 +148,23 @@ def _batch_assets(source: str, bronze: TableSpec, silver: TableSpec, partitions,
         landing = lakehouse.landing
         before = batch_snapshot(landing, source, batch)   # taken before reading: see ingested_fingerprint
         files = landing.files(source, ("*.csv",), batch=batch)
-        landed = land_files(landing, source, files, lambda p: readers.read_csv(p, required, optional, fill_id=id_col),
-                            batch_id=lambda p: batch, conform=_conform(lakehouse, bronze))
+        landed = land_files(landing, source, files,
+                            lambda p: readers.read_csv(p, required, optional, fill_id=id_col, limits=landing.limits),
+                            batch_id=lambda p: batch, conform=_conform(lakehouse, bronze),
+                            refused=landing.refused_files(source, ("*.csv",), batch=batch))
         frame = landed.frame if landed.files else bronze.empty()
         # the batch is rewritten whole: a quarantined file's earlier rows are carried over, not deleted
         frame, kept = with_rows_of_quarantined_files(lakehouse.lakehouse, bronze, landing, source, landed, frame,
                                                      [batch])
+        # and so are the rows of a file deleted from landing (one rule for every source)
+        removed = removed_files(lakehouse.lakehouse, bronze, landing, source, ("*.csv",), landed)
+        frame, removed_kept = with_rows_of_removed_files(lakehouse.lakehouse, bronze, frame, [batch], removed)
         written = lakehouse.lakehouse.write(bronze, frame, mode="partitions", partitions=[batch])
         landed.frame = frame
         # the landing sensor adopts a batch whose current files this materialization read (no second run)
         fingerprint = ingested_fingerprint(landing, source, batch, before,
                                            [q.original for q in landed.quarantined])
-        return _bronze_result(bronze, lakehouse, landed, written, bkey,
+        return _bronze_result(bronze, lakehouse, landed, written, bkey, removed=removed, removed_kept=removed_kept,
                               extra={"rows_kept_from_quarantined_files": kept,
                                      **({FINGERPRINT_KEY: fingerprint} if fingerprint else {})})
 
@@ -198,20 +218,25 @@ def bronze_news_articles(context: dg.AssetExecutionContext, lakehouse: Lakehouse
     landing = lakehouse.landing
     landed = land_files(
         landing, "news", landing.files("news", ("*.json",)),
-        lambda p: readers.read_json_records(p, ["id", "date", "text"], ["url", "title", "outlet", "cve_geo"]),
-        batch_id=lambda p: Path(p).stem, conform=_conform(lakehouse, T.bronze_news))
+        lambda p: readers.read_json_records(p, ["id", "date", "text"], ["url", "title", "outlet", "cve_geo"],
+                                            limits=landing.limits),
+        batch_id=lambda p: Path(p).stem, conform=_conform(lakehouse, T.bronze_news),
+        refused=landing.refused_files("news", ("*.json",)))
     valid, invalid = readers.split_invalid_dates(landed.frame, "date") if landed.files else (
         T.bronze_news.empty(), T.bronze_news.empty())
     frame = valid.filter(pl.col("date").is_in(sorted(days)))
     # each day is rewritten whole: a quarantined file's earlier articles are carried over, not deleted
     frame, kept = with_rows_of_quarantined_files(lakehouse.lakehouse, T.bronze_news, landing, "news", landed, frame,
                                                  sorted(days))
+    # a day's articles from a file deleted from landing are kept, as for every source
+    removed = removed_files(lakehouse.lakehouse, T.bronze_news, landing, "news", ("*.json",), landed)
+    frame, removed_kept = with_rows_of_removed_files(lakehouse.lakehouse, T.bronze_news, frame, sorted(days), removed)
     landed.frame = frame
     rejected = record_rejects(lakehouse, "news", readers.field_rejects(
         invalid, "id", "date", "not a calendar date YYYY-MM-DD; the article cannot be assigned a day"))
     written = lakehouse.lakehouse.write(T.bronze_news, frame, mode="partitions", partitions=sorted(days))
-    return _bronze_result(T.bronze_news, lakehouse, landed, written, NEWS_KEY,
-                          extra={"rejected_records": dg.MetadataValue.md(rejected or "none"),
+    return _bronze_result(T.bronze_news, lakehouse, landed, written, NEWS_KEY, removed=removed,
+                          removed_kept=removed_kept, extra={"rejected_records": dg.MetadataValue.md(rejected or "none"),
                                  "rows_kept_from_quarantined_files": kept})
 
 

@@ -16,15 +16,24 @@ from pathlib import Path
 import polars as pl
 
 from lakehouse.errors import LandingFileError
+from lakehouse.landing import ReadLimits
 from lakehouse.lineage import text_hash
 from lakehouse.tables import ingestion as T
 
 
-def _read_text(path: Path) -> str:
+def _read_text(path: Path, limits: ReadLimits | None = None) -> str:
+    limits = limits or ReadLimits()
     try:
-        raw = path.read_bytes()
+        size = path.stat().st_size
+        if size > limits.max_file_bytes:
+            raise LandingFileError(path, f"file is {size:,} bytes, more than the limit of {limits.max_file_bytes:,} "
+                                         "(FMLAKE_MAX_LANDING_FILE_MB); split it or raise the limit")
+        with path.open("rb") as f:
+            raw = f.read(limits.max_file_bytes + 1)
     except OSError as exc:
-        raise LandingFileError(path, f"cannot be read: {exc}") from None
+        raise LandingFileError(path, f"cannot be read: {exc.strerror or type(exc).__name__}") from None
+    if len(raw) > limits.max_file_bytes:
+        raise LandingFileError(path, f"file grew past the limit of {limits.max_file_bytes:,} bytes while read")
     if not raw.strip():
         raise LandingFileError(path, "file is empty")
     try:
@@ -33,33 +42,65 @@ def _read_text(path: Path) -> str:
         raise LandingFileError(path, f"not UTF-8 text (byte {exc.start})") from None
 
 
-def read_csv(path: Path, required: list[str], optional: list[str] = (), fill_id: str | None = None) -> pl.DataFrame:
+class _FieldLimit:
+    """``csv.field_size_limit`` set to the limit while a file is read (the csv module's limit is global)."""
+
+    def __init__(self, limit: int):
+        self.limit = limit
+
+    def __enter__(self):
+        self.before = csv.field_size_limit(self.limit)
+
+    def __exit__(self, *exc):
+        csv.field_size_limit(self.before)
+
+
+def _csv_rows(path: Path, reader, limits: ReadLimits):
+    """Rows of ``reader`` with their line, bounded: a field past the limit or too many rows fail the file."""
+    n = 0
+    with _FieldLimit(limits.max_field_chars):
+        try:
+            for row in reader:
+                n += 1
+                if n > limits.max_records:
+                    raise LandingFileError(path, f"more than {limits.max_records:,} rows "
+                                                 "(FMLAKE_MAX_RECORDS_PER_FILE); split the file")
+                yield row
+        except csv.Error as exc:
+            msg = str(exc)
+            if "field larger than field limit" in msg:
+                raise LandingFileError(path, f"a field near row {reader.line_num} is longer than "
+                                             f"{limits.max_field_chars:,} characters (FMLAKE_MAX_FIELD_CHARS)") from None
+            raise LandingFileError(path, f"CSV syntax error near row {reader.line_num}: {msg}") from None
+
+
+def read_csv(path: Path, required: list[str], optional: list[str] = (), fill_id: str | None = None,
+             limits: ReadLimits | None = None) -> pl.DataFrame:
     """A CSV with a header; every cell kept as text; ``required`` columns must be present.
 
     ``fill_id`` names an id column that, where absent or blank, gets ``<folder>/<file stem>:<line number>``
-    (real registers such as RETC carry no record id).
+    (real registers such as RETC carry no record id). ``limits`` bound the file size, a field and the rows.
     """
-    text = _read_text(path)
+    limits = limits or ReadLimits()
+    text = _read_text(path, limits)
     reader = csv.reader(io.StringIO(text))
+    rows_of = _csv_rows(path, reader, limits)
     try:
-        header = [h.strip() for h in next(reader)]
-    except (StopIteration, csv.Error) as exc:
+        header = [h.strip() for h in next(rows_of)]
+    except StopIteration as exc:
         raise LandingFileError(path, f"no readable header: {exc}") from None
     missing = [c for c in required if c not in header]
     if missing:
         raise LandingFileError(path, f"missing column(s) {missing}; header is {header}")
     rows, lines = [], []
-    try:
-        for line_no, row in enumerate(reader, start=2):
-            if not row or all(not c.strip() for c in row):
-                continue
-            if len(row) != len(header):
-                raise LandingFileError(path, f"row {line_no} has {len(row)} fields, header has {len(header)}")
-            _refuse_repeated_header(path, row, header, reader.line_num)
-            rows.append(row)
-            lines.append(reader.line_num)
-    except csv.Error as exc:
-        raise LandingFileError(path, f"CSV syntax error near row {reader.line_num}: {exc}") from None
+    for line_no, row in enumerate(rows_of, start=2):
+        if not row or all(not c.strip() for c in row):
+            continue
+        if len(row) != len(header):
+            raise LandingFileError(path, f"row {line_no} has {len(row)} fields, header has {len(header)}")
+        _refuse_repeated_header(path, row, header, reader.line_num)
+        rows.append(row)
+        lines.append(reader.line_num)
     cols = [c for c in dict.fromkeys([*required, *optional, *([fill_id] if fill_id else [])]) if c in header]
     idx = {c: header.index(c) for c in cols}
     data = {c: [r[idx[c]] for r in rows] for c in cols}
@@ -80,17 +121,44 @@ def _refuse_repeated_header(path: Path, row: list[str], header: list[str], line:
                                      "remove that line and deliver the file again")
 
 
-def read_json_records(path: Path, required: list[str], optional: list[str] = ()) -> pl.DataFrame:
+def json_depth(value, limit: int) -> int:
+    """Nesting depth of a parsed JSON value, counted without recursion and stopping past ``limit``."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        v, d = stack.pop()
+        if isinstance(v, (list, dict)):
+            deepest = max(deepest, d)
+            if deepest > limit:
+                return deepest
+            stack.extend((c, d + 1) for c in (v.values() if isinstance(v, dict) else v))
+    return deepest
+
+
+def read_json_records(path: Path, required: list[str], optional: list[str] = (),
+                      limits: ReadLimits | None = None) -> pl.DataFrame:
     """A JSON list of objects; ``required`` keys must be present in each record.
 
     A blank value ("" or spaces: e.g. a confidential census figure) is read as null, like a missing key,
-    so a numeric column still converts; every other value is kept as its text."""
+    so a numeric column still converts; every other value is kept as its text. ``limits`` bound the file
+    size, the nesting (a file nested deeper than Python's parser can go fails the file, not the run), the
+    records and the length of one value."""
+    limits = limits or ReadLimits()
+    text = _read_text(path, limits)
     try:
-        records = json.loads(_read_text(path))
+        records = json.loads(text)
     except json.JSONDecodeError as exc:
         raise LandingFileError(path, f"invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
+    except RecursionError:
+        raise LandingFileError(path, "JSON nested too deeply to parse (more levels than the parser allows; "
+                                     f"records may nest at most {limits.max_json_depth})") from None
     if not isinstance(records, list):
         raise LandingFileError(path, f"expected a JSON list of records, got {type(records).__name__}")
+    depth = json_depth(records, limits.max_json_depth)
+    if depth > limits.max_json_depth:
+        raise LandingFileError(path, f"JSON nested more than {limits.max_json_depth} levels (FMLAKE_MAX_JSON_DEPTH)")
+    if len(records) > limits.max_records:
+        raise LandingFileError(path, f"{len(records):,} records, more than {limits.max_records:,} "
+                                     "(FMLAKE_MAX_RECORDS_PER_FILE); split the file")
     cols = [*required, *optional]
     data: dict[str, list] = {c: [] for c in cols}
     for i, rec in enumerate(records):
@@ -101,7 +169,11 @@ def read_json_records(path: Path, required: list[str], optional: list[str] = ())
             raise LandingFileError(path, f"record {i} (id={rec.get('id')!r}) lacks field(s) {missing}")
         for c in cols:
             v = rec.get(c)
-            data[c].append(None if v is None or (isinstance(v, str) and not v.strip()) else str(v))
+            text = None if v is None or (isinstance(v, str) and not v.strip()) else str(v)
+            if text is not None and len(text) > limits.max_field_chars:
+                raise LandingFileError(path, f"record {i} field {c!r} is {len(text):,} characters, more than "
+                                             f"{limits.max_field_chars:,} (FMLAKE_MAX_FIELD_CHARS)")
+            data[c].append(text)
     return pl.DataFrame(data, schema={c: pl.Utf8 for c in cols})
 
 
@@ -331,13 +403,15 @@ SAIC_VARIABLES = {
 SAIC_KEYS = ["Año Censal", "Entidad", "Municipio", "Actividad económica"]
 
 
-def read_saic(path: Path) -> pl.DataFrame:
+def read_saic(path: Path, limits: ReadLimits | None = None) -> pl.DataFrame:
     """An INEGI SAIC export, unpivoted to (row_number, census_year, entity, municipality, activity, variable, value)."""
-    text = _read_text(path)
+    limits = limits or ReadLimits()
+    text = _read_text(path, limits)
     reader = csv.reader(io.StringIO(text))
+    rows_of = _csv_rows(path, reader, limits)
     try:
-        header = [h.strip() for h in next(reader)]
-    except (StopIteration, csv.Error) as exc:
+        header = [h.strip() for h in next(rows_of)]
+    except StopIteration as exc:
         raise LandingFileError(path, f"no readable header: {exc or 'the file has no lines'}") from None
     missing = [c for c in SAIC_KEYS if c not in header]
     if missing:
@@ -348,24 +422,21 @@ def read_saic(path: Path) -> pl.DataFrame:
     key_idx = [header.index(c) for c in SAIC_KEYS]
     out: dict[str, list] = {k: [] for k in ["row_number", "census_year", "entity", "municipality", "activity",
                                             "variable", "value"]}
-    try:
-        for n, row in enumerate(reader, start=2):
-            if not row:
-                continue
-            if len(row) != len(header):
-                raise LandingFileError(path, f"row {n} has {len(row)} fields, header has {len(header)}")
-            _refuse_repeated_header(path, row, header, reader.line_num)
-            keys = [row[i].strip() for i in key_idx]
-            for i, code in var_cols:
-                out["row_number"].append(n)
-                out["census_year"].append(keys[0])
-                out["entity"].append(keys[1])
-                out["municipality"].append(keys[2])
-                out["activity"].append(keys[3])
-                out["variable"].append(code)
-                out["value"].append(row[i].strip())
-    except csv.Error as exc:
-        raise LandingFileError(path, f"CSV syntax error near row {reader.line_num}: {exc}") from None
+    for n, row in enumerate(rows_of, start=2):
+        if not row:
+            continue
+        if len(row) != len(header):
+            raise LandingFileError(path, f"row {n} has {len(row)} fields, header has {len(header)}")
+        _refuse_repeated_header(path, row, header, reader.line_num)
+        keys = [row[i].strip() for i in key_idx]
+        for i, code in var_cols:
+            out["row_number"].append(n)
+            out["census_year"].append(keys[0])
+            out["entity"].append(keys[1])
+            out["municipality"].append(keys[2])
+            out["activity"].append(keys[3])
+            out["variable"].append(code)
+            out["value"].append(row[i].strip())
     return pl.DataFrame(out, schema={"row_number": pl.Int64, **{k: pl.Utf8 for k in list(out)[1:]}})
 
 

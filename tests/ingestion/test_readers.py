@@ -8,6 +8,7 @@ import pytest
 from assets.ingestion import readers
 from assets.ingestion.sample_data import SAIC_COLUMNS, generate
 from lakehouse.errors import LandingFileError
+from lakehouse.landing import ReadLimits
 from lakehouse.lineage import with_lineage
 
 
@@ -175,8 +176,9 @@ def test_saic_unreadable_files_raise_landing_errors(tmp_path):
     huge = tmp_path / "huge.csv"
     huge.write_text(",".join(SAIC_COLUMNS[:5]) + '\n2023,00 Total Nacional,,"Sector 21 ' + "x" * 200_000 + '",5\n',
                     encoding="utf-8")
-    with pytest.raises(LandingFileError, match=r"huge.csv: CSV syntax error near row 2: field larger"):
-        readers.read_saic(huge)
+    with pytest.raises(LandingFileError, match=r"huge.csv: a field near row 2 is longer than 100,000 characters "
+                                               r"\(FMLAKE_MAX_FIELD_CHARS\)"):
+        readers.read_saic(huge, limits=ReadLimits(max_field_chars=100_000))
 
 
 def test_saic_without_sector_rows_is_an_empty_silver_table(tmp_path):
