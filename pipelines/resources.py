@@ -35,12 +35,31 @@ def lakehouse_resource(settings: Settings) -> LakehouseResource:
     )
 
 
+def _ollama_client_fields(settings: Settings) -> dict[str, Any]:
+    """The one Ollama client's settings, the same for the LLM resource, the namer and the embedder."""
+    s = settings.llm
+    return dict(timeout_s=s.timeout_s, max_retries=s.max_retries, max_concurrency=s.max_concurrency,
+                max_answer_bytes=s.max_answer_bytes)
+
+
+def _hosts_override(overrides: dict[str, Any], key: str = "host") -> dict[str, Any]:
+    """A `host` flag (one URL or a comma list) replaces the settings' host list."""
+    host = overrides.pop(key, None)
+    if host:
+        hosts = [h.strip().rstrip("/") for h in str(host).split(",") if h.strip()]
+        overrides.setdefault("hosts", hosts)
+    return overrides
+
+
 def llm_resource(settings: Settings, **overrides: Any) -> LLMResource:
     s = settings.llm
-    fields: dict[str, Any] = dict(backend=s.backend, host=s.host, models=list(s.models), timeout_s=s.timeout_s,
-                                  max_retries=s.max_retries, max_concurrency=s.max_concurrency,
-                                  options_json=s.options_json)
-    return LLMResource(**{**fields, **{k: v for k, v in overrides.items() if v is not None}})
+    fields: dict[str, Any] = dict(backend=s.backend, hosts=list(s.hosts), host=s.host, models=list(s.models),
+                                  options_json=s.options_json, host_failures=s.host_failures,
+                                  host_cooldown_s=s.host_cooldown_s, **_ollama_client_fields(settings))
+    overrides = _hosts_override({k: v for k, v in overrides.items() if v is not None})
+    if "hosts" in overrides:
+        fields["host"] = overrides["hosts"][0]
+    return LLMResource(**{**fields, **overrides})
 
 
 def segmenter_resource(settings: Settings, **overrides: Any) -> SegmenterResource:
@@ -55,16 +74,26 @@ def segmenter_resource(settings: Settings, **overrides: Any) -> SegmenterResourc
 
 def namer_resource(settings: Settings, **overrides: Any) -> NamerResource:
     s = settings.imagery
-    fields: dict[str, Any] = dict(backend=s.namer, model=s.namer_model, host=settings.llm.host,
-                                  checkpoint=s.namer_checkpoint, device=s.namer_device, k_min=s.k_min, k_max=s.k_max)
-    return NamerResource(**{**fields, **{k: v for k, v in overrides.items() if v is not None}})
+    fields: dict[str, Any] = dict(backend=s.namer, model=s.namer_model, hosts=list(settings.llm.hosts),
+                                  host=settings.llm.host, checkpoint=s.namer_checkpoint, device=s.namer_device,
+                                  k_min=s.k_min, k_max=s.k_max, **_ollama_client_fields(settings))
+    overrides = _hosts_override({k: v for k, v in overrides.items() if v is not None})
+    if "hosts" in overrides:
+        fields["host"] = overrides["hosts"][0]
+    return NamerResource(**{**fields, **overrides})
 
 
 def embedder_resource(settings: Settings, **overrides: Any) -> EmbedderResource:
     s = settings.search
     fields: dict[str, Any] = dict(backend=s.embedder, model_path=s.embedder_model_path, ollama_host=settings.llm.host,
-                                  ollama_model=s.ollama_model, threads=s.embedder_threads, workers=s.embedder_workers)
-    return EmbedderResource(**{**fields, **{k: v for k, v in overrides.items() if v is not None}})
+                                  ollama_hosts=list(settings.llm.hosts), ollama_model=s.ollama_model,
+                                  threads=s.embedder_threads, workers=s.embedder_workers,
+                                  **{f"ollama_{k}": v for k, v in _ollama_client_fields(settings).items()})
+    overrides = _hosts_override({k: v for k, v in overrides.items() if v is not None}, "ollama_host")
+    if "hosts" in overrides:
+        overrides["ollama_hosts"] = overrides.pop("hosts")
+        fields["ollama_host"] = overrides["ollama_hosts"][0]
+    return EmbedderResource(**{**fields, **overrides})
 
 
 def search_index_resource(settings: Settings) -> SearchIndexResource:

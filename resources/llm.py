@@ -1,27 +1,48 @@
-"""LLMs served by Ollama: a plain client (CLI, apps, tests) and the Dagster resource that wraps it.
+"""LLMs served by Ollama: the ONE client of the project (CLI, apps, the namer, the embedder) and the Dagster resource.
 
-``LLMClient`` is the one place that talks to an Ollama server, through the official ``ollama``
-package: a request timeout, retries with exponential backoff for what is worth retrying (timeouts,
-dropped connections, HTTP 408/429/5xx; not a refused connection: nothing listens at the host, and
-waiting through the backoff will not change that within a run), and a concurrency limit (one
-semaphore per client, so every thread of a run shares it). Failures that remain after the retries
-come back as an ``LLMReply`` with ``error`` set (never an exception, never a made-up answer), so a
-batch of thousands of calls finishes and records what failed. Programming errors (bad arguments)
-still raise.
+``LLMClient`` is the one place that talks to Ollama servers, through the official ``ollama`` package.
+The LLM resource, the namer's vision backend and the embedder's Ollama backend all build one; what they
+share in a process is kept per server, here:
 
-Before a batch, :meth:`LLMClient.preflight` asks the server once for its models (``/api/tags``):
-an unreachable server raises :class:`LLMUnavailable` naming the host and the cause, and a model the
-server does not have raises :class:`ModelNotFound` naming it and the models it has — instead of a
-batch of hundreds of failed calls.
+* **One concurrency limit per server.** Every request to a host takes a slot of that host's limiter,
+  a process-wide registry keyed by the host URL (:func:`host_limiter`): LLM calls, namer calls and
+  embed calls to the same server share ``FMLAKE_LLM_MAX_CONCURRENCY``, whichever client sends them.
+  A client waits while the host has ``max_concurrency`` (its own limit) requests in flight.
+* **Several hosts** (``OLLAMA_HOSTS``): each request goes to the least-busy healthy host that has the
+  model. A host that stops answering (a refused connection at once; ``host_failures`` timeouts,
+  drops or 5xx in a row) is dropped for ``host_cooldown_s`` and its request is retried at once on
+  another host (a failover does not use up a retry); after the cool-down the host gets requests
+  again, and one success clears its record. With every host down the least recently failed one is
+  still tried: a call is never refused without asking a server.
+* **A total deadline per request**: ``timeout_s`` bounds one request from connecting to its last byte
+  (not only each read: a server that sends its answer a byte at a time is cut at ``timeout_s``). A
+  request cut after the server had started answering is not retried on the same host (it would
+  stall again); one that got no byte at all is an ordinary timeout and is retried.
+* **Bounded, checked answers**: a response larger than ``max_answer_bytes`` is cut there (never read
+  whole into memory), and an answer that is not valid UTF-8 (bytes, or lone surrogates in the JSON)
+  is a failed call naming the reason — never an exception that stops a batch.
+* Retries with exponential backoff for what is worth retrying (timeouts, dropped connections, HTTP
+  408/429/5xx; not a refused connection: nothing listens at the host, and waiting through the
+  backoff will not change that within a run).
 
-``LLMResource`` is the typed Dagster resource: immutable config (backend, host, models, timeout,
-retries, concurrency, default options) and a lazily built ``LLMClient`` in a private attribute.
-``backend="embedded"`` means no server: applications then use their own embedded default (e.g. the
-news rules extractor) and ``chat``/``generate`` raise :class:`LLMUnavailable`.
+Failures that remain after the retries come back as an ``LLMReply`` with ``error`` set (never an
+exception, never a made-up answer), so a batch of thousands of calls finishes and records what
+failed. Programming errors (bad arguments) still raise.
+
+Before a batch, :meth:`LLMClient.preflight` asks every host once for its models (``/api/tags``): a
+host that does not answer, or lacks a model, is reported (:attr:`LLMClient.host_problems`) and the
+run proceeds on the hosts that have each model; when no host answers it raises
+:class:`LLMUnavailable` naming the hosts and the causes, and when no host has a model
+:class:`ModelNotFound` naming it and what the hosts have — instead of a batch of failed calls.
+
+``LLMResource`` is the typed Dagster resource: immutable config (backend, hosts, models, timeout,
+retries, concurrency, answer bound, default options) and a lazily built ``LLMClient`` in a private
+attribute. ``backend="embedded"`` means no server: applications then use their own embedded default
+(e.g. the news rules extractor) and ``chat``/``generate`` raise :class:`LLMUnavailable`.
 
 Usage::
 
-    client = LLMClient(host="http://127.0.0.1:11434", timeout_s=60, max_concurrency=4)
+    client = LLMClient(hosts=["http://gpu1:11434", "http://gpu2:11434"], timeout_s=60, max_concurrency=4)
     client.preflight(["gemma3:27b"])  # raises LLMUnavailable / ModelNotFound with the reason
     reply = client.chat("gemma3:27b", "¿Hay mujeres migrantes en el texto?", temperature=0)
     if reply.ok: print(reply.text, reply.latency_s)
@@ -29,6 +50,7 @@ Usage::
 
 from __future__ import annotations
 
+import codecs
 import errno
 import json
 import random
@@ -72,7 +94,8 @@ class LLMReply:
     """One model answer. ``text`` is None when the call failed; ``error`` then says why.
 
     ``latency_s`` is the wall time of the whole call (all attempts and backoff waits);
-    ``thinking`` holds the reasoning a thinking model returned in its separate field, if any.
+    ``thinking`` holds the reasoning a thinking model returned in its separate field, if any;
+    ``host`` is the server that gave the answer (or the last one tried).
     """
 
     text: str | None
@@ -81,6 +104,7 @@ class LLMReply:
     model: str = ""
     attempts: int = 1
     thinking: str | None = None
+    host: str = ""
     raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @property
@@ -165,24 +189,281 @@ def model_key(name: str) -> str:
     return "/".join([*parts, last]).casefold()
 
 
-class LLMClient:
-    """Thread-safe Ollama client with timeout, retries with backoff and a concurrency limit.
+DEFAULT_HOST = "http://127.0.0.1:11434"
+DEFAULT_MAX_ANSWER_BYTES = 16 * 1024 * 1024
+# the status codes that say the server (not the request) is in trouble: they count against the host
+HOST_FAULT_STATUS = frozenset({500, 502, 503, 504})
 
-    ``max_concurrency`` bounds the requests in flight from this client across all threads (a
-    semaphore); ``map`` runs a function over items with that many worker threads.
+
+class AnswerTooLarge(Exception):
+    """The server's response passed the client's ``max_answer_bytes`` (reading stopped there)."""
+
+
+class BadAnswerText(ValueError):
+    """The answer is not valid UTF-8 text (invalid bytes, or lone surrogates escaped in the JSON)."""
+
+
+# ------------------------------------------------------------------ per-request guard on the socket
+# httpx's timeouts apply to each read: a server sending a byte every few seconds never trips them.
+# Every request of the client runs with a guard in a thread-local (sync httpx does its I/O in the
+# calling thread); the network streams below clamp each connect/read/write to what is left of the
+# request's deadline and count the bytes received.
+_local = threading.local()
+
+
+class _Guard:
+    def __init__(self, deadline: float, max_bytes: int) -> None:
+        self.deadline = deadline
+        self.max_bytes = max_bytes
+        self.received = 0
+        self.expired = False
+
+    def clamp(self, timeout: float | None, exc_type: type[Exception]) -> float:
+        remaining = self.deadline - time.monotonic()
+        if remaining <= 0:
+            self.expired = True
+            raise exc_type("the request's total deadline has passed")
+        return remaining if timeout is None else min(timeout, remaining)
+
+    def note_timeout(self) -> None:
+        if time.monotonic() >= self.deadline - 1e-3:
+            self.expired = True
+
+    def count(self, n: int) -> None:
+        self.received += n
+        if self.received > self.max_bytes:
+            raise AnswerTooLarge(f"answer larger than {self.max_bytes} bytes (FMLAKE_LLM_MAX_ANSWER_BYTES); "
+                                 f"reading stopped there")
+
+
+def _guard() -> _Guard | None:
+    return getattr(_local, "guard", None)
+
+
+def _guarded_stream_classes():
+    import httpcore
+
+    class GuardedStream(httpcore.NetworkStream):
+        def __init__(self, inner) -> None:
+            self._inner = inner
+
+        def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+            g = _guard()
+            if g is None:
+                return self._inner.read(max_bytes, timeout)
+            try:
+                data = self._inner.read(max_bytes, g.clamp(timeout, httpcore.ReadTimeout))
+            except httpcore.TimeoutException:
+                g.note_timeout()
+                raise
+            g.count(len(data))
+            return data
+
+        def write(self, buffer: bytes, timeout: float | None = None) -> None:
+            g = _guard()
+            if g is None:
+                return self._inner.write(buffer, timeout)
+            try:
+                return self._inner.write(buffer, g.clamp(timeout, httpcore.WriteTimeout))
+            except httpcore.TimeoutException:
+                g.note_timeout()
+                raise
+
+        def close(self) -> None:
+            self._inner.close()
+
+        def start_tls(self, ssl_context, server_hostname=None, timeout=None):
+            g = _guard()
+            if g is not None:
+                timeout = g.clamp(timeout, httpcore.ConnectTimeout)
+            return GuardedStream(self._inner.start_tls(ssl_context, server_hostname, timeout))
+
+        def get_extra_info(self, info: str) -> Any:
+            return self._inner.get_extra_info(info)
+
+    class GuardedBackend(httpcore.NetworkBackend):
+        def __init__(self, inner) -> None:
+            self._inner = inner
+
+        def connect_tcp(self, host, port, timeout=None, local_address=None, socket_options=None):
+            g = _guard()
+            if g is not None:
+                timeout = g.clamp(timeout, httpcore.ConnectTimeout)
+            try:
+                stream = self._inner.connect_tcp(host, port, timeout=timeout, local_address=local_address,
+                                                 socket_options=socket_options)
+            except httpcore.TimeoutException:
+                if g is not None:
+                    g.note_timeout()
+                raise
+            return GuardedStream(stream)
+
+        def connect_unix_socket(self, path, timeout=None, socket_options=None):
+            g = _guard()
+            if g is not None:
+                timeout = g.clamp(timeout, httpcore.ConnectTimeout)
+            return GuardedStream(self._inner.connect_unix_socket(path, timeout=timeout,
+                                                                 socket_options=socket_options))
+
+        def sleep(self, seconds: float) -> None:
+            self._inner.sleep(seconds)
+
+    return GuardedStream, GuardedBackend
+
+
+def _guarded_transport(limits):
+    """An httpx transport whose connections obey the thread's request guard (deadline, byte bound)."""
+    import httpx
+
+    _, backend_cls = _guarded_stream_classes()
+    transport = httpx.HTTPTransport(limits=limits)
+    pool = transport._pool
+    if not hasattr(pool, "_network_backend"):  # httpcore changed: fail loudly rather than lose the deadline
+        raise RuntimeError("httpcore's ConnectionPool has no _network_backend: the request deadline cannot be "
+                           "installed with this httpcore version")
+    pool._network_backend = backend_cls(pool._network_backend)
+    return transport
+
+
+# Text of streamed answers is decoded by httpx with errors="replace", which would hide invalid bytes
+# behind U+FFFD: the client's responses are decoded with this strict UTF-8 codec instead.
+STRICT_UTF8 = "fmlake_strict_utf8"
+
+
+class _StrictIncrementalDecoder(codecs.BufferedIncrementalDecoder):
+    def __init__(self, errors: str = "strict") -> None:
+        super().__init__("strict")  # whatever the caller asks: invalid bytes raise
+
+    def _buffer_decode(self, data, errors, final):
+        return codecs.utf_8_decode(data, "strict", final)
+
+
+def _strict_codec(name: str):
+    if name != STRICT_UTF8:
+        return None
+    utf8 = codecs.lookup("utf-8")
+    return codecs.CodecInfo(utf8.encode, utf8.decode, incrementalencoder=utf8.incrementalencoder,
+                            incrementaldecoder=_StrictIncrementalDecoder, name=STRICT_UTF8)
+
+
+codecs.register(_strict_codec)
+
+
+def _strict_text(response) -> None:
+    response.encoding = STRICT_UTF8
+
+
+def _check_text(text: str | None, what: str = "answer") -> None:
+    if text is None:
+        return
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise BadAnswerText(f"{what} is not valid UTF-8 ({exc.reason} at character {exc.start})") from None
+
+
+# ------------------------------------------------------------------ hosts: one record per server per process
+def host_key(url: str) -> str:
+    """The registry key of a host URL: scheme and host lower-cased, no trailing slash."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url.strip())
+    return f"{parts.scheme.lower()}://{parts.netloc.lower()}{parts.path.rstrip('/')}"
+
+
+class HostState:
+    """What the process knows of one server: requests in flight (the shared limit) and its health."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.in_flight = 0
+        self.max_in_flight = 0
+        self.requests = 0
+        self.streak = 0  # host failures in a row
+        self.down_until = 0.0  # monotonic time until which the host gets no requests (if another can)
+        self.last_error: str | None = None
+        self.drops = 0  # times the host was dropped
+
+    def up(self, now: float) -> bool:
+        return self.down_until <= now
+
+
+_HOSTS: dict[str, HostState] = {}
+# one condition for every host: a released slot or a re-admitted host wakes the waiting requests
+_HOSTS_COND = threading.Condition()
+
+
+def host_limiter(url: str) -> HostState:
+    """The process-wide record of the server at ``url`` (created on first use)."""
+    key = host_key(url)
+    with _HOSTS_COND:
+        state = _HOSTS.get(key)
+        if state is None:
+            state = _HOSTS[key] = HostState(url.rstrip("/"))
+        return state
+
+
+def reset_host_states() -> None:
+    """Forget every host's health and counters (tests; requests in flight keep their slots)."""
+    with _HOSTS_COND:
+        for state in _HOSTS.values():
+            state.streak, state.down_until, state.last_error, state.drops = 0, 0.0, None, 0
+            state.max_in_flight, state.requests = state.in_flight, 0
+
+
+def normalise_hosts(host: str | Sequence[str] | None, hosts: Sequence[str] | None = None) -> list[str]:
+    """The host list of a client or resource: ``hosts`` if given, else ``host`` (a URL or a list)."""
+    raw: Sequence[str]
+    if hosts:
+        raw = list(hosts)
+    elif isinstance(host, str):
+        raw = [h for h in host.split(",")] if "," in host else [host]
+    elif host:
+        raw = list(host)
+    else:
+        raw = [DEFAULT_HOST]
+    out = list(dict.fromkeys(h.strip().rstrip("/") for h in raw if h and h.strip()))
+    if not out:
+        raise ValueError("no Ollama host given")
+    for h in out:
+        if not h.startswith(("http://", "https://")):
+            raise ValueError(f"Ollama host {h!r} must start with http:// or https://")
+    return out
+
+
+@dataclass
+class _Outcome:
+    """How a failed request is handled."""
+
+    description: str
+    retryable: bool
+    host_fault: bool
+    refused: bool = False
+
+
+class LLMClient:
+    """Thread-safe Ollama client over one or more hosts (see the module docstring).
+
+    ``max_concurrency`` bounds the requests in flight per host, shared in the process with every
+    other client of that host; ``capacity`` (that times the hosts) is how many threads ``map`` uses.
+    ``timeout_s`` is the total deadline of one request; ``max_answer_bytes`` bounds a response.
     ``default_options`` (e.g. ``{"temperature": 0}``) are merged under the per-call options.
     """
 
     def __init__(
         self,
-        host: str = "http://127.0.0.1:11434",
+        host: str | Sequence[str] | None = DEFAULT_HOST,
         *,
+        hosts: Sequence[str] | None = None,
         timeout_s: float = 120.0,
         connect_timeout_s: float = 10.0,
         max_retries: int = 3,
         backoff_s: float = 1.0,
         max_backoff_s: float = 30.0,
         max_concurrency: int = 4,
+        max_answer_bytes: int = DEFAULT_MAX_ANSWER_BYTES,
+        host_failures: int = 3,
+        host_cooldown_s: float = 30.0,
         keep_alive: str | float | None = None,
         default_options: Mapping[str, Any] | None = None,
         sleep: Callable[[float], None] = time.sleep,
@@ -193,25 +474,44 @@ class LLMClient:
             raise ValueError(f"max_retries must be >= 0, got {max_retries}")
         if timeout_s <= 0:
             raise ValueError(f"timeout_s must be > 0, got {timeout_s}")
-        self.host = host
+        if max_answer_bytes < 1:
+            raise ValueError(f"max_answer_bytes must be >= 1, got {max_answer_bytes}")
+        if host_failures < 1:
+            raise ValueError(f"host_failures must be >= 1, got {host_failures}")
+        if host_cooldown_s < 0:
+            raise ValueError(f"host_cooldown_s must be >= 0, got {host_cooldown_s}")
+        self.hosts = normalise_hosts(host, hosts)
+        self.host = self.hosts[0]
         self.timeout_s = float(timeout_s)
         self.connect_timeout_s = float(min(connect_timeout_s, timeout_s))
         self.max_retries = int(max_retries)
         self.backoff_s = float(backoff_s)
         self.max_backoff_s = float(max_backoff_s)
         self.max_concurrency = int(max_concurrency)
+        self.max_answer_bytes = int(max_answer_bytes)
+        self.host_failures = int(host_failures)
+        self.host_cooldown_s = float(host_cooldown_s)
         self.keep_alive = keep_alive
         self.default_options = dict(default_options or {})
         self._sleep = sleep
-        self._semaphore = threading.BoundedSemaphore(self.max_concurrency)
+        self._states = [host_limiter(h) for h in self.hosts]
         self._lock = threading.Lock()
-        self._client = None
-        self.stats = {"calls": 0, "attempts": 0, "retries": 0, "failures": 0}
+        self._clients: dict[str, Any] = {}
+        self._model_hosts: dict[str, list[HostState]] = {}  # model key -> hosts that have it (preflight)
+        self.host_problems: list[str] = []  # what the last preflight found wrong with some hosts
+        self.stats: dict[str, Any] = {"calls": 0, "attempts": 0, "retries": 0, "failovers": 0, "failures": 0,
+                                      "by_host": {h: 0 for h in self.hosts}}
+
+    @property
+    def capacity(self) -> int:
+        """Requests this client may have in flight at once over all its hosts."""
+        return self.max_concurrency * len(self.hosts)
 
     # ------------------------------------------------------------------ plumbing
-    def _ollama(self):
+    def _ollama(self, url: str):
         with self._lock:
-            if self._client is None:
+            client = self._clients.get(url)
+            if client is None:
                 import httpx
                 import ollama
 
@@ -219,14 +519,16 @@ class LLMClient:
                 # the pool holds at least as many connections as requests may be in flight
                 limits = httpx.Limits(max_connections=max(self.max_concurrency * 2, 10),
                                       max_keepalive_connections=max(self.max_concurrency, 5))
-                self._client = ollama.Client(host=self.host, timeout=timeout, limits=limits)
-            return self._client
+                client = self._clients[url] = ollama.Client(
+                    host=url, timeout=timeout, transport=_guarded_transport(limits),
+                    event_hooks={"response": [_strict_text]})
+            return client
 
     def close(self) -> None:
         with self._lock:
-            if self._client is not None:
-                self._client.close()
-                self._client = None
+            clients, self._clients = list(self._clients.values()), {}
+        for client in clients:
+            client._client.close()
 
     def __enter__(self) -> "LLMClient":
         return self
@@ -243,39 +545,142 @@ class LLMClient:
         merged = {**self.default_options, **(options or {}), **extra}
         return merged or None
 
-    def _call(self, model: str, fn: Callable[[], Any], extract: Callable[[Any], tuple[str | None, str | None]]
+    # ------------------------------------------------------------------ hosts
+    def _candidates(self, model: str | None) -> list[HostState]:
+        if model is not None:
+            have = self._model_hosts.get(model_key(model))
+            if have:
+                return have
+        return self._states
+
+    def _acquire(self, model: str | None, tried: set[str]) -> HostState:
+        """A slot on the best host for ``model``: healthy and untried first, least busy; waits for a slot."""
+        candidates = self._candidates(model)
+        with _HOSTS_COND:
+            while True:
+                now = time.monotonic()
+                up = [h for h in candidates if h.up(now)]
+                tier = [h for h in up if h.url not in tried] or up or candidates
+                free = [h for h in tier if h.in_flight < self.max_concurrency]
+                if free:
+                    best = min(free, key=lambda h: (h.in_flight, h.requests))
+                    best.in_flight += 1
+                    best.requests += 1
+                    best.max_in_flight = max(best.max_in_flight, best.in_flight)
+                    return best
+                downs = [h.down_until - now for h in candidates if not h.up(now)]
+                _HOSTS_COND.wait(timeout=min([0.5, *[d for d in downs if d > 0]]))
+
+    @staticmethod
+    def _release(state: HostState) -> None:
+        with _HOSTS_COND:
+            state.in_flight -= 1
+            _HOSTS_COND.notify_all()
+
+    def _host_failed(self, state: HostState, outcome: _Outcome, *, force: bool = False) -> None:
+        with _HOSTS_COND:
+            state.streak += 1
+            state.last_error = outcome.description
+            if force or outcome.refused or state.streak >= self.host_failures:
+                if state.up(time.monotonic()):
+                    state.drops += 1
+                state.down_until = time.monotonic() + self.host_cooldown_s
+            _HOSTS_COND.notify_all()
+
+    @staticmethod
+    def _host_ok(state: HostState) -> None:
+        if state.streak or state.down_until:
+            with _HOSTS_COND:
+                state.streak, state.down_until = 0, 0.0
+
+    def host_status(self) -> list[dict[str, Any]]:
+        """Each host of this client: up or down, requests in flight and sent, the last failure."""
+        now = time.monotonic()
+        with _HOSTS_COND:
+            return [{"host": s.url, "up": s.up(now), "in_flight": s.in_flight, "requests": s.requests,
+                     "max_in_flight": s.max_in_flight, "drops": s.drops, "last_error": s.last_error}
+                    for s in self._states]
+
+    def _classify(self, exc: BaseException, guard: _Guard) -> _Outcome:
+        import ollama
+
+        description = _describe(exc)
+        if isinstance(exc, AnswerTooLarge):
+            return _Outcome(description, retryable=False, host_fault=False)
+        if isinstance(exc, (UnicodeDecodeError, BadAnswerText)):
+            return _Outcome(f"answer is not valid UTF-8: {description}", retryable=False, host_fault=False)
+        if guard.expired:
+            if guard.received:
+                # it was answering, too slowly: the same host would stall again, another may not
+                return _Outcome(f"no complete answer within the {self.timeout_s:g} s deadline "
+                                f"({guard.received} bytes received; {description})", retryable=False,
+                                host_fault=True)
+            return _Outcome(f"no answer within the {self.timeout_s:g} s deadline ({description})",
+                            retryable=True, host_fault=True)
+        if is_connection_refused(exc):
+            return _Outcome(description, retryable=False, host_fault=True, refused=True)
+        if isinstance(exc, ollama.ResponseError):
+            return _Outcome(description, retryable=is_retryable(exc),
+                            host_fault=exc.status_code in HOST_FAULT_STATUS)
+        retryable = is_retryable(exc)
+        return _Outcome(description, retryable=retryable, host_fault=retryable)
+
+    def _call(self, model: str, fn: Callable[[Any], Any], extract: Callable[[Any], tuple[str | None, str | None]]
               ) -> LLMReply:
-        """Run ``fn`` under the semaphore with retries; never raises for transport/server failures."""
+        """Run ``fn(ollama_client)`` on a host slot with failover and retries; never raises for
+        transport/server failures."""
         start = time.perf_counter()
-        attempt = 0
+        attempt = retries = 0
+        tried: set[str] = set()
         with self._lock:
             self.stats["calls"] += 1
         while True:
+            state = self._acquire(model, tried)
             attempt += 1
             with self._lock:
                 self.stats["attempts"] += 1
+                self.stats["by_host"][state.url] = self.stats["by_host"].get(state.url, 0) + 1
+            guard = _Guard(time.monotonic() + self.timeout_s, self.max_answer_bytes)
             try:
-                with self._semaphore:
-                    response = fn()
+                _local.guard = guard
+                try:
+                    response = fn(self._ollama(state.url))
+                finally:
+                    _local.guard = None
+                    self._release(state)
                 text, thinking = extract(response)
+                _check_text(text)
+                _check_text(thinking, "thinking")
                 raw = response.model_dump(exclude_none=True) if hasattr(response, "model_dump") else {}
                 raw.pop("context", None)
                 raw.pop("embeddings", None)  # the caller has them; the reply keeps only metadata
+                self._host_ok(state)
                 return LLMReply(text=text, latency_s=time.perf_counter() - start, model=model, attempts=attempt,
-                                thinking=thinking, raw=raw)
+                                thinking=thinking, raw=raw, host=state.url)
             except Exception as exc:
                 if not _is_call_failure(exc):
                     raise  # a bug in the caller or the client, not a failed call: let it surface
-                if is_retryable(exc) and attempt <= self.max_retries:
+                outcome = self._classify(exc, guard)
+                if outcome.host_fault:
+                    self._host_failed(state, outcome)
+                tried.add(state.url)
+                now = time.monotonic()
+                if outcome.host_fault and any(h.url not in tried and h.up(now) for h in self._candidates(model)):
+                    with self._lock:
+                        self.stats["failovers"] += 1
+                    continue  # the request goes to another host at once
+                if outcome.retryable and retries < self.max_retries:
+                    retries += 1
                     with self._lock:
                         self.stats["retries"] += 1
-                    self._sleep(self.backoff(attempt))
+                    self._sleep(self.backoff(retries))
                     continue
                 with self._lock:
                     self.stats["failures"] += 1
-                tried = f" after {attempt} attempts" if attempt > 1 else ""
+                tried_text = f" after {attempt} attempts" if attempt > 1 else ""
+                where = f" (last at {state.url})" if len(self.hosts) > 1 else ""
                 return LLMReply(text=None, latency_s=time.perf_counter() - start, model=model, attempts=attempt,
-                                error=f"{_describe(exc)}{tried}")
+                                error=f"{outcome.description}{tried_text}{where}", host=state.url)
 
     # ------------------------------------------------------------------ API
     def chat(
@@ -304,8 +709,7 @@ class LLMClient:
             messages = [{"role": "system", "content": system}, *messages]
         opts = self._options(options, option_kwargs)
 
-        def run():
-            client = self._ollama()
+        def run(client):
             out = client.chat(model=model, messages=messages, format=format, options=opts, think=think,
                               keep_alive=self.keep_alive, stream=stream)
             return _gather_chat(out) if stream else out
@@ -327,8 +731,7 @@ class LLMClient:
         """Completion-style call (``/api/generate``); same contract as :meth:`chat`."""
         opts = self._options(options, option_kwargs)
 
-        def run():
-            client = self._ollama()
+        def run(client):
             out = client.generate(model=model, prompt=prompt, system=system, format=format, options=opts,
                                   think=think, keep_alive=self.keep_alive, stream=stream)
             return _gather_generate(out) if stream else out
@@ -339,58 +742,113 @@ class LLMClient:
         """Embeddings of ``texts`` (``/api/embed``). Raises after the retries (there is no partial answer)."""
         box: dict[str, Any] = {}
 
-        def run():
-            box["r"] = self._ollama().embed(model=model, input=list(texts), keep_alive=self.keep_alive)
+        def run(client):
+            box["r"] = client.embed(model=model, input=list(texts), keep_alive=self.keep_alive)
             return box["r"]
 
         reply = self._call(model, run, lambda r: ("", None))
         if reply.error:
-            raise RuntimeError(f"embedding with {model} at {self.host} failed: {reply.error}")
+            raise RuntimeError(f"embedding with {model} at {reply.host or self.host} failed: {reply.error}")
         return [list(map(float, v)) for v in box["r"].embeddings]
 
-    def list_models(self) -> list[str]:
-        """Names of the models the server has (``/api/tags``); raises if the server cannot be reached."""
-        with self._semaphore:
-            listing = self._ollama().list()
+    def _list(self, url: str) -> list[str]:
+        guard = _Guard(time.monotonic() + self.timeout_s, self.max_answer_bytes)
+        _local.guard = guard
+        try:
+            listing = self._ollama(url).list()
+        finally:
+            _local.guard = None
         return [m.model for m in listing.models if m.model]
 
-    def preflight(self, models: Sequence[str], *, alternative: str | None = None) -> list[str]:
-        """Check once, before a batch, that the server answers and has every model of ``models``.
+    def list_models(self) -> list[str]:
+        """Names of the models the hosts have (``/api/tags``, all hosts); raises if a host cannot be reached."""
+        out: list[str] = []
+        for url in self.hosts:
+            out.extend(m for m in self._list(url) if m not in out)
+        return out
 
-        One ``/api/tags`` request with the client's timeouts, no retries. Returns the server's
-        models. Raises :class:`LLMUnavailable` when the server cannot be reached or does not answer
-        as Ollama (the message names the host and the cause), :class:`ModelNotFound` when a model
-        is not among those the server lists (Ollama's names: ``llama3`` is ``llama3:latest``).
-        ``alternative`` (e.g. "ask only the rules model") is added to the hint of both errors.
+    def preflight(self, models: Sequence[str], *, alternative: str | None = None) -> list[str]:
+        """Check once, before a batch, that the hosts answer and have every model of ``models``.
+
+        One ``/api/tags`` request per host (in parallel) with the client's deadline, no retries. A
+        host that does not answer is dropped (cool-down) and, like a host that lacks a model,
+        reported in :attr:`host_problems`; each model is then asked only of the hosts that have it.
+        Returns the models the hosts have. Raises :class:`LLMUnavailable` when no host answers (the
+        message names the hosts and the causes), :class:`ModelNotFound` when a model is on no host
+        that answers (Ollama's names: ``llama3`` is ``llama3:latest``). ``alternative`` (e.g. "ask
+        only the rules model") is added to the hint of both errors.
         """
-        try:
-            available = self.list_models()
-        except Exception as exc:
-            if not _is_call_failure(exc):
-                raise
-            root = _root_cause(exc)
-            cause = _describe(exc) if root is exc else _one_line(f"{type(root).__name__}: {root}")
-            hint = "start it with `ollama serve` or point OLLAMA_HOST at a running server"
-            raise LLMUnavailable(f"no Ollama server answers at {self.host} ({cause}): {hint}"
-                                 f"{'; or ' + alternative if alternative else ''}") from exc
-        have = {model_key(m) for m in available}
-        missing = list(dict.fromkeys(m for m in models if model_key(m) not in have))
+        results: dict[str, tuple[list[str] | None, BaseException | None]] = {}
+
+        def probe(url: str) -> None:
+            try:
+                results[url] = (self._list(url), None)
+            except Exception as exc:
+                if not _is_call_failure(exc):
+                    raise
+                results[url] = (None, exc)
+
+        if len(self.hosts) == 1:
+            probe(self.hosts[0])
+        else:
+            with ThreadPoolExecutor(max_workers=min(len(self.hosts), 16), thread_name_prefix="preflight") as pool:
+                for f in [pool.submit(probe, u) for u in self.hosts]:
+                    f.result()  # re-raises a bug of ours
+        tail = f"; or {alternative}" if alternative else ""
+        problems: list[str] = []
+        down: dict[str, str] = {}
+        for url in self.hosts:
+            available, exc = results[url]
+            if exc is not None:
+                root = _root_cause(exc)
+                cause = _describe(exc) if root is exc else _one_line(f"{type(root).__name__}: {root}")
+                down[url] = cause
+                problems.append(f"{url} does not answer ({cause})")
+                self._host_failed(host_limiter(url), _Outcome(cause, False, True), force=True)
+        reachable = {u: results[u][0] for u in self.hosts if results[u][1] is None}
+        hint = "start it with `ollama serve` or point OLLAMA_HOST at a running server"
+        if not reachable:
+            if len(self.hosts) == 1:
+                url = self.hosts[0]
+                raise LLMUnavailable(f"no Ollama server answers at {url} ({down[url]}): {hint}{tail}") \
+                    from results[url][1]
+            causes = "; ".join(f"{u}: {c}" for u, c in down.items())
+            raise LLMUnavailable(f"no Ollama server answers at any of {', '.join(self.hosts)} ({causes}): "
+                                 f"start them with `ollama serve` or fix OLLAMA_HOSTS{tail}")
+        keys = {u: {model_key(m) for m in av} for u, av in reachable.items()}
+        union = list(dict.fromkeys(m for av in reachable.values() for m in av))
+        wanted = list(dict.fromkeys(models))
+        missing = [m for m in wanted if not any(model_key(m) in k for k in keys.values())]
         if missing:
             names = ", ".join(repr(m) for m in missing)
-            listed = ", ".join(sorted(available)) if available else "none"
+            one = len(missing) == 1
             pulls = " and ".join(f"`ollama pull {m}`" for m in missing)
+            if len(self.hosts) == 1:
+                url, available = next(iter(reachable.items()))
+                listed = ", ".join(sorted(available)) if available else "none"
+                where = f"the Ollama server at {url} (it has: {listed})"
+            else:
+                has = "; ".join(f"{u} has: {', '.join(sorted(av)) or 'none'}" for u, av in reachable.items())
+                gone = f"; {', '.join(down)} did not answer" if down else ""
+                where = f"any of the Ollama servers that answer ({has}{gone})"
             raise ModelNotFound(
-                f"{'model' if len(missing) == 1 else 'models'} {names} {'is' if len(missing) == 1 else 'are'} not on "
-                f"the Ollama server at {self.host} "
-                f"(it has: {listed}): pull {'it' if len(missing) == 1 else 'them'} with {pulls}"
-                f"{'; or ' + alternative if alternative else ''}",
-                host=self.host, missing=missing, available=available)
-        return available
+                f"{'model' if one else 'models'} {names} {'is' if one else 'are'} not on {where}: "
+                f"pull {'it' if one else 'them'} with {pulls}{tail}",
+                host=next(iter(reachable)), missing=missing, available=union)
+        for m in wanted:
+            on = [u for u in self.hosts if u in keys and model_key(m) in keys[u]]
+            lacking = [u for u in keys if u not in on]
+            if lacking:
+                problems.append(f"{', '.join(lacking)} {'does' if len(lacking) == 1 else 'do'} not have {m!r}: "
+                                f"it is asked only of {', '.join(on)}")
+            self._model_hosts[model_key(m)] = [host_limiter(u) for u in on]
+        self.host_problems = problems
+        return union
 
     def map(self, fn: Callable[[T], R], items: Iterable[T], workers: int | None = None) -> list[R]:
-        """``[fn(x) for x in items]`` on ``workers`` threads (default: the concurrency limit), order kept."""
+        """``[fn(x) for x in items]`` on ``workers`` threads (default: the client's capacity), order kept."""
         items = list(items)
-        workers = max(1, min(workers or self.max_concurrency, len(items) or 1))
+        workers = max(1, min(workers or self.capacity, len(items) or 1))
         if workers == 1:
             return [fn(x) for x in items]
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="llm") as pool:
@@ -405,7 +863,8 @@ def _is_call_failure(exc: BaseException) -> bool:
 
     # a body that is not JSON, or JSON that is not an Ollama response (a proxy's page), is a failed call
     if isinstance(exc, (ollama.ResponseError, httpx.TransportError, ConnectionError, TimeoutError,
-                        json.JSONDecodeError, pydantic.ValidationError)):
+                        json.JSONDecodeError, pydantic.ValidationError, AnswerTooLarge, BadAnswerText,
+                        UnicodeDecodeError)):
         return True
     # JSON of the wrong shape ([], null, "x") fails inside the client as it builds its response object
     # (``ChatResponse(**body)``): that too is the server's answer, not a bug of ours
@@ -452,18 +911,23 @@ def _gather_generate(parts):
 class LLMResource(dg.ConfigurableResource):
     """Large language models served by Ollama, or none (``backend="embedded"``: apps use their embedded default).
 
-    ``models`` lists the models a run fans out to (e.g. the news comparison); ``options_json`` holds
-    default generation options (e.g. ``{"temperature": 0}``) merged under per-call options.
+    ``hosts`` lists the servers (``OLLAMA_HOSTS``; ``host`` is the one-server form, used when
+    ``hosts`` is empty); ``models`` the models a run fans out to (e.g. the news comparison);
+    ``options_json`` default generation options (e.g. ``{"temperature": 0}``) merged under per-call options.
     """
 
-    backend: str = Field(default="embedded", description="'ollama' (a server at host) or 'embedded' (no server).")
-    host: str = Field(default="http://127.0.0.1:11434", description="Ollama base URL.")
+    backend: str = Field(default="embedded", description="'ollama' (servers at hosts) or 'embedded' (no server).")
+    hosts: list[str] = Field(default_factory=list, description="Ollama base URLs; requests spread over the healthy ones.")
+    host: str = Field(default=DEFAULT_HOST, description="One Ollama base URL (used when hosts is empty).")
     models: list[str] = Field(default_factory=list, description="Models a run asks (fan-out).")
-    timeout_s: float = Field(default=120.0, description="Per-request read timeout in seconds.")
+    timeout_s: float = Field(default=120.0, description="Total deadline of one request in seconds (connect to last byte).")
     max_retries: int = Field(default=3, description="Retries of retryable failures (timeouts, 5xx, 429, drops).")
     backoff_s: float = Field(default=1.0, description="First retry wait; doubles each retry (with jitter).")
     max_backoff_s: float = Field(default=30.0, description="Cap on one retry wait.")
-    max_concurrency: int = Field(default=4, description="Requests in flight at most, shared by the whole run.")
+    max_concurrency: int = Field(default=4, description="Requests in flight at most per host, shared by the process.")
+    max_answer_bytes: int = Field(default=DEFAULT_MAX_ANSWER_BYTES, description="Largest response accepted, in bytes.")
+    host_failures: int = Field(default=3, description="Failures in a row that drop a host (a refused connection: 1).")
+    host_cooldown_s: float = Field(default=30.0, description="Seconds a dropped host gets no requests.")
     keep_alive: str | None = Field(default=None, description="Ollama keep_alive (e.g. '10m').")
     options_json: str = Field(default="{}", description="Default Ollama options as JSON, e.g. {\"temperature\": 0}.")
 
@@ -477,8 +941,13 @@ class LLMResource(dg.ConfigurableResource):
             raise ValueError(f"LLMResource.backend must be one of {BACKENDS}, got {self.backend!r}")
         return self.backend == "ollama"
 
+    @property
+    def host_list(self) -> list[str]:
+        """The servers of this resource (``hosts``, else ``host``)."""
+        return normalise_hosts(self.host, self.hosts)
+
     def get_client(self) -> LLMClient:
-        """The shared client of this resource instance (one semaphore for every caller of the run)."""
+        """The shared client of this resource instance (the per-host limits are shared by the whole process)."""
         if not self.enabled:
             raise LLMUnavailable("the LLM resource is configured with backend='embedded' (no server); "
                                  "set FMLAKE_LLM_BACKEND=ollama and OLLAMA_HOST to call models")
@@ -489,9 +958,10 @@ class LLMResource(dg.ConfigurableResource):
                 except json.JSONDecodeError as exc:
                     raise ValueError(f"LLMResource.options_json is not valid JSON: {exc}") from None
                 self._client = LLMClient(
-                    self.host, timeout_s=self.timeout_s, max_retries=self.max_retries, backoff_s=self.backoff_s,
-                    max_backoff_s=self.max_backoff_s, max_concurrency=self.max_concurrency,
-                    keep_alive=self.keep_alive, default_options=options)
+                    hosts=self.host_list, timeout_s=self.timeout_s, max_retries=self.max_retries,
+                    backoff_s=self.backoff_s, max_backoff_s=self.max_backoff_s, max_concurrency=self.max_concurrency,
+                    max_answer_bytes=self.max_answer_bytes, host_failures=self.host_failures,
+                    host_cooldown_s=self.host_cooldown_s, keep_alive=self.keep_alive, default_options=options)
             return self._client
 
     def chat(self, model: str, prompt: str | Messages, **kwargs: Any) -> LLMReply:
@@ -505,4 +975,3 @@ class LLMResource(dg.ConfigurableResource):
     def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
         if self._client is not None:
             self._client.close()
-

@@ -22,6 +22,7 @@ from lakehouse.tables import imagery as T
 from assets.partitions import tile_batches
 from lakehouse.batches import FINGERPRINT_KEY, batch_snapshot, ingested_fingerprint
 from resources.lakehouse import LakehouseResource
+from assets.imagery.naming import namer_for
 from resources.namer import NamerResource
 from resources.segmenter import SegmenterResource
 
@@ -158,7 +159,7 @@ def mask_clusters_and_objects(context: dg.AssetExecutionContext, lakehouse: Lake
     lh = lakehouse.lakehouse
     masks = _batch_rows(lh, T.image_masks, batch)
     infos = {r["tile_id"]: TileInfo.from_row(r) for r in _batch_rows(lh, T.silver_tiles, batch).iter_rows(named=True)}
-    nm = namer.get()
+    nm = namer_for(namer)
     if masks.height:
         naming = name_clusters(FrameSource(masks), nm, batch, infos, k_min=namer.k_min, k_max=namer.k_max)
         clusters = naming.clusters

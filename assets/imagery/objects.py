@@ -120,7 +120,7 @@ def sample_masks(source: MaskSource, size: int, seed: int = 0) -> pl.DataFrame:
 
 
 def rule_labels(frame: pl.DataFrame) -> list[str]:
-    from resources.namer import rule_label
+    from assets.imagery.naming import rule_label
 
     return [rule_label(row) for row in frame.iter_rows(named=True)]
 
@@ -150,7 +150,7 @@ def name_clusters(source: MaskSource, namer, batch_id: str, infos: dict[str, Til
     """Fit the cluster model, profile every cluster (rule votes, area-weighted means, crops) and name it."""
     import time
 
-    from resources.namer import ClusterProfile, rules_vote
+    from assets.imagery.naming import ClusterProfile, rules_vote
 
     sample = sample_masks(source, fit_sample, seed)
     model = fit_batch_clusters(sample, rule_labels=rule_labels(sample), k_min=k_min, k_max=k_max, seed=seed)

@@ -16,10 +16,18 @@ def _segmenter(**overrides):
 
 
 def _namer(**overrides):
+    """The namer resource of the settings (flags override); `namer_for` builds the namer from it."""
     from pipelines.cli import current_settings
     from pipelines.resources import namer_resource
 
     return namer_resource(current_settings(), **overrides)
+
+
+def namer_for(resource):
+    """The namer the resource configures (the imagery domain builds it; imported on use, not at CLI start)."""
+    from assets.imagery.naming import namer_for as build
+
+    return build(resource)
 
 
 @click.group()
@@ -61,7 +69,7 @@ def run(input_path, out_dir, segmenter, checkpoint, model_type, device, points_p
             seg.validate()  # a wrong checkpoint path fails here, before any tile is read
         namer_resource = _namer(backend=namer, model=namer_model, checkpoint=namer_checkpoint, k_min=k_min,
                                 k_max=k_max)
-        nm = namer_resource.get()
+        nm = namer_for(namer_resource)
         options = SegmentOptions.of(seg_resource)
     except (ValueError, FileNotFoundError) as exc:
         raise click.ClickException(str(exc)) from None
@@ -108,7 +116,7 @@ def evaluate(input_path, out_dir, min_water, as_json) -> None:
     from assets.imagery.pipeline import run_chain
 
     seg_resource = _segmenter(backend="default")
-    report = run_chain(input_path, out_dir, seg_resource.get(), _namer(backend="rules").get(),
+    report = run_chain(input_path, out_dir, seg_resource.get(), namer_for(_namer(backend="rules")),
                        band_roles=seg_resource.band_roles or None, keep_masks=True)
     ious = water_iou(out_dir, report, min_water=min_water)
     result = {"tiles": report["tiles"], "masks": report["masks"], "k": report["k"], "labels": report["labels"],

@@ -18,6 +18,12 @@ Each model follows a :class:`Behaviour`::
 last user message for chat). The server counts requests per model (``calls``, every attempt,
 failures included), keeps every request body (``requests``) and measures the maximum number of
 requests in flight at once (``max_concurrent``), overall and per model.
+
+Hostile servers, for the client's fault tests: ``Behaviour.trickle`` sends the whole response a byte
+at a time, ``Behaviour.invalid_utf8`` answers bytes that are not UTF-8, ``Behaviour.huge`` streams an
+answer of any size without holding it, and ``Behaviour.die`` kills the server (listener closed,
+every open connection reset) on a given call, as a crashed Ollama would. :meth:`OllamaServer.kill`
+does the same from a test; ``OllamaServer(port=...)`` restarts a server on the port of one that died.
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ import json
 import math
 import select
 import socket
+import struct
 import threading
 import time
 from collections import Counter
@@ -54,7 +61,7 @@ def default_answer(prompt: str) -> str:
 class Behaviour:
     """How one model answers.
 
-    kind: clean | prose | think | slow | http_500 | drop | custom.
+    kind: clean | prose | think | slow | http_500 | drop | custom | trickle | invalid_utf8 | huge | die.
     ``times``: for failing kinds, fail only on the first ``times`` calls, then behave as ``then``
     (None = fail every time). ``delay_s``: sleep before answering (``slow`` sleeps then answers
     ``then`` or clean). ``custom``: ``fn(prompt, call_number) -> str`` returns the answer text, or
@@ -105,12 +112,42 @@ class Behaviour:
     def custom(cls, fn: Callable[[str, int], Any]) -> "Behaviour":
         return cls("custom", fn=fn)
 
+    @classmethod
+    def trickle(cls, interval_s: float = 0.05, answer: AnswerFn = default_answer) -> "Behaviour":
+        """Sends the whole response (status line, headers, body) one byte every ``interval_s`` seconds."""
+        return cls("trickle", answer, delay_s=interval_s)
+
+    @classmethod
+    def invalid_utf8(cls, times: int | None = None, then: "Behaviour | None" = None) -> "Behaviour":
+        """Answers a well-formed response whose answer text holds bytes that are not UTF-8 (``b"1 \\xff\\xfe"``)."""
+        return cls("invalid_utf8", times=times, then=then)
+
+    @classmethod
+    def huge(cls, size_bytes: int, times: int | None = None, then: "Behaviour | None" = None) -> "Behaviour":
+        """Answers a text of ``size_bytes`` bytes, written piece by piece (the server never holds it)."""
+        return cls("huge", times=times, then=then, status=size_bytes)
+
+    @classmethod
+    def die(cls, after: int = 0, then: "Behaviour | None" = None) -> "Behaviour":
+        """Answers the first ``after`` calls as ``then`` (clean by default); call ``after + 1`` kills the server."""
+        return cls("die", times=after, then=then)
+
     # -------------------------------------------------------------- behaviour
     def respond(self, prompt: str, call_number: int) -> "str | HttpError | RawBody | DropConnection | Slow":
         """The answer text for this call, or a failure to enact (call_number is 1-based, per model)."""
+        if self.kind == "die":
+            if call_number <= (self.times or 0):
+                return (self.then or Behaviour.clean(self.answer)).respond(prompt, call_number)
+            return Die()
         failing = self.times is None or call_number <= self.times
-        if self.kind in ("http_500", "drop", "slow") and not failing:
+        if self.kind in ("http_500", "drop", "slow", "invalid_utf8", "huge") and not failing:
             return (self.then or Behaviour.clean(self.answer)).respond(prompt, call_number - (self.times or 0))
+        if self.kind == "trickle":
+            return Trickle(self.answer(prompt), self.delay_s)
+        if self.kind == "invalid_utf8":
+            return RawAnswer(self.answer(prompt).encode() + b" \xff\xfe\xc3(")
+        if self.kind == "huge":
+            return Huge(self.status)
         if self.delay_s:
             inner = Behaviour(self.kind if self.kind != "slow" else "clean", self.answer, 0.0, self.times,
                               self.then, self.status, self.fn)
@@ -150,6 +187,32 @@ class Slow:
 
     delay_s: float
     outcome: "str | HttpError | DropConnection"
+
+
+@dataclass
+class Trickle:
+    """The answer ``text``, the whole response written one byte every ``interval_s`` seconds."""
+
+    text: str
+    interval_s: float
+
+
+@dataclass
+class RawAnswer:
+    """An answer whose text is these bytes, put as they are inside the JSON (e.g. bytes that are not UTF-8)."""
+
+    content: bytes
+
+
+@dataclass
+class Huge:
+    """An answer text of ``size`` bytes ("a" repeated), written piece by piece."""
+
+    size: int
+
+
+class Die:
+    """The server dies on this call: listener closed, every open connection reset, nothing answered."""
 
 
 @dataclass
@@ -197,8 +260,11 @@ class OllamaServer:
     """Threaded Ollama-compatible server on 127.0.0.1 (ephemeral port). Use as a context manager or start/stop."""
 
     def __init__(self, models: dict[str, Behaviour] | None = None, embed_dims: int = 16,
-                 stream_chunk_chars: int = 4) -> None:
+                 stream_chunk_chars: int = 4, port: int = 0) -> None:
         self.models: dict[str, Behaviour] = dict(models or {})
+        self.port = port
+        self.killed = False
+        self._conns: set[socket.socket] = set()
         self.embed_dims = embed_dims
         self.stream_chunk_chars = stream_chunk_chars
         self._stats = _Stats()
@@ -213,7 +279,9 @@ class OllamaServer:
         class Handler(_Handler):
             owner = server
 
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self.port = self._httpd.server_address[1]
+        self.killed = False
         self._httpd.daemon_threads = True
         self._httpd.request_queue_size = 128
         self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05},
@@ -222,13 +290,39 @@ class OllamaServer:
         return self
 
     def stop(self) -> None:
-        if self._httpd is not None:
-            self._httpd.shutdown()
-            self._httpd.server_close()
-            self._httpd = None
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
+        with self._lock:
+            httpd, self._httpd = self._httpd, None
+            thread, self._thread = self._thread, None
+        if httpd is not None:
+            httpd.shutdown()
+            httpd.server_close()
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout=5)
+
+    def kill(self) -> None:
+        """Die as a crashed server does: stop listening (new connections are refused) and reset every
+        open connection (requests in flight get no answer). Safe to call from a request handler."""
+        httpd = self._httpd
+        with self._lock:
+            self.killed = True
+            conns = list(self._conns)
+        for conn in conns:
+            try:
+                conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # RST
+                conn.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        if httpd is not None:
+            # the serve loop stops and the listener closes (connections refused from then on); a
+            # connection accepted meanwhile is reset at once (``setup``)
+            threading.Thread(target=self.stop, name="ollama-loopback-kill", daemon=True).start()
+
+    def _track(self, conn: socket.socket, add: bool) -> None:
+        with self._lock:
+            if add:
+                self._conns.add(conn)
+            else:
+                self._conns.discard(conn)
 
     def __enter__(self) -> "OllamaServer":
         return self.start()
@@ -238,10 +332,10 @@ class OllamaServer:
 
     @property
     def url(self) -> str:
-        if self._httpd is None:
+        """``http://127.0.0.1:PORT`` (still known after :meth:`kill`, to restart a server on the port)."""
+        if not self.port:
             raise RuntimeError("server not started")
-        host, port = self._httpd.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://127.0.0.1:{self.port}"
 
     # -------------------------------------------------------------- scripting and counters
     def add_model(self, name: str, behaviour: Behaviour) -> None:
@@ -308,6 +402,20 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, *args) -> None:  # quiet
         pass
+
+    def setup(self) -> None:
+        super().setup()
+        self.owner._track(self.connection, True)
+        if self.owner.killed:
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            self.connection.shutdown(socket.SHUT_RDWR)
+
+    def finish(self) -> None:
+        try:
+            super().finish()
+        except OSError:
+            pass
+        self.owner._track(self.connection, False)
 
     # -------------------------------------------------------------- helpers
     def _send_json(self, status: int, obj: Any) -> None:
@@ -408,6 +516,25 @@ class _Handler(BaseHTTPRequestHandler):
             if isinstance(outcome, DropConnection):
                 self._drop()
                 return
+            if isinstance(outcome, Die) or self.owner.killed:
+                self.close_connection = True
+                self.owner.kill()
+                return
+            stream = bool(body.get("stream", True))
+            try:
+                if isinstance(outcome, Trickle):
+                    self._trickle(path, model, outcome, stream)
+                    return
+                if isinstance(outcome, RawAnswer):
+                    self._answer_bytes(path, model, outcome.content, stream)
+                    return
+                if isinstance(outcome, Huge):
+                    self._huge(path, model, outcome.size, stream)
+                    return
+            except OSError:
+                # the client gave up (its deadline, its size bound): nothing to answer to
+                self.close_connection = True
+                return
             if isinstance(outcome, RawBody):
                 self.send_response(outcome.status)
                 self.send_header("Content-Type", outcome.content_type)
@@ -425,6 +552,56 @@ class _Handler(BaseHTTPRequestHandler):
                 self.close_connection = True
         finally:
             self.owner._leave(model)
+
+    def _final(self, path: str, model: str, content: str) -> dict:
+        out: dict[str, Any] = {"model": model, "created_at": _now(), "done": True, "done_reason": "stop",
+                               "total_duration": 1_000_000, "eval_count": 1}
+        if path == "/api/chat":
+            out["message"] = {"role": "assistant", "content": content}
+        else:
+            out["response"] = content
+        return out
+
+    def _raw_response(self, body: bytes, stream: bool) -> bytes:
+        ctype = "application/x-ndjson" if stream else "application/json; charset=utf-8"
+        head = (f"HTTP/1.1 200 OK\r\nContent-Type: {ctype}\r\nContent-Length: {len(body)}\r\n"
+                f"Date: {self.date_time_string()}\r\n\r\n")
+        return head.encode("latin-1") + body
+
+    def _trickle(self, path: str, model: str, outcome: Trickle, stream: bool) -> None:
+        """The whole response, status line included, one byte at a time."""
+        body = json.dumps(self._final(path, model, outcome.text)).encode() + (b"\n" if stream else b"")
+        for byte in self._raw_response(body, stream):
+            self.wfile.write(bytes([byte]))
+            self.wfile.flush()
+            time.sleep(outcome.interval_s)
+
+    def _answer_bytes(self, path: str, model: str, content: bytes, stream: bool) -> None:
+        """A response whose answer text is ``content`` as raw bytes inside the JSON string."""
+        marker = "\u0000MARK\u0000"
+        text = json.dumps(self._final(path, model, marker))
+        body = text.encode().replace(json.dumps(marker)[1:-1].encode(), content) + (b"\n" if stream else b"")
+        self.wfile.write(self._raw_response(body, stream))
+        self.wfile.flush()
+
+    def _huge(self, path: str, model: str, size: int, stream: bool) -> None:
+        """An answer of ``size`` bytes, sent piece by piece (Content-Length: the whole JSON)."""
+        marker = "\u0000MARK\u0000"
+        text = json.dumps(self._final(path, model, marker))
+        token = json.dumps(marker)[1:-1]
+        before, after = text.split(token)
+        tail = after.encode() + (b"\n" if stream else b"")
+        length = len(before.encode()) + size + len(tail)
+        ctype = "application/x-ndjson" if stream else "application/json; charset=utf-8"
+        self.wfile.write((f"HTTP/1.1 200 OK\r\nContent-Type: {ctype}\r\nContent-Length: {length}\r\n\r\n"
+                          ).encode("latin-1") + before.encode())
+        piece = b"a" * 65536
+        left = size
+        while left > 0:
+            self.wfile.write(piece[:min(left, len(piece))])
+            left -= len(piece)
+        self.wfile.write(tail)
+        self.wfile.flush()
 
     def _answer(self, path: str, model: str, text: str, stream: bool) -> None:
         stats = {"total_duration": 1_000_000, "load_duration": 10_000, "prompt_eval_count": 10,

@@ -10,7 +10,7 @@ from assets.imagery.clustering import fit_clusters
 from assets.imagery.objects import (FrameSource, Summary, family_quotas, label_frame, name_clusters,
                                     sample_masks)
 from lakehouse.tables import imagery as T
-from resources.namer import RuleNamer
+from assets.imagery.naming import RuleNamer
 
 GROUPS = {  # (blue, green, red, nir) reflectance
     "water": (0.07, 0.065, 0.04, 0.02),

@@ -13,7 +13,7 @@ import shapely
 from assets.imagery.pipeline import run_chain
 from assets.imagery.raster import inspect_tile
 from assets.imagery.segmentation import SegmentOptions, segment_tile
-from resources.namer import LABELS, ClusterProfile, RuleNamer, TransformersNamer
+from assets.imagery.naming import LABELS, ClusterProfile, RuleNamer, TransformersNamer
 from resources.segmenter import SamSegmenter, SegmenterResource, build_segmenter
 
 

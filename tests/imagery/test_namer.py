@@ -6,8 +6,9 @@ import json
 
 import pytest
 
-from resources.namer import (LABELS, ClusterProfile, NamerResource, OllamaNamer, RuleNamer, build_namer,
-                             parse_json_answer, parse_label_answer, rule_label, rules_vote)
+from assets.imagery.naming import (LABELS, ClusterProfile, OllamaNamer, RuleNamer, build_namer, namer_for,
+                                   parse_json_answer, parse_label_answer, rule_label, rules_vote)
+from resources.namer import NamerResource
 from pipelines.loopback.ollama_server import Behaviour
 
 
@@ -125,7 +126,14 @@ def test_namer_configuration():
 
     resource = namer_resource(load_settings({"IMAGERY_NAMER": "ollama", "IMAGERY_NAMER_MODEL": "llava",
                                              "IMAGERY_K_MIN": "3", "OLLAMA_HOST": "http://h:1"}))
-    assert (resource.backend, resource.model, resource.host, resource.k_min) == ("ollama", "llava", "http://h:1", 3)
+    assert (resource.backend, resource.model, resource.hosts, resource.k_min) == ("ollama", "llava", ["http://h:1"], 3)
+    assert isinstance(namer_for(resource), OllamaNamer) and namer_for(resource).vision.hosts == ["http://h:1"]
+    two = namer_resource(load_settings({"IMAGERY_NAMER": "ollama", "IMAGERY_NAMER_MODEL": "llava",
+                                        "OLLAMA_HOSTS": "http://a:1,http://b:2", "FMLAKE_LLM_MAX_CONCURRENCY": "3",
+                                        "FMLAKE_LLM_TIMEOUT_S": "7"}))
+    vision = namer_for(two).vision
+    assert vision.hosts == ["http://a:1", "http://b:2"]
+    assert (vision.client().max_concurrency, vision.client().timeout_s) == (3, 7.0)
     with pytest.raises(SettingsError, match="IMAGERY_NAMER"):
         load_settings({"IMAGERY_NAMER": "gpt"})
     with pytest.raises(SettingsError, match="IMAGERY_K_MAX"):
@@ -133,5 +141,5 @@ def test_namer_configuration():
     with pytest.raises(SettingsError, match="2 <= k_min <= k_max, got 10 and 3"):
         load_settings({"IMAGERY_K_MIN": "10", "IMAGERY_K_MAX": "3"})
     with pytest.raises(ValueError, match="k_min=10, k_max=3"):
-        NamerResource(k_min=10, k_max=3).get()
+        namer_for(NamerResource(k_min=10, k_max=3))
     assert json.loads(resource.model_dump_json())  # plain config, nothing loaded

@@ -13,7 +13,7 @@ from click.testing import CliRunner
 
 from assets.imagery.pipeline import quicklook_names, run_chain
 from assets.imagery.segmentation import SegmentOptions
-from resources.namer import RuleNamer
+from assets.imagery.naming import RuleNamer
 from resources.segmenter import FelzenszwalbSegmenter
 from tests.imagery.conftest import scene_array, scene_rgb_png, write_tif
 

@@ -6,7 +6,7 @@ import pytest
 
 from assets.imagery.bench import water_iou
 from assets.imagery.pipeline import run_chain
-from resources.namer import RuleNamer
+from assets.imagery.naming import RuleNamer
 from resources.segmenter import FelzenszwalbSegmenter
 
 pytestmark = pytest.mark.realdata
