@@ -58,6 +58,31 @@ def choose_threshold(confidence: np.ndarray, correct: np.ndarray, target: float,
     return float(c_sorted[i])
 
 
+def wilson_interval(hits: int, n: int, z: float = 1.96) -> tuple[float | None, float | None]:
+    """95 % Wilson score interval of a proportion ``hits / n`` (None, None when n is 0)."""
+    if n <= 0:
+        return None, None
+    p = hits / n
+    denom = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def expected_precision(confidence: np.ndarray, correct: np.ndarray, threshold: float | None) -> dict[str, Any]:
+    """Precision of the records at or above ``threshold`` among held-out human-coded records, with its 95 %
+    Wilson interval: what auto-coding is expected to reach on records like them."""
+    conf = np.asarray(confidence, dtype=float)
+    ok = np.asarray(correct, dtype=bool)
+    if threshold is None or len(conf) == 0:
+        return {"n": 0, "precision": None, "ci95": [None, None]}
+    sel = conf >= threshold
+    n, hits = int(sel.sum()), int(ok[sel].sum())
+    lo, hi = wilson_interval(hits, n)
+    return {"n": n, "precision": round(hits / n, 4) if n else None,
+            "ci95": [round(lo, 4) if lo is not None else None, round(hi, 4) if hi is not None else None]}
+
+
 def macro_f1(y_true: Sequence[str], y_pred: Sequence[str]) -> float:
     """Macro-averaged F1 over the codes present in ``y_true`` (codes only predicted count as FP)."""
     from sklearn.metrics import f1_score
@@ -166,55 +191,124 @@ class Calibration:
     # validation records' out-of-fold confidence and whether the first code was right (threshold re-estimation)
     oof_confidence: np.ndarray | None = None
     oof_correct: np.ndarray | None = None
+    oof_period: np.ndarray | None = None        # index of the backtest period of each record (0: the latest)
 
 
-def calibrate(base: BaseModel, raw: dict[str, Any], codes: list[str], settings: EngineSettings,
-              levels: Sequence[int]) -> tuple[Calibration, dict[str, Any]]:
-    """Fit temperature, memory weight, calibrator, threshold and back-off thresholds on the validation
-    records (``raw`` scores of ``base``, true ``codes``); return them and the validation metrics."""
+@dataclass
+class Fold:
+    """One backtest: a model fitted on the records before a period, its raw scores on that period, the codes
+    coders gave there, and a label (the period)."""
+
+    base: BaseModel
+    raw: dict[str, Any]
+    codes: list[str]
+    label: str = "validation"
+
+
+def _period_thresholds(oof: np.ndarray, correct: np.ndarray, fold_of: np.ndarray, n_folds: int,
+                       target: float, min_count: int) -> list[float | None]:
+    return [choose_threshold(oof[fold_of == f], correct[fold_of == f], target, min_count) for f in range(n_folds)]
+
+
+def calibrate(folds: "list[Fold] | Fold", settings: EngineSettings, levels: Sequence[int]
+              ) -> tuple[Calibration, dict[str, Any]]:
+    """Fit temperature, memory weight, calibrator, threshold and back-off thresholds on held-out human-coded
+    records (one ``Fold`` per backtest period, the latest first); return them and the validation metrics.
+
+    With one fold the calibrator's confidences are 2-fold cross-fitted and the threshold is the lowest that
+    reaches the target on them. With several, each period's confidences come from a calibrator fitted on the
+    other periods (as it will meet a period it has not seen), and the threshold is the strictest of the
+    per-period thresholds: it reaches the target in every backtest period, not just on average."""
+    folds = [folds] if isinstance(folds, Fold) else list(folds)
     s = settings
-    y = np.asarray(codes, dtype=object)
+    ys = [np.asarray(f.codes, dtype=object) for f in folds]
+    y = np.concatenate(ys)
     # temperature: the one that makes the softmax probabilities most likely on validation
-    idx = np.array([base.class_index.get(c, -1) for c in codes])
-    known = idx >= 0
+    idxs = [np.array([f.base.class_index.get(c, -1) for c in f.codes]) for f in folds]
+    knowns = [i >= 0 for i in idxs]
     best_t, best_nll = TEMPERATURES[0], math.inf
     for t in TEMPERATURES:
-        P = softmax(raw["D"][known].astype(np.float64), t)
-        nll = -np.mean(np.log(np.clip(P[np.arange(len(P)), idx[known]], 1e-12, None))) if known.any() else 0.0
+        logs = []
+        for f, idx, known in zip(folds, idxs, knowns):
+            P = softmax(f.raw["D"][known].astype(np.float64), t)
+            logs.append(np.log(np.clip(P[np.arange(len(P)), idx[known]], 1e-12, None)))
+        allk = np.concatenate(logs)
+        nll = -np.mean(allk) if len(allk) else 0.0
         if nll < best_nll:
             best_t, best_nll = t, nll
     # memory weight: the blend that codes validation best (ties -> less memory)
     best_w, best_acc = 0.0, -1.0
     for w in s.memory_weights:
-        P, _, _ = probabilities(base, raw, best_t, w, s)
-        acc = float(np.mean(base.classes[P.argmax(axis=1)] == y))
+        right = [f.base.classes[probabilities(f.base, f.raw, best_t, w, s)[0].argmax(axis=1)] == yf
+                 for f, yf in zip(folds, ys)]
+        acc = float(np.mean(np.concatenate(right)))
         if acc > best_acc + 1e-9:
             best_w, best_acc = w, acc
-    P, purity, hit = probabilities(base, raw, best_t, best_w, s)
-    pred = base.classes[P.argmax(axis=1)]
-    correct = pred == y
-    F = confidence_features(base, raw, P, purity)
-    calibrator, oof = fit_calibrator(F, correct, s.seed)
-    threshold = choose_threshold(oof, correct, s.target_precision, s.min_auto)
+    Ps, preds, corrects, Fs, hits = [], [], [], [], []
+    for f, yf in zip(folds, ys):
+        P, purity, hit = probabilities(f.base, f.raw, best_t, best_w, s)
+        pred = f.base.classes[P.argmax(axis=1)]
+        Ps.append(P), preds.append(pred), corrects.append(pred == yf), hits.append(hit)
+        Fs.append(confidence_features(f.base, f.raw, P, purity))
+    pred, correct, F = np.concatenate(preds), np.concatenate(corrects), np.concatenate(Fs)
+    fold_of = np.concatenate([np.full(len(yf), i) for i, yf in enumerate(ys)])
+    per_period: list[dict[str, Any]] = []
+    if len(folds) == 1:
+        calibrator, oof = fit_calibrator(F, correct, s.seed)
+        threshold = choose_threshold(oof, correct, s.target_precision, s.min_auto)
+    else:
+        calibrator, oof = fit_calibrator_by_period(F, correct, fold_of, s.seed)
+        per = _period_thresholds(oof, correct, fold_of, len(folds), s.target_precision, s.min_auto)
+        reached = [t for t in per if t is not None]
+        threshold = max(reached) if reached else None
+        for f, t_f, i in zip(folds, per, range(len(folds))):
+            m = fold_of == i
+            per_period.append({"period": f.label, "n": int(m.sum()), "accuracy": round(float(correct[m].mean()), 4),
+                               "threshold": t_f, "at_chosen": expected_precision(oof[m], correct[m], threshold)})
     auto = oof >= threshold if threshold is not None else np.zeros(len(oof), dtype=bool)
     # back-off: per coarser level, a threshold on the summed probability of the best prefix
     level_thresholds: dict[int, float | None] = {}
     by_level: dict[str, float] = {}
     for L in levels:
-        pref_pred, pref_p = level_probs(base.classes, P, L)
-        ok_L = np.array([str(c)[:L] == p for c, p in zip(y, pref_pred)])
-        by_level[str(L)] = round(float(ok_L.mean()), 4)
+        pref_p, ok_L = [], []
+        for f, P, yf in zip(folds, Ps, ys):
+            pp, pr = level_probs(f.base.classes, P, L)
+            pref_p.append(pr)
+            ok_L.append(np.array([str(c)[:L] == p for c, p in zip(yf, pp)], dtype=bool))
+        pref_all, ok_all = np.concatenate(pref_p), np.concatenate(ok_L)
+        by_level[str(L)] = round(float(ok_L[0].mean()), 4)
         if L != max(levels):
-            level_thresholds[L] = choose_threshold(pref_p, ok_L, s.target_precision, s.min_auto)
+            level_thresholds[L] = choose_threshold(pref_all, ok_all, s.target_precision, s.min_auto)
     cal = Calibration(temperature=best_t, memory_weight=best_w, calibrator=calibrator, threshold=threshold,
                       level_thresholds=level_thresholds, oof_confidence=np.asarray(oof, dtype=float),
-                      oof_correct=np.asarray(correct, dtype=bool))
+                      oof_correct=np.asarray(correct, dtype=bool), oof_period=fold_of.astype(np.int16))
+    # the figures describe the latest period (the validation split); the other backtests are in `periods`
+    v = fold_of == 0
+    yv, pv, cv, av = ys[0], preds[0], corrects[0], auto[v]
     metrics = {
-        "n": int(len(y)), "accuracy": round(float(correct.mean()), 4), "accuracy_by_level": by_level,
-        "auto_share": round(float(auto.mean()), 4),
-        "auto_precision": round(float(correct[auto].mean()), 4) if auto.any() else None,
-        "macro_f1": round(macro_f1(list(y), list(pred)), 4),
-        "codes_unseen_in_training_part": int((~known).sum()),
-        "memory_hits": int(hit.sum()), "temperature": best_t, "memory_weight": best_w,
+        "n": int(len(yv)), "accuracy": round(float(cv.mean()), 4), "accuracy_by_level": by_level,
+        "auto_share": round(float(av.mean()), 4),
+        "auto_precision": round(float(cv[av].mean()), 4) if av.any() else None,
+        "macro_f1": round(macro_f1(list(yv), list(pv)), 4),
+        "codes_unseen_in_training_part": int((~knowns[0]).sum()),
+        "memory_hits": int(hits[0].sum()), "temperature": best_t, "memory_weight": best_w,
+        "expected_auto_precision": expected_precision(oof, correct, threshold),
     }
+    if per_period:
+        metrics["periods"] = per_period
     return cal, metrics
+
+
+def fit_calibrator_by_period(F: np.ndarray, correct: np.ndarray, fold_of: np.ndarray, seed: int
+                             ) -> tuple[Any, np.ndarray]:
+    """The confidence model fitted on every period, and leave-one-period-out confidences."""
+    if correct.all() or not correct.any() or len(correct) < 8:
+        return None, F[:, 0]
+    oof = np.zeros(len(correct))
+    for f in np.unique(fold_of):
+        tr, te = fold_of != f, fold_of == f
+        if 0 < correct[tr].sum() < tr.sum():
+            oof[te] = _calibrator().fit(F[tr], correct[tr]).predict_proba(F[te])[:, 1]
+        else:
+            oof[te] = F[te, 0]
+    return _calibrator().fit(F, correct), oof

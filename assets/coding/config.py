@@ -55,6 +55,12 @@ class EngineSettings:
     validation_fraction: float = 0.1
     min_validation: int = 30
     min_auto: int = 10                          # fewest validation records a threshold may rest on
+    # Backtests the threshold is chosen on: the latest period (the validation split) and up to
+    # calibration_periods - 1 earlier whole periods, each coded by a model fitted on the periods before it
+    # (the chosen recency_tau and C). The confidence calibrator is fitted on all of them (leave-one-period-
+    # out confidences), and the threshold is the strictest that reaches target_precision in each period
+    # ("holds across time"); 1 = the latest period only.
+    calibration_periods: int = 1
     target_precision: float = 0.95
     seed: int = 0
     embeddings_backend: str | None = None       # None | use | minilm | ollama (measured: small gain, slow)
@@ -99,6 +105,8 @@ class EngineSettings:
         for c in self.Cs:
             if not (isinstance(c, (int, float)) and c > 0):
                 raise ConfigError(f"{where}.Cs: each must be > 0, got {c!r}")
+        if not (isinstance(self.calibration_periods, int) and self.calibration_periods >= 1):
+            raise ConfigError(f"{where}.calibration_periods must be an integer >= 1, got {self.calibration_periods!r}")
         if self.backend == "transformer" and not self.checkpoint:
             raise ConfigError(f"{where}: backend 'transformer' needs a local 'checkpoint' folder")
         if self.embeddings_backend not in (None, "use", "minilm", "ollama"):

@@ -45,7 +45,7 @@ import numpy as np
 import polars as pl
 
 from assets.coding import persistence
-from assets.coding.calibration import (FEATURES, TEMPERATURES, calibrate, choose_threshold, confidence,
+from assets.coding.calibration import (FEATURES, TEMPERATURES, Calibration, Fold, calibrate, choose_threshold, confidence,
                                        confidence_features, level_probs, macro_f1, probabilities, softmax)
 from assets.coding.catalog import Catalog
 from assets.coding.config import ClassificationConfig, EngineSettings
@@ -53,7 +53,7 @@ from assets.coding.errors import EngineError
 from assets.coding.features import BaseModel, TfidfModel, context_string, recency_weights, to_years
 from assets.coding.memory import CatalogIndex, EmbeddingIndex
 from assets.coding.normalize import Normalizer, is_blank
-from assets.coding.selection import hyper_candidates, select_hyperparameters, validation_mask
+from assets.coding.selection import backtest_masks, hyper_candidates, select_hyperparameters, validation_mask
 
 ENGINE_VERSION = "tfidf-svm-4"
 
@@ -149,6 +149,7 @@ class CodingEngine:
         self.threshold: float | None = None
         self.level_thresholds: dict[int, float | None] = {}
         self.calibrator = None
+        self.calibration: Calibration | None = None  # held-out confidences the threshold was chosen on
         self.catalog_index = CatalogIndex(self.normalizer)
         self._emb_cache: dict[str, np.ndarray] = {}
         self._log: Callable[[str], None] = lambda m: None
@@ -194,8 +195,12 @@ class CodingEngine:
                 base_v = self._new_base().fit(*tr_args, w_tr, title_docs)
             self._attach_embeddings(base_v, tr_args[0], tr_args[2], w_tr)
             log(f"validation model fitted on {int(tr.sum())} records ({time.perf_counter() - t0:.1f}s)")
-            raw = self._raw(base_v, val_args[0], val_args[1])
-            cal, validation = calibrate(base_v, raw, val_args[2], s, self.config.levels)
+            folds = [Fold(base_v, self._raw(base_v, val_args[0], val_args[1]), val_args[2], by)]
+            folds += self._backtests(backtest_masks(s, times, val_mask), texts, contexts, codes, times, title_docs)
+            if len(folds) > 1:
+                log(f"{len(folds) - 1} earlier period(s) backtested ({time.perf_counter() - t0:.1f}s)")
+            cal, validation = calibrate(folds, s, self.config.levels)
+            self.calibration = cal
             self.temperature, self.memory_weight = cal.temperature, cal.memory_weight
             self.calibrator, self.threshold, self.level_thresholds = cal.calibrator, cal.threshold, cal.level_thresholds
             validation["recency_tau"], validation["C"] = s.recency_tau, s.C
@@ -217,6 +222,27 @@ class CodingEngine:
             level_thresholds={str(k): v for k, v in self.level_thresholds.items()},
             validation=validation, notes=notes)
         return self.report
+
+    def _backtests(self, masks, texts, contexts, codes, times, title_docs) -> list[Fold]:
+        """One fold per earlier period: a model fitted (the chosen settings) on the records before it codes it."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        s = self.settings
+
+        def run(item):
+            before, part, period = item
+            bi, pi = np.flatnonzero(before), np.flatnonzero(part)
+            if len({codes[i] for i in bi}) < 2:
+                return None
+            w = recency_weights(times[before], s.recency_tau, float(np.nanmax(times[before])))
+            b = self._new_base().fit([texts[i] for i in bi], [contexts[i] for i in bi], [codes[i] for i in bi],
+                                     w, title_docs)
+            self._attach_embeddings(b, [texts[i] for i in bi], [codes[i] for i in bi], w)
+            p_texts, p_ctx = [texts[i] for i in pi], [contexts[i] for i in pi]
+            return Fold(b, self._raw(b, p_texts, p_ctx), [codes[i] for i in pi], f"period {period}")
+
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            return [f for f in pool.map(run, masks) if f is not None]
 
     def _new_base(self, settings: EngineSettings | None = None) -> BaseModel:
         settings = settings or self.settings

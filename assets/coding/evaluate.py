@@ -20,7 +20,7 @@ import polars as pl
 
 from assets.coding.catalog import Catalog
 from assets.coding.config import ClassificationConfig
-from assets.coding.calibration import macro_f1
+from assets.coding.calibration import choose_threshold, macro_f1
 from assets.coding.engine import CodingEngine
 from assets.coding.features import context_string, to_years
 from assets.coding.normalize import is_blank
@@ -208,6 +208,7 @@ def evaluate(train: pl.DataFrame, test: pl.DataFrame, config: ClassificationConf
     predict_seconds = time.perf_counter() - t1
     y = test.get_column("code").to_list()
     metrics = score(y, pred.top1, pred.auto, config.levels)
+    metrics.update(oracle_diagnostics(y, pred, config.engine.target_precision, config.engine.min_auto))
     train_codes = set(prepared.records.get_column("code").to_list())
     out: dict[str, Any] = {
         "classification": config.name,
@@ -221,6 +222,7 @@ def evaluate(train: pl.DataFrame, test: pl.DataFrame, config: ClassificationConf
         "n_test_codes_unseen_in_training": int(sum(c not in train_codes for c in y if c is not None)),
         "threshold": report.threshold,
         "target_precision": config.engine.target_precision,
+        "expected_auto_precision": report.validation.get("expected_auto_precision"),
         "validation": {"by": report.validation_by, **report.validation},
         "backoff": _backoff_summary(y, pred, config.levels),
         "drift": drift_summary(prepared.records, texts, y, pred.top1, engine.normalizer.normalize),
@@ -232,6 +234,23 @@ def evaluate(train: pl.DataFrame, test: pl.DataFrame, config: ClassificationConf
         "notes": report.notes,
     }
     return out
+
+
+def oracle_diagnostics(y: Sequence[str | None], pred, target: float, min_count: int) -> dict[str, Any]:
+    """Diagnostics only, never used to choose anything: the share of test records a threshold chosen on the
+    test set itself would automate at ``target`` precision (``oracle_auto_share``; records the model cannot
+    auto-code, catalogue suggestions and empty texts, are never counted), and ``calibration_efficiency`` =
+    ``auto_share / oracle_auto_share`` (how much of what could safely be automated the real threshold got)."""
+    eligible = np.array([s not in ("catalog", "none") and r is None for s, r in zip(pred.source, pred.invalid_reason)],
+                        dtype=bool)
+    correct = np.array([a is not None and a == b for a, b in zip(y, pred.top1)], dtype=bool)
+    conf = np.asarray(pred.confidence, dtype=float)
+    t = choose_threshold(conf[eligible], correct[eligible], target, min_count) if eligible.any() else None
+    oracle = (conf >= t) & eligible if t is not None else np.zeros(len(conf), dtype=bool)
+    share = float(oracle.mean()) if len(conf) else 0.0
+    auto_share = float(np.asarray(pred.auto, dtype=bool).mean()) if len(conf) else 0.0
+    return {"oracle_threshold": t, "oracle_auto_share": round(share, 4),
+            "calibration_efficiency": round(auto_share / share, 4) if share > 0 else None}
 
 
 def drift_summary(train: pl.DataFrame, test_texts: Sequence[str | None], y: Sequence[str | None],

@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -96,40 +97,77 @@ class BaseModel:
         self.support = class_support(codes, weights, self.classes)
 
 
+@dataclass
+class TfidfDesign:
+    """The vectorised training documents of a TF-IDF model, shared by every (recency_tau, C) candidate fitted
+    on the same records: the vocabulary and IDF depend on the texts only, the weights and C do not."""
+
+    texts: list[str]
+    contexts: list[str]
+    codes: list[str]
+    n_titles: int
+    char: Any
+    word: Any
+    ctx: Any
+    X: Any
+    y: np.ndarray
+
+
 class TfidfModel(BaseModel):
     """Vectorisers (characters, words, context) + LinearSVC."""
 
     def fit(self, texts: list[str], contexts: list[str], codes: list[str], weights: np.ndarray,
             title_docs: list[tuple[str, str]]) -> "TfidfModel":
-        from scipy import sparse
-        from sklearn.feature_extraction.text import TfidfVectorizer
-        from sklearn.svm import LinearSVC
+        return self.fit_design(self.design(texts, contexts, codes, title_docs), weights)
 
-        s = self.s
+    def _docs(self, texts: list[str], contexts: list[str], codes: list[str], weights: np.ndarray) -> pl.DataFrame:
+        """Records deduplicated to (text, context, code) with summed weights, in first-seen order."""
         df = pl.DataFrame({"t": texts, "c": contexts, "code": codes, "w": weights},
                           schema={"t": pl.Utf8, "c": pl.Utf8, "code": pl.Utf8, "w": pl.Float64})
-        docs = df.group_by("t", "c", "code", maintain_order=True).agg(pl.col("w").sum())
+        return df.group_by("t", "c", "code", maintain_order=True).agg(pl.col("w").sum())
+
+    def design(self, texts: list[str], contexts: list[str], codes: list[str],
+               title_docs: list[tuple[str, str]]) -> TfidfDesign:
+        """Vectorise the deduplicated records plus the catalogue titles of the codes that have examples."""
+        from scipy import sparse
+        from sklearn.feature_extraction.text import TfidfVectorizer
+
+        s = self.s
+        docs = self._docs(texts, contexts, codes, np.ones(len(texts)))
         known = set(docs.get_column("code").to_list())
         titles = [(c, self.norm.normalize(t)) for c, t in title_docs if c in known]
         if titles and s.catalog_title_weight > 0:
             docs = pl.concat([docs, pl.DataFrame({
                 "t": [t for _, t in titles], "c": [""] * len(titles), "code": [c for c, _ in titles],
                 "w": [float(s.catalog_title_weight)] * len(titles)}, schema=docs.schema)])
-        self.char = TfidfVectorizer(analyzer="char_wb", ngram_range=tuple(s.char_ngrams), sublinear_tf=True,
-                                    min_df=min(s.min_df, max(1, docs.height // 50)), dtype=np.float32)
-        self.word = TfidfVectorizer(analyzer="word", ngram_range=tuple(s.word_ngrams), sublinear_tf=True,
-                                    token_pattern=r"(?u)\b\w+\b", stop_words=sorted(self.norm.stop_words),
-                                    dtype=np.float32)
-        self.ctx = TfidfVectorizer(analyzer="word", token_pattern=r"\S+", dtype=np.float32) \
+        else:
+            titles = []
+        char = TfidfVectorizer(analyzer="char_wb", ngram_range=tuple(s.char_ngrams), sublinear_tf=True,
+                               min_df=min(s.min_df, max(1, docs.height // 50)), dtype=np.float32)
+        word = TfidfVectorizer(analyzer="word", ngram_range=tuple(s.word_ngrams), sublinear_tf=True,
+                               token_pattern=r"(?u)\b\w+\b", stop_words=sorted(self.norm.stop_words),
+                               dtype=np.float32)
+        ctx = TfidfVectorizer(analyzer="word", token_pattern=r"\S+", dtype=np.float32) \
             if s.context_weight > 0 and any(docs.get_column("c").to_list()) else None
         t = docs.get_column("t").to_list()
-        blocks = [self.char.fit_transform(t), self.word.fit_transform(t)]
-        if self.ctx is not None:
-            blocks.append(self.ctx.fit_transform(docs.get_column("c").to_list()) * s.context_weight)
+        blocks = [char.fit_transform(t), word.fit_transform(t)]
+        if ctx is not None:
+            blocks.append(ctx.fit_transform(docs.get_column("c").to_list()) * s.context_weight)
         X = sparse.hstack(blocks).tocsr()
         y = docs.get_column("code").to_numpy()
         if len(set(y)) < 2:
             raise EngineError(f"need at least two different codes to learn from, got {sorted(set(y))}")
+        return TfidfDesign(texts, contexts, codes, len(titles), char, word, ctx, X, y)
+
+    def fit_design(self, d: TfidfDesign, weights: np.ndarray) -> "TfidfModel":
+        """Fit the linear model (this model's C) on a design with these record weights."""
+        from sklearn.svm import LinearSVC
+
+        s = self.s
+        self.char, self.word, self.ctx = d.char, d.word, d.ctx
+        w = self._docs(d.texts, d.contexts, d.codes, weights).get_column("w").to_numpy()
+        if d.n_titles:
+            w = np.concatenate([w, np.full(d.n_titles, float(s.catalog_title_weight))])
         self.svm = LinearSVC(C=s.C, tol=1e-3, random_state=s.seed, max_iter=2000)
         import warnings
 
@@ -138,9 +176,9 @@ class TfidfModel(BaseModel):
             # liblinear stops at max_iter on a few hard classes; the model is still usable and the
             # validation metrics measure it as it is.
             warnings.simplefilter("ignore", ConvergenceWarning)
-            self.svm.fit(X, y, sample_weight=docs.get_column("w").to_numpy())
-        self._set_classes(self.svm.classes_, codes, weights)
-        self.memory.fit(texts, codes, weights)
+            self.svm.fit(d.X, d.y, sample_weight=w)
+        self._set_classes(self.svm.classes_, d.codes, weights)
+        self.memory.fit(d.texts, d.codes, weights)
         return self
 
     def decision(self, texts: list[str], contexts: list[str]) -> np.ndarray:

@@ -49,6 +49,30 @@ def validation_mask(settings: EngineSettings, times: np.ndarray, n: int) -> tupl
     return mask, f"random ({want} records, seed {s.seed})"
 
 
+def backtest_masks(settings: EngineSettings, times: np.ndarray, val_mask: np.ndarray
+                   ) -> list[tuple[np.ndarray, np.ndarray, int]]:
+    """Earlier backtests beside the validation split: for each of up to ``calibration_periods - 1`` whole
+    periods before the validation period(s), newest first, (records before it, records of it, the period).
+    Periods with fewer than ``min_validation`` records, or with fewer than two codes' worth of history
+    before them, are skipped (the caller checks the codes)."""
+    s = settings
+    if s.calibration_periods <= 1 or s.validation_strategy != "time" or np.all(np.isnan(times)):
+        return []
+    t = np.where(np.isnan(times), -np.inf, times)
+    known = t[np.isfinite(t)]
+    if not np.all(known == np.floor(known)) or not val_mask.any():
+        return []
+    start = t[val_mask].min()
+    out = []
+    for p in np.unique(known[known < start])[::-1]:
+        if len(out) >= s.calibration_periods - 1:
+            break
+        part, before = t == p, np.isfinite(t) & (t < p)   # records of unknown time could be later: left out
+        if part.sum() >= s.min_validation and before.sum() >= 2:
+            out.append((before, part, int(p)))
+    return out
+
+
 def hyper_candidates(settings: EngineSettings, has_time: bool) -> tuple[list[float | None], list[float]]:
     """recency_tau and C candidates to try on validation (the TF-IDF backend only)."""
     s = settings
@@ -74,12 +98,16 @@ def select_hyperparameters(settings: EngineSettings, new_base: Callable[[EngineS
     v_texts, v_ctx, v_codes = val_args
     y = np.asarray(v_codes, dtype=object)
     fixed = (settings.recency_tau, settings.C if settings.C in cs else cs[0])
+    # the vectorised documents do not depend on recency_tau or C: built once, shared by every candidate
+    proto = new_base(settings)
+    design = proto.design(*tr_args, title_docs) if hasattr(proto, "design") else None
 
     def run(pair):
         tau, c = pair
         st = dataclasses.replace(settings, recency_tau=tau, C=c)
         w = recency_weights(tr_times, tau, part_newest) if part_newest is not None else np.ones(len(tr_times))
-        b = new_base(st).fit(*tr_args, w, title_docs)
+        b = new_base(st)
+        b = b.fit_design(design, w) if design is not None else b.fit(*tr_args, w, title_docs)
         acc = float(np.mean(b.classes[b.decision(v_texts, v_ctx).argmax(axis=1)] == y))
         return b, acc
 

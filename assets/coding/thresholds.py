@@ -1,0 +1,79 @@
+"""Threshold versions: the auto-coding threshold re-estimated from coders' decisions, without retraining.
+
+A model comes with the threshold its fit chose on backtests of the latest human-coded periods (version 1,
+``source=fit``). Once coders decide records of the review queue, their decisions are newer evidence about
+the same model: each decided record has the confidence the model gave it and whether its first code was the
+coder's. Manual records (below the threshold) are all in the queue, auto-coded ones only through the audit
+sample (``audit_rate`` of them), so each audited record stands for ``1 / audit_rate`` auto-coded records.
+``reestimate`` pools the fit's held-out records with the weighted decisions and chooses the lowest threshold
+whose (weighted) precision reaches the target, with a 95 % interval; a new version is recorded when it moves.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from assets.coding.calibration import wilson_interval
+
+
+def choose_threshold_weighted(confidence: np.ndarray, correct: np.ndarray, weight: np.ndarray, target: float,
+                              min_count: int = 10) -> float | None:
+    """``choose_threshold`` with a weight per record (ties kept together; ``min_count`` counts records)."""
+    conf = np.asarray(confidence, dtype=float)
+    ok = np.asarray(correct, dtype=bool)
+    w = np.asarray(weight, dtype=float)
+    if len(conf) == 0:
+        return None
+    order = np.argsort(-conf, kind="stable")
+    c_sorted, ok_sorted, w_sorted = conf[order], ok[order], w[order]
+    hits = np.cumsum(w_sorted * ok_sorted)
+    total = np.cumsum(w_sorted)
+    n = np.arange(1, len(conf) + 1)
+    last_of_run = np.r_[c_sorted[1:] != c_sorted[:-1], True]
+    good = last_of_run & (hits >= target * total - 1e-12) & (n >= min_count)
+    if not good.any():
+        return None
+    return float(c_sorted[int(np.flatnonzero(good).max())])
+
+
+def weighted_precision(confidence: np.ndarray, correct: np.ndarray, weight: np.ndarray,
+                       threshold: float | None) -> dict[str, Any]:
+    """Weighted precision at or above ``threshold``, with a 95 % Wilson interval on the effective sample size."""
+    conf, ok, w = np.asarray(confidence, dtype=float), np.asarray(correct, dtype=bool), np.asarray(weight, dtype=float)
+    if threshold is None or not len(conf):
+        return {"n": 0, "precision": None, "ci95": [None, None]}
+    sel = conf >= threshold
+    if not sel.any():
+        return {"n": 0, "precision": None, "ci95": [None, None]}
+    ws = w[sel]
+    p = float((ws * ok[sel]).sum() / ws.sum())
+    n_eff = float(ws.sum() ** 2 / (ws ** 2).sum())   # Kish effective sample size
+    lo, hi = wilson_interval(p * n_eff, n_eff) if n_eff >= 1 else (None, None)
+    return {"n": int(sel.sum()), "precision": round(p, 4),
+            "ci95": [round(lo, 4) if lo is not None else None, round(hi, 4) if hi is not None else None]}
+
+
+def reestimate(validation_confidence: np.ndarray | None, validation_correct: np.ndarray | None,
+               decisions: list[dict[str, Any]], target: float, audit_rate: float, min_count: int = 10
+               ) -> dict[str, Any]:
+    """A threshold from the fit's held-out records plus coders' decisions.
+
+    ``decisions``: one mapping per decided record with ``confidence`` (the model's), ``correct`` (its first
+    code was the coder's) and ``reason`` (``audit`` or ``low_confidence``). Returns the threshold, its
+    expected precision with the 95 % interval, and how many records of each kind it rests on."""
+    if not 0 < audit_rate <= 1:
+        raise ValueError(f"audit_rate must be in (0, 1], got {audit_rate}")
+    vc = np.asarray(validation_confidence if validation_confidence is not None else [], dtype=float)
+    vk = np.asarray(validation_correct if validation_correct is not None else [], dtype=bool)
+    dc = np.array([float(d["confidence"]) for d in decisions], dtype=float)
+    dk = np.array([bool(d["correct"]) for d in decisions], dtype=bool)
+    dw = np.array([1.0 / audit_rate if d.get("reason") == "audit" else 1.0 for d in decisions], dtype=float)
+    conf = np.concatenate([vc, dc])
+    ok = np.concatenate([vk, dk])
+    w = np.concatenate([np.ones(len(vc)), dw])
+    t = choose_threshold_weighted(conf, ok, w, target, min_count)
+    return {"threshold": t, "expected": weighted_precision(conf, ok, w, t), "n_validation": int(len(vc)),
+            "n_reviews": int(sum(d.get("reason") != "audit" for d in decisions)),
+            "n_audits": int(sum(d.get("reason") == "audit" for d in decisions))}
