@@ -4,7 +4,10 @@ Guarantees, whatever the caller:
 - the schema is enforced before anything is written (missing/extra column, wrong type or a cast that
   would change values, null or duplicate key -> :class:`SchemaError` naming the column and row; nothing
   written); a key is also refused when the table already holds it outside what the write replaces (an
-  append, or another partition), so a primary key is never stored twice;
+  append, or another partition), so a primary key is never stored twice, also when writers race: the check
+  reads the snapshot (version v) the commit is based on, and the commit is refused by Delta if any other
+  commit landed after v (``max_commit_retries=0`` against the pinned snapshot); the write then re-reads,
+  re-checks and retries, up to ``commit_retries`` times (see :meth:`Lakehouse.write`);
 - a partition rewrite replaces exactly the partitions present in the data (idempotent reruns);
 - merge upserts on the primary key;
 - the data of every write is one Delta transaction, so a table is never half-written (two steps commit
@@ -21,19 +24,26 @@ credentials go in ``storage_options`` exactly as deltalake takes them.
 from __future__ import annotations
 
 import os
+import random
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 import polars as pl
 import pyarrow as pa
-from deltalake import DeltaTable, write_deltalake
+from deltalake import CommitProperties, DeltaTable, QueryBuilder, write_deltalake
 from deltalake.exceptions import CommitFailedError, DeltaError, TableNotFoundError
 
 from lakehouse.errors import LakehouseError, SchemaError
 from lakehouse.spec import TableSpec
 
 WriteMode = Literal["overwrite", "append", "partitions", "merge"]
+
+# how often a write re-reads and retries after another writer's commit landed first (LAKEHOUSE_COMMIT_RETRIES)
+DEFAULT_COMMIT_RETRIES = 25
+# the longest pause between two attempts, in seconds (exponential backoff with full jitter)
+_MAX_BACKOFF_S = 2.0
 
 
 @dataclass(frozen=True)
@@ -54,10 +64,18 @@ def _sql_literal(value) -> str:
     return "'" + str(value).replace("'", "''") + "'"
 
 
+def _ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
 class Lakehouse:
     """Access to the Delta tables under one data root."""
 
-    def __init__(self, root: str | os.PathLike, storage_options: dict[str, str] | None = None):
+    def __init__(self, root: str | os.PathLike, storage_options: dict[str, str] | None = None,
+                 commit_retries: int = DEFAULT_COMMIT_RETRIES):
+        if commit_retries < 0:
+            raise LakehouseError(f"commit_retries must be >= 0, got {commit_retries}")
+        self.commit_retries = int(commit_retries)
         root = str(root)
         if root.startswith("file://"):
             root = root[len("file://") :]
@@ -164,11 +182,14 @@ class Lakehouse:
                 ) from None
         conformed = pl.DataFrame(out)
         for col in spec.non_nullable:
-            nulls = conformed.get_column(col).is_null().arg_true()
-            if len(nulls):
+            series = conformed.get_column(col)
+            if series.null_count():   # (a count the column keeps: no scan when there is no null)
+                nulls = series.is_null().arg_true()
                 raise SchemaError(f"table {spec.key}: key column {col!r} is null in row {int(nulls[0])}")
-        if spec.primary_key:
-            dup = conformed.select(spec.primary_key).is_duplicated().arg_true()
+        if spec.primary_key and conformed.height > 1:
+            keys = conformed.select(spec.primary_key)
+            unique = (keys.to_series().n_unique() if len(spec.primary_key) == 1 else keys.n_unique())
+            dup = keys.is_duplicated().arg_true() if unique < conformed.height else ()
             if len(dup):
                 row = int(dup[0])
                 key = {c: conformed.get_column(c)[row] for c in spec.primary_key}
@@ -215,87 +236,181 @@ class Lakehouse:
         ``overwrite`` replaces the table; ``append`` adds rows; ``partitions`` replaces exactly the
         partitions present in ``df`` (or the explicit ``partitions`` list, which may name
         partitions that become empty); ``merge`` upserts on the primary key.
+
+        Concurrency: each attempt pins the latest snapshot (version v), checks the stored keys of v and
+        commits against v. On a table with a primary key Delta may not resolve a concurrent commit by
+        itself (``max_commit_retries=0``): deltalake's conflict checker only knows the rows a write
+        reads through its own predicate, not the other partitions the key check read, so it would let
+        two writers store one key in two partitions (or an append survive a full overwrite). Any commit
+        that lands after v therefore fails this attempt, and the next attempt re-reads, re-checks and
+        writes again, after a jittered backoff, up to ``commit_retries`` times. Tables without a primary
+        key let deltalake retry the commit itself (``max_commit_retries=commit_retries``). The data files
+        of a lost attempt stay behind unreferenced; the maintenance (:mod:`lakehouse.maintenance`) vacuums them.
         """
         data = self.conform(spec, df)
-        table = self._table(spec)
-        evolve = self._evolution(spec, table)
         arrow = self._to_arrow(spec, data)
         uri = self.uri(spec)
-        if not self.remote:
-            Path(uri).parent.mkdir(parents=True, exist_ok=True)
-        opts = self.storage_options or None
-        written_parts: tuple[str, ...] = ()
-
-        if mode == "overwrite":
-            write_deltalake(uri, arrow, mode="overwrite", schema_mode="overwrite" if evolve else None,
-                            storage_options=opts)
-        elif mode == "append":
-            self._check_keys_elsewhere(spec, table, data, replaced=None)
-            write_deltalake(uri, arrow, mode="append", schema_mode="merge" if evolve else None,
-                            storage_options=opts)
-        elif mode == "partitions":
+        if mode not in ("overwrite", "append", "partitions", "merge"):
+            raise LakehouseError(f"unknown write mode {mode!r}")
+        values: list[str] = []
+        if mode == "partitions":
             if not spec.partition_by:
                 raise LakehouseError(f"table {spec.key} declares no partition column; cannot rewrite partitions")
-            values = partitions if partitions is not None else data.get_column(spec.partition_by).unique().to_list()
-            values = sorted({str(v) for v in values})
+            listed = partitions if partitions is not None else data.get_column(spec.partition_by).unique().to_list()
+            values = sorted({str(v) for v in listed})
             outside = set(data.get_column(spec.partition_by).cast(pl.Utf8).unique().to_list()) - set(values)
             if outside:
                 raise SchemaError(f"table {spec.key}: rows for partitions {sorted(outside)} not listed in {values}")
-            written_parts = tuple(values)
             if not values:
                 return WriteResult(spec.key, uri, mode, 0, self.version(spec) or 0)
-            self._check_keys_elsewhere(spec, table, data, replaced=values)
+        if mode == "merge" and not spec.primary_key:
+            raise LakehouseError(f"table {spec.key} declares no primary key; cannot merge")
+        if not self.remote:
+            Path(uri).parent.mkdir(parents=True, exist_ok=True)
+
+        guarded = bool(spec.primary_key)
+        commit = CommitProperties(max_commit_retries=0 if guarded else self.commit_retries)
+        attempts = self.commit_retries + 1
+        for attempt in range(attempts):
+            try:
+                version = self._write_once(spec, data, arrow, mode, values, commit)
+                break
+            except CommitFailedError as exc:
+                if attempt + 1 >= attempts:
+                    raise LakehouseError(
+                        f"table {spec.key} ({uri}): {mode} write gave up after {attempts} attempts, other writers "
+                        f"committed first every time ({exc}); nothing of this write was committed. Raise "
+                        "LAKEHOUSE_COMMIT_RETRIES or write less often at once") from exc
+                time.sleep(random.uniform(0, min(_MAX_BACKOFF_S, 0.02 * 2 ** attempt)))
+        return WriteResult(spec.key, uri, mode, data.height, version, tuple(values))
+
+    def _write_once(self, spec: TableSpec, data: pl.DataFrame, arrow: pa.Table, mode: str,
+                    values: list[str], commit: CommitProperties) -> int:
+        """One attempt of :meth:`write` against the snapshot it pins; returns the committed version.
+        Raises ``CommitFailedError`` when another commit landed first (the caller retries)."""
+        uri = self.uri(spec)
+        opts = self.storage_options or None
+        table = self._table(spec)
+        evolve = self._evolution(spec, table)
+        target: DeltaTable | str = uri if table is None else table
+
+        if mode == "overwrite":
+            write_deltalake(target, arrow, mode="overwrite", schema_mode="overwrite" if evolve else None,
+                            storage_options=opts if table is None else None, commit_properties=commit)
+        elif mode == "append":
+            self._check_keys_elsewhere(spec, table, data, replaced=None)
+            write_deltalake(target, arrow, mode="append", schema_mode="merge" if evolve else None,
+                            storage_options=opts if table is None else None, commit_properties=commit)
+        elif mode == "partitions":
             if table is None:
                 table = self._create(spec)
             elif evolve:
-                # Add the new columns first (empty append with merged schema), then rewrite.
-                write_deltalake(uri, arrow.slice(0, 0), mode="append", schema_mode="merge", storage_options=opts)
+                # Add the new columns first (empty append with merged schema, a commit of its own that changes
+                # no rows), then check and rewrite against the widened snapshot.
+                write_deltalake(table, arrow.slice(0, 0), mode="append", schema_mode="merge",
+                                commit_properties=CommitProperties(max_commit_retries=self.commit_retries))
+                table = self._table(spec)
+                assert table is not None
+            self._check_keys_elsewhere(spec, table, data, replaced=values)
             col = spec.partition_by
             predicate = f"CAST({col} AS STRING) IN ({', '.join(_sql_literal(v) for v in values)})"
-            write_deltalake(uri, arrow, mode="overwrite", predicate=predicate, storage_options=opts)
-        elif mode == "merge":
-            if not spec.primary_key:
-                raise LakehouseError(f"table {spec.key} declares no primary key; cannot merge")
+            write_deltalake(table, arrow, mode="overwrite", predicate=predicate, commit_properties=commit)
+        else:  # merge
             if table is None:
                 table = self._create(spec)
                 evolve = False
             predicate = " AND ".join(f"t.{c} = s.{c}" for c in spec.primary_key)
             (
                 table.merge(source=arrow, predicate=predicate, source_alias="s", target_alias="t",
-                            merge_schema=evolve)
+                            merge_schema=evolve, commit_properties=commit)
                 .when_matched_update_all()
                 .when_not_matched_insert_all()
                 .execute()
             )
-        else:
-            raise LakehouseError(f"unknown write mode {mode!r}")
-        return WriteResult(spec.key, uri, mode, data.height, self.version(spec) or 0, written_parts)
+        if isinstance(target, str) and table is None:
+            return self.version(spec) or 0
+        assert table is not None
+        return table.version()
 
     def _check_keys_elsewhere(self, spec: TableSpec, table: DeltaTable | None, data: pl.DataFrame,
                               replaced: list[str] | None) -> None:
-        """Refuse rows whose primary key the table already holds outside what this write replaces
-        (an append, ``replaced=None``, adds to everything; a partition rewrite replaces only the
-        partitions ``replaced``), so a key is never stored twice, e.g. a record delivered again in a
-        later batch. Nothing to check without a table or a primary key."""
-        if table is None or not spec.primary_key:
+        """Refuse rows whose primary key ``table`` (the snapshot the write commits against) already holds
+        outside what this write replaces (an append, ``replaced=None``, adds to everything; a partition
+        rewrite replaces only the partitions ``replaced``), so a key is never stored twice, e.g. a record
+        delivered again in a later batch. Nothing to check without a table or a primary key.
+
+        The cost follows the data written, not the table: the per-file key statistics of the Delta log
+        (min/max of each key column) name the files that could hold an incoming key, and only those
+        files' key columns are read (none when each delivery's ids fall in their own range, e.g. ids
+        numbered per batch or prefixed by it). Keys spread at random over every file still read every
+        other file's keys: the statistics cannot rule any file out."""
+        if table is None or not spec.primary_key or data.is_empty():
             return
         key = list(spec.primary_key)
         part = spec.partition_by if replaced is not None else None
-        stored = pl.from_arrow(table.to_pyarrow_table(columns=[*key, *([part] if part and part not in key else [])]))
-        assert isinstance(stored, pl.DataFrame)
+        files = self._candidate_files(spec, table, data, part, replaced or [])
+        if files == 0:
+            return
+        cols = [*key, *([part] if part and part not in key else [])]
+        where = []
         if part:
-            stored = stored.filter(~pl.col(part).cast(pl.Utf8).is_in(replaced))
-        if stored.is_empty() or data.is_empty():
+            where.append(f"CAST({_ident(part)} AS STRING) NOT IN ({', '.join(_sql_literal(v) for v in replaced)})")
+        for c in key[:1]:   # a range on the first key column lets the scan skip files and row groups
+            lo, hi = data.get_column(c).min(), data.get_column(c).max()
+            if data.schema[c] in (pl.Utf8, pl.String):
+                where.append(f"{_ident(c)} BETWEEN {_sql_literal(lo)} AND {_sql_literal(hi)}")
+            elif data.schema[c].is_integer():
+                where.append(f"{_ident(c)} BETWEEN {int(lo)} AND {int(hi)}")
+        sql = f"SELECT {', '.join(_ident(c) for c in cols)} FROM t" + (f" WHERE {' AND '.join(where)}" if where else "")
+        stored = pl.from_arrow(pa.table(QueryBuilder().register("t", table).execute(sql).read_all()))
+        assert isinstance(stored, pl.DataFrame)
+        if stored.is_empty():
             return
         incoming = data.select(key).with_row_index("_row")
         clash = incoming.join(stored.cast({c: data.schema[c] for c in key}), on=key, how="inner")
         if clash.height:
             first = clash.sort("_row").row(0, named=True)
-            where = f" (partition {spec.partition_by}={first[part]!r})" if part else ""
+            where_txt = f" (partition {spec.partition_by}={first[part]!r})" if part else ""
             raise SchemaError(
                 f"table {spec.key}: primary key {({c: first[c] for c in key})} in row {first['_row']} is already "
-                f"stored{where}; {clash.height} incoming row(s) repeat stored keys. Nothing was written: correct "
-                "it in the partition that holds it, or remove it from this data")
+                f"stored{where_txt}; {clash.height} incoming row(s) repeat stored keys. Nothing was written: "
+                "correct it in the partition that holds it, or remove it from this data")
+
+    def _candidate_files(self, spec: TableSpec, table: DeltaTable, data: pl.DataFrame, part: str | None,
+                         replaced: list[str]) -> int:
+        """How many data files of the snapshot could hold one of ``data``'s keys outside the partitions
+        ``replaced``, judged by the log's per-file statistics alone (no data file is opened). A file
+        without statistics for a column it is judged by counts as a candidate."""
+        actions = pl.from_arrow(pa.table(table.get_add_actions(flatten=True)))
+        assert isinstance(actions, pl.DataFrame)
+        if actions.is_empty():
+            return 0
+        n = actions.height
+        keep = pl.Series([True] * n)
+        if part:
+            # files wholly inside the replaced partitions are replaced too: their keys do not count
+            if f"partition.{part}" in actions.columns:
+                inside = actions.get_column(f"partition.{part}").cast(pl.Utf8).is_in(replaced)
+            elif {f"min.{part}", f"max.{part}", f"null_count.{part}"} <= set(actions.columns):
+                lo = actions.get_column(f"min.{part}").cast(pl.Utf8)
+                hi = actions.get_column(f"max.{part}").cast(pl.Utf8)
+                inside = (lo == hi) & lo.is_in(replaced) & (actions.get_column(f"null_count.{part}") == 0)
+            else:
+                inside = pl.Series([False] * n)
+            keep = keep & ~inside.fill_null(False)
+        for c in spec.primary_key:
+            if f"min.{c}" not in actions.columns or f"max.{c}" not in actions.columns:
+                continue   # no statistics for this column: it rules nothing out
+            incoming = data.get_column(c).unique().sort()
+            try:
+                mins = actions.get_column(f"min.{c}").cast(incoming.dtype)
+                maxs = actions.get_column(f"max.{c}").cast(incoming.dtype)
+            except pl.exceptions.PolarsError:
+                continue
+            first = incoming.search_sorted(mins.fill_null(incoming[0]), side="left")
+            after = incoming.search_sorted(maxs.fill_null(incoming[-1]), side="right")
+            keep = keep & ((after > first) | mins.is_null() | maxs.is_null())
+        return int(keep.sum())
 
     def _create(self, spec: TableSpec) -> DeltaTable:
         """Create ``spec``'s table empty (version 0), or find the one a concurrent writer just created.
