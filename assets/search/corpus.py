@@ -1,8 +1,11 @@
 """The documents search runs over, as a polars frame with one row per document (no Dagster).
 
-Columns (``DOC_COLUMNS``): ``doc_id`` (unique), ``doc_type`` (scian_class | table | document | fact | synthetic),
-``ref`` (SCIAN code, table key, draft id, fact id), ``title``, ``body``, ``url``, ``source``, ``examples`` (list of
-example descriptions of that document, e.g. labelled register answers of a SCIAN class).
+Columns (``DOC_COLUMNS``): ``doc_id`` (unique), ``doc_type`` (scian_class | table | mart | document | section |
+fact | place | synthetic), ``ref`` (SCIAN code, table key, draft id, fact id, CVE_GEO), ``title``, ``body``, ``url``,
+``source``, ``examples`` (list of example descriptions of that document, e.g. labelled register answers of a SCIAN
+class), and the structured attributes the query understanding matches on (``geo_code``, ``sector_code``, ``year``,
+``metric``, ``value``, ``unit``; null where they do not apply) plus ``cited_in`` (the page of the published
+document that cites a fact).
 
 Sources: the SCIAN catalogue (class titles enriched with the titles of their sector, subsector, rama and subrama and
 the ISIC/CIIU correspondence notes of the ``scian-ciiu`` package), the lakehouse table registry, and the published
@@ -21,11 +24,14 @@ import polars as pl
 
 from lakehouse.lineage import text_hash
 
-DOC_TYPES = ("scian_class", "table", "document", "fact", "synthetic")
+DOC_TYPES = ("scian_class", "table", "mart", "document", "section", "fact", "place", "synthetic")
 DOC_SCHEMA: dict[str, pl.DataType] = {
     "doc_id": pl.Utf8(), "doc_type": pl.Utf8(), "ref": pl.Utf8(), "title": pl.Utf8(), "body": pl.Utf8(),
     "url": pl.Utf8(), "source": pl.Utf8(), "examples": pl.List(pl.Utf8()),
+    "geo_code": pl.Utf8(), "sector_code": pl.Utf8(), "year": pl.Int64(), "metric": pl.Utf8(),
+    "value": pl.Float64(), "unit": pl.Utf8(), "cited_in": pl.Utf8(),
 }
+ATTR_COLUMNS = ("geo_code", "sector_code", "year", "metric", "value", "unit", "cited_in")
 DOC_COLUMNS = list(DOC_SCHEMA)
 SCIAN_LEVEL_DIGITS = {"sector": 2, "subsector": 3, "rama": 4, "subrama": 5, "clase": 6}
 
@@ -44,7 +50,15 @@ def _frame(rows: list[dict]) -> pl.DataFrame:
     for r in rows:
         r.setdefault("url", None)
         r.setdefault("examples", [])
+        for col in ATTR_COLUMNS:
+            r.setdefault(col, None)
     return pl.DataFrame(rows, schema=DOC_SCHEMA)
+
+
+def with_attr_columns(df: pl.DataFrame) -> pl.DataFrame:
+    """``df`` with every corpus column (attributes a stored corpus of an older schema lacks are null)."""
+    missing = [pl.lit(None, dtype=DOC_SCHEMA[c]).alias(c) for c in DOC_COLUMNS if c not in df.columns]
+    return df.with_columns(missing).select(DOC_COLUMNS) if missing else df.select(DOC_COLUMNS)
 
 
 # ---------------------------------------------------------------- SCIAN
@@ -169,16 +183,88 @@ def examples_by_code(texts: list[str], codes: list[str | None]) -> dict[str, lis
 
 
 # ---------------------------------------------------------------- lakehouse registry and documents app
+# The table and mart descriptions are written in English; a site visitor searches in Spanish. Each English word of
+# the domain found in a description adds its Spanish terms to the document ("Términos: ..."), so BM25 meets
+# "albergues" in a table about shelters (the multilingual encoder meets them anyway).
+GLOSSARY: dict[str, str] = {
+    "shelter": "albergue albergues refugio", "shelters": "albergues refugios", "migrant": "migrante migrantes",
+    "migration": "migración migratoria", "women": "mujeres", "girls": "niñas", "news": "noticias",
+    "article": "artículo noticia", "articles": "artículos noticias", "municipality": "municipio",
+    "municipalities": "municipios", "state": "estado entidad", "population": "población habitantes",
+    "dwellings": "viviendas", "census": "censo censos", "industry": "industria industrias",
+    "economic": "económica económico", "sector": "sector sectores", "employment": "empleo personal ocupado",
+    "output": "producción", "value added": "valor agregado", "investment": "inversión",
+    "productivity": "productividad", "wage": "salarios remuneraciones", "remuneration": "remuneraciones salarios",
+    "facts": "datos cifras", "fact": "dato cifra", "indicator": "indicador", "intensity": "intensidad",
+    "coding": "codificación", "coded": "codificado codificados", "classification": "clasificación",
+    "review": "revisión", "queue": "cola", "reviewer": "revisor", "training": "entrenamiento",
+    "model": "modelo", "models": "modelos", "quality": "calidad", "feedback": "retroalimentación",
+    "activity": "actividad", "narratives": "narrativas relatos", "crime": "delito delitos",
+    "tiles": "teselas imágenes satelitales", "tile": "tesela imagen satelital", "satellite": "satelital satélite",
+    "imagery": "imágenes", "masks": "máscaras", "objects": "objetos", "land cover": "cobertura del suelo",
+    "clusters": "grupos conglomerados", "draft": "borrador", "drafts": "borradores", "document": "documento",
+    "documents": "documentos", "published": "publicado publicados", "expert": "experto expertos",
+    "search": "búsqueda buscador", "embeddings": "vectores incrustaciones", "vectors": "vectores",
+    "rejected": "rechazados", "records": "registros", "catalogue": "catálogo", "agreement": "acuerdo concordancia",
+    "answers": "respuestas", "majority": "mayoría", "vote": "voto", "language": "lenguaje",
+    "location": "ubicación", "locations": "ubicaciones", "profile": "perfil", "workload": "carga de trabajo",
+}
+
+
+def spanish_terms(text: str) -> str:
+    """The Spanish terms of the glossary words found in an English description (empty when none)."""
+    low = " " + re.sub(r"[^a-z ]+", " ", (text or "").lower()) + " "
+    found = [es for en, es in GLOSSARY.items() if f" {en} " in low]
+    return ("Términos: " + "; ".join(dict.fromkeys(found)) + ".") if found else ""
+
+
 def registry_documents() -> pl.DataFrame:
-    """One document per registered lakehouse table: its key, description and columns."""
+    """One document per registered lakehouse table: its key, description and every column with its description."""
     from lakehouse import all_tables
 
     rows = []
     for spec in all_tables():
+        docs = spec.column_docs
+        cols = "; ".join(f"{c}: {docs[c]}" if docs.get(c) else c for c in spec.columns)
         rows.append({"doc_id": f"table:{spec.key}", "doc_type": "table", "ref": spec.key,
                      "title": f"Tabla {spec.key}", "source": "lakehouse_registry",
-                     "body": f"{spec.description} Dominio: {spec.domain or '-'}. Columnas: {', '.join(spec.columns)}."})
+                     "body": f"{spec.description} Dominio: {spec.domain or '-'}. "
+                             f"{spanish_terms(spec.description + ' ' + spec.name.replace('_', ' '))} "
+                             f"Columnas: {cols}."})
     return _frame(rows)
+
+
+def mart_documents(models_dir: str | Path | None) -> pl.DataFrame:
+    """One document per dbt mart (``models:`` of the ``_*__models.yml`` files under ``models_dir``): its name,
+    description and columns with their descriptions. No folder (or none given): no documents."""
+    import yaml
+
+    if models_dir is None or not Path(models_dir).is_dir():
+        return empty_corpus()
+    rows = []
+    for path in sorted(Path(models_dir).rglob("*.yml")):
+        try:
+            spec = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except yaml.YAMLError as exc:
+            raise CorpusError(f"dbt models file {path} is not YAML: {exc}") from None
+        for model in spec.get("models") or []:
+            name = str(model.get("name") or "").strip()
+            if not name:
+                raise CorpusError(f"{path}: a model has no name")
+            desc = re.sub(r"\s+", " ", str(model.get("description") or "")).strip()
+            cols = "; ".join(
+                f"{c.get('name')}: {_one_line(c.get('description'))}" if c.get("description")
+                else str(c.get("name")) for c in model.get("columns") or [])
+            rows.append({"doc_id": f"mart:marts.{name}", "doc_type": "mart", "ref": f"marts.{name}",
+                         "title": f"Mart marts.{name}", "source": "dbt_project",
+                         "body": f"{desc} Modelo dbt ({path.parent.name}). "
+                                 f"{spanish_terms(desc + ' ' + name.replace('_', ' '))}"
+                                 + (f" Columnas: {cols}." if cols else "")})
+    return _frame(rows)
+
+
+def _one_line(text) -> str:
+    return re.sub(r"\s+", " ", str(text or "")).strip()
 
 
 def _strip_markdown(md: str) -> str:
@@ -188,8 +274,26 @@ def _strip_markdown(md: str) -> str:
     return re.sub(r"\s+", " ", text).strip()
 
 
+def markdown_sections(md: str) -> list[tuple[str, str]]:
+    """``(heading, text)`` of each ``## `` section of a Markdown body (text before the first heading is skipped)."""
+    out: list[tuple[str, str]] = []
+    heading, buf = None, []
+    for line in (md or "").splitlines():
+        m = re.match(r"^#{2,3}\s+(.*\S)\s*$", line)
+        if m:
+            if heading is not None:
+                out.append((heading, _strip_markdown("\n".join(buf))))
+            heading, buf = _strip_markdown(m.group(1)), []
+        elif heading is not None:
+            buf.append(line)
+    if heading is not None:
+        out.append((heading, _strip_markdown("\n".join(buf))))
+    return [(h, t) for h, t in out if h]
+
+
 def published_documents(published: pl.DataFrame, drafts: pl.DataFrame) -> pl.DataFrame:
-    """Published documents (latest approved version) with the text of that draft version."""
+    """Published documents (latest approved version) with the text of that draft version, and one document per
+    ``## `` section of it (title ``<document> — <section>``, same page)."""
     if published.is_empty():
         return empty_corpus()
     body = {} if drafts.is_empty() else {
@@ -197,23 +301,102 @@ def published_documents(published: pl.DataFrame, drafts: pl.DataFrame) -> pl.Dat
         for r in drafts.select("draft_id", "version", "body_markdown").iter_rows(named=True)}
     rows = []
     for r in published.iter_rows(named=True):
+        md = body.get((r["draft_id"], r["version"]), "")
+        title = r["title"] or r["draft_id"]
+        attrs = {"geo_code": r.get("geo_code"), "sector_code": r.get("sector_code")}
         rows.append({"doc_id": f"document:{r['draft_id']}", "doc_type": "document", "ref": r["draft_id"],
-                     "title": r["title"] or r["draft_id"], "url": r.get("page_path"), "source": "published_documents",
-                     "body": _strip_markdown(body.get((r["draft_id"], r["version"]), ""))[:20_000]})
+                     "title": title, "url": r.get("page_path"), "source": "published_documents",
+                     "body": _strip_markdown(md)[:20_000], **attrs})
+        for n, (heading, text) in enumerate(markdown_sections(md), start=1):
+            rows.append({"doc_id": f"section:{r['draft_id']}#{n}", "doc_type": "section",
+                         "ref": f"{r['draft_id']}#{n}", "title": f"{title} — {heading}", "url": r.get("page_path"),
+                         "source": "published_documents", "body": text[:5_000], **attrs})
     return _frame(rows)
 
 
-def fact_documents(facts: pl.DataFrame, max_facts: int = 50_000) -> pl.DataFrame:
-    """Facts of the documents app with a value (confidential ones say so): label, sector, place and year."""
+def citing_pages(published: pl.DataFrame, drafts: pl.DataFrame) -> dict[str, str]:
+    """fact_id -> page of the published document whose published version was given that fact."""
+    import json
+
+    if published.is_empty() or drafts.is_empty() or "facts_json" not in drafts.columns:
+        return {}
+    pages = {(r["draft_id"], r["version"]): r.get("page_path") for r in published.iter_rows(named=True)}
+    out: dict[str, str] = {}
+    for r in drafts.select("draft_id", "version", "facts_json").iter_rows(named=True):
+        page = pages.get((r["draft_id"], r["version"]))
+        if not page or not r["facts_json"]:
+            continue
+        try:
+            facts = json.loads(r["facts_json"])
+        except ValueError:
+            raise CorpusError(f"gold.document_drafts {r['draft_id']} v{r['version']}: facts_json is not JSON") from None
+        for f in facts if isinstance(facts, list) else []:
+            if isinstance(f, dict) and f.get("fact_id"):
+                out.setdefault(str(f["fact_id"]), page)
+    return out
+
+
+def fact_documents(facts: pl.DataFrame, max_facts: int = 200_000, cited_in: dict[str, str] | None = None,
+                   state_names: dict[str, str] | None = None) -> pl.DataFrame:
+    """Every fact of gold.industry_facts as a readable Spanish sentence (see :func:`assets.search.wording.fact_sentence`):
+    title = label, sector, place and period; body = the sentence and its source table."""
+    from assets.search.wording import fact_sentence, fact_title
+
     if facts.is_empty():
         return empty_corpus()
+    cited_in = cited_in or {}
     rows = []
     for r in facts.head(max_facts).iter_rows(named=True):
-        value = "confidencial" if r["value"] is None else f"{r['value']:,.2f} {r['unit'] or ''}".strip()
+        source = r.get("source_table") or "silver.industry_stats"
         rows.append({"doc_id": f"fact:{r['fact_id']}", "doc_type": "fact", "ref": r["fact_id"],
-                     "title": r["label"] or r["metric"], "source": "industry_facts",
-                     "body": f"{r['sector_title']} ({r['sector_code']}), {r['geo_name']}, censo {r['census_year']}: "
-                             f"{r['metric']} = {value}."})
+                     "title": fact_title(r, state_names), "source": "gold.industry_facts",
+                     "body": f"{fact_sentence(r, state_names)} Fuente: gold.industry_facts, calculado de {source}.",
+                     "url": cited_in.get(r["fact_id"]), "cited_in": cited_in.get(r["fact_id"]),
+                     "geo_code": r.get("geo_code"), "sector_code": r.get("sector_code"), "year": r.get("census_year"),
+                     "metric": r.get("metric"), "value": r.get("value"), "unit": r.get("unit")})
+    return _frame(rows)
+
+
+def place_documents(municipalities: pl.DataFrame, facts: pl.DataFrame | None = None,
+                    indicator: pl.DataFrame | None = None, shelters: pl.DataFrame | None = None,
+                    max_facts_listed: int = 12) -> pl.DataFrame:
+    """A profile per municipality and per state (see :func:`assets.search.wording.place_profile`): 2020 population
+    by sex, inhabited dwellings, the facts of gold.industry_facts about it (latest census, whole economy first), its
+    migration intensity indicator and its migrant shelters when those tables have rows for it."""
+    from assets.search.wording import place_profile
+
+    if municipalities is None or municipalities.is_empty():
+        return empty_corpus()
+    facts = facts if facts is not None else pl.DataFrame()
+    facts_by_geo: dict[str, list[dict]] = defaultdict(list)
+    if facts.height:
+        for r in facts.filter(pl.col("base_year").is_null() & pl.col("value").is_not_null()).iter_rows(named=True):
+            facts_by_geo[r["geo_code"]].append(r)
+    ind = {} if indicator is None or indicator.is_empty() else {
+        r["cve_geo"]: r for r in indicator.iter_rows(named=True)}
+    shel: dict[str, list[dict]] = defaultdict(list)
+    if shelters is not None and shelters.height:
+        for r in shelters.filter(pl.col("cve_geo").is_not_null()).iter_rows(named=True):
+            shel[r["cve_geo"]].append(r)
+    rows = []
+    states: dict[str, dict] = {}
+    for m in municipalities.sort("cve_geo").iter_rows(named=True):
+        st = states.setdefault(m["cve_entidad"], {"cve_geo": m["cve_entidad"], "name": m["state_name"],
+                                                  "level": "state", "population_total": 0, "population_female": 0,
+                                                  "population_male": 0, "inhabited_dwellings": 0,
+                                                  "municipalities": 0})
+        st["municipalities"] += 1
+        for k in ("population_total", "population_female", "population_male", "inhabited_dwellings"):
+            st[k] += m[k] or 0
+        place = {"cve_geo": m["cve_geo"], "name": m["municipality_name"], "state_name": m["state_name"],
+                 "level": "municipality", "seat_name": m.get("seat_name"),
+                 **{k: m[k] for k in ("population_total", "population_female", "population_male",
+                                      "inhabited_dwellings")}}
+        rows.append(place_profile(place, facts_by_geo.get(m["cve_geo"], []), ind.get(m["cve_geo"]),
+                                  shel.get(m["cve_geo"], []), max_facts_listed))
+    for code, st in sorted(states.items()):
+        mun_shelters = [s for geo, ss in shel.items() if geo[:2] == code for s in ss]
+        rows.append(place_profile(st, facts_by_geo.get(code, []), None, mun_shelters, max_facts_listed))
     return _frame(rows)
 
 

@@ -17,6 +17,7 @@ from assets.search.engine import SearchIndex
 from assets.search.evaluation import Queries, evaluate_index
 from lakehouse.tables import documents as DOC
 from lakehouse.tables import ingestion as ING
+from lakehouse.tables import news as NEWS
 from lakehouse.tables import search as T
 from assets.search.settings import SearchIndexResource
 from resources.embedder import EmbedderResource
@@ -29,6 +30,9 @@ K_ACTIVITY = asset_key(ING.silver_economic_activity)
 K_FACTS = asset_key(DOC.industry_facts)
 K_DRAFTS = asset_key(DOC.document_drafts)
 K_PUBLISHED = asset_key(DOC.published_documents)
+K_MUNICIPALITIES = asset_key(ING.silver_municipalities)
+K_SHELTERS = asset_key(ING.silver_shelters)
+K_INDICATOR = asset_key(NEWS.migration_intensity)
 K_DOCUMENTS = asset_key(T.search_documents)
 K_EMBEDDINGS = asset_key(T.search_embeddings)
 
@@ -41,7 +45,8 @@ class SearchCorpusConfig(dg.Config):
 
 
 @dg.asset(key=K_DOCUMENTS, group_name=GROUP, kinds={"delta", "polars"},
-          deps=[K_SCIAN, K_ACTIVITY, K_PUBLISHED, K_DRAFTS, K_FACTS], metadata=table_metadata(T.search_documents))
+          deps=[K_SCIAN, K_ACTIVITY, K_PUBLISHED, K_DRAFTS, K_FACTS, K_MUNICIPALITIES, K_SHELTERS, K_INDICATOR],
+          metadata=table_metadata(T.search_documents))
 def search_documents(context: dg.AssetExecutionContext, config: SearchCorpusConfig,
                      lakehouse: LakehouseResource) -> dg.MaterializeResult:
     """What the search engine can find, one row per document.
@@ -49,11 +54,16 @@ def search_documents(context: dg.AssetExecutionContext, config: SearchCorpusConf
     SCIAN 2018 classes (title; the titles of their subrama, rama, subsector and sector; their ISIC/CIIU
     correspondence from the scian-ciiu package; and up to ``max_examples`` labelled descriptions of the class from
     silver.economic_activity_text, minus a hash-chosen ``holdout_percent`` kept out to measure the index), every
-    registered lakehouse table (key, description, columns), and the documents app's published documents and facts
-    when those tables exist. Rewritten whole on each run (idempotent).
+    registered lakehouse table and dbt mart (description, columns with their descriptions), the documents app's
+    published documents and their sections, every fact of gold.industry_facts as a Spanish sentence, and a profile
+    per municipality and state (silver.municipalities with the facts, migration indicator and shelters of each
+    place) when those tables exist. Rewritten whole on each run (idempotent).
     """
     lh = lakehouse.lakehouse
-    corpus, counts = store.build_corpus(lh, max_examples=config.max_examples, holdout_percent=config.holdout_percent)
+    from resources.dbt import DBT_PROJECT_DIR
+
+    corpus, counts = store.build_corpus(lh, max_examples=config.max_examples, holdout_percent=config.holdout_percent,
+                                        marts_dir=DBT_PROJECT_DIR / "models")
     df = store.documents_table(corpus)
     context.log.info(f"search corpus: {counts}")
     by_type = df.group_by("doc_type").len().sort("doc_type")

@@ -3,10 +3,13 @@
 ``SearchIndex.build(corpus, embedder)`` indexes a corpus frame (see :mod:`assets.search.corpus`):
 
 * keyword: BM25 (``bm25s``, Lucene variant) over the Spanish-normalised, stemmed tokens of title + body + examples;
+  each query stem also meets the vocabulary stems of its word family (``tortillería`` -> ``tortillas``; see
+  :func:`assets.search.text.stems_meet`), which count ``expand_weight`` of an exact match;
 * dense: one unit vector per document text (lower-cased title + body: the USE encoder is case-sensitive and register
-  answers are often written in capitals) and one per example description; a document's dense score is a soft
-  maximum over its vectors, ``tau * log(sum(exp((cos - 1) / tau)))`` (with one vector per document it is just the
-  cosine). The vector index is exact numpy up to ``exact_max_vectors`` vectors and DuckDB ``vss`` HNSW above;
+  answers are often written in capitals) and one per example description; a document's dense score is the best
+  cosine over its vectors (a maximum, so one scale for every document: never above 1, and a class with 200 example
+  vectors does not outscore a fact with one because it has more of them). The vector index is exact numpy up to
+  ``exact_max_vectors`` vectors and DuckDB ``vss`` HNSW above;
 * hybrid: ``weighted`` = ``alpha * z(bm25) + (1 - alpha) * z(dense)`` (z-scores over the corpus), or ``rrf`` =
   reciprocal rank fusion ``sum 1 / (rrf_k + rank)`` over each retriever's top ``depth``.
 """
@@ -21,7 +24,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from assets.search.text import analyse
+from assets.search.text import VocabExpander, analyse
 
 MODES = ("bm25", "dense", "hybrid")
 FUSIONS = ("weighted", "rrf")
@@ -42,7 +45,7 @@ class IndexConfig:
     alpha: float = 0.3          # weight of BM25 in the weighted fusion
     rrf_k: int = 60
     depth: int = 100            # candidates per retriever for RRF and for the HNSW index
-    tau: float = 0.05           # soft-max temperature over a document's vectors
+    expand_weight: float = 0.6  # BM25 weight of a query stem's word-family expansions (0 = exact stems only)
     k1: float = 1.2
     b: float = 0.75
     exact_max_vectors: int = 200_000
@@ -56,8 +59,10 @@ class IndexConfig:
             raise SearchError(f"alpha must be in [0, 1], got {self.alpha}")
         if self.vector_index not in ("auto", "exact", "hnsw"):
             raise SearchError(f"vector_index must be auto, exact or hnsw, got {self.vector_index!r}")
-        if self.tau <= 0 or self.rrf_k < 1 or self.depth < 1:
-            raise SearchError("tau must be > 0, rrf_k and depth >= 1")
+        if not 0.0 <= self.expand_weight <= 1.0:
+            raise SearchError(f"expand_weight must be in [0, 1], got {self.expand_weight}")
+        if self.rrf_k < 1 or self.depth < 1:
+            raise SearchError("rrf_k and depth must be >= 1")
 
 
 @dataclass
@@ -193,6 +198,9 @@ class SearchIndex:
 
     def __init__(self, corpus: pl.DataFrame, vectors: np.ndarray, owners: np.ndarray, embedder: Any,
                  config: IndexConfig, stats: BuildStats, bm25: Any, vocab: dict[str, int]) -> None:
+        from assets.search.corpus import with_attr_columns
+
+        corpus = with_attr_columns(corpus)
         self.corpus = corpus
         self.vectors = vectors
         self.owners = owners
@@ -201,8 +209,13 @@ class SearchIndex:
         self.stats = stats
         self._bm25 = bm25
         self._vocab = vocab
+        self._expander = VocabExpander(vocab)
         self._n = corpus.height
         self._single_vector = bool(len(owners) == self._n and np.array_equal(owners, np.arange(self._n)))
+        if len(owners) and (np.any(np.diff(owners) < 0) or len(np.unique(owners)) != self._n):
+            raise SearchError("every document needs its vectors, stored contiguously in document order")
+        # where each document's vectors start (owners is sorted): the maximum per document is one reduceat
+        self._starts = np.searchsorted(owners, np.arange(self._n)) if len(owners) else np.zeros(0, dtype=np.int64)
         self._ids = corpus["doc_id"].to_list()
         self._types = corpus["doc_type"].to_list()
         self._refs = corpus["ref"].to_list()
@@ -276,11 +289,24 @@ class SearchIndex:
         return new
 
     # ------------------------------------------------------------ scoring
+    def query_terms(self, query: str) -> tuple[list[str], list[str]]:
+        """(the query's stems the index knows, their word-family expansions not already among them)."""
+        stems = analyse(query)
+        exact = [t for t in stems if t in self._vocab]
+        if self.config.expand_weight <= 0:
+            return exact, []
+        have = set(stems)
+        extra = list(dict.fromkeys(v for t in stems for v in self._expander.expand(t) if v not in have))
+        return exact, extra
+
     def bm25_scores(self, query: str) -> np.ndarray:
-        toks = [t for t in analyse(query) if t in self._vocab]
-        if not toks:
-            return np.zeros(self._n, dtype=np.float32)
-        return np.asarray(self._bm25.get_scores(toks), dtype=np.float32)
+        exact, extra = self.query_terms(query)
+        out = np.zeros(self._n, dtype=np.float32)
+        if exact:
+            out += np.asarray(self._bm25.get_scores(exact), dtype=np.float32)
+        if extra:
+            out += self.config.expand_weight * np.asarray(self._bm25.get_scores(extra), dtype=np.float32)
+        return out
 
     def embed_queries(self, queries: list[str]) -> np.ndarray:
         return self.embedder.embed([q.lower() for q in queries], batch_size=self.config.embed_batch_size)
@@ -297,10 +323,8 @@ class SearchIndex:
             return self.vectors[docs] @ q
         rows = np.flatnonzero(np.isin(self.owners, docs))
         sims = self.vectors[rows] @ q
-        pos = np.searchsorted(docs, self.owners[rows])   # docs is sorted
-        mass = np.bincount(pos, weights=np.exp((sims.astype(np.float64) - 1.0) / self.config.tau),
-                           minlength=len(docs))
-        return (1.0 + self.config.tau * np.log(np.maximum(mass, 1e-300))).astype(np.float32)
+        starts = np.searchsorted(self.owners[rows], docs)   # docs is sorted, every doc has >= 1 vector
+        return np.maximum.reduceat(sims, starts).astype(np.float32)
 
     def _dense(self, qvec: np.ndarray) -> tuple[np.ndarray, tuple[float, float] | None]:
         """(scores, corpus (mean, sd) of the scores when they are not all exact)."""
@@ -336,9 +360,8 @@ class SearchIndex:
         return np.stack([self._aggregate(row) for row in sims])
 
     def _aggregate(self, sims: np.ndarray) -> np.ndarray:
-        tau = self.config.tau
-        mass = np.bincount(self.owners, weights=np.exp((sims.astype(np.float64) - 1.0) / tau), minlength=self._n)
-        return (1.0 + tau * np.log(np.maximum(mass, 1e-300))).astype(np.float32)
+        """A document's dense score: the best cosine over its vectors (one scale for one vector or many)."""
+        return np.maximum.reduceat(sims, self._starts).astype(np.float32)
 
     def fuse(self, bm25: np.ndarray, dense: np.ndarray, dense_stats: tuple[float, float] | None = None
              ) -> np.ndarray:

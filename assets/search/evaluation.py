@@ -272,7 +272,7 @@ def run_evaluation(queries: Queries, catalog: pl.DataFrame, embedder: Any, *, qu
     has_years = bool((years >= 0).all())
     report: dict[str, Any] = {"queries_file": queries.path, "rows": len(queries),
                               "distinct_texts": len(set(queries.texts)), "embedder": embedder.name,
-                              "config": {"fusion": config.fusion, "rrf_k": config.rrf_k, "tau": config.tau,
+                              "config": {"fusion": config.fusion, "rrf_k": config.rrf_k, "expand_weight": config.expand_weight,
                                          "k1": config.k1, "b": config.b}}
     if queries.invalid:
         report["invalid_rows"] = invalid_summary(queries)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -59,12 +60,14 @@ def unseen_labelled(lh: Lakehouse, documents: pl.DataFrame) -> tuple[list[str], 
     return [t for t, _ in rows], [c for _, c in rows]
 
 
-def build_corpus(lh: Lakehouse, max_examples: int = 200,
-                 holdout_percent: int = 20) -> tuple[pl.DataFrame, dict[str, int]]:
+def build_corpus(lh: Lakehouse, max_examples: int = 200, holdout_percent: int = 20,
+                 marts_dir: str | Path | None = None) -> tuple[pl.DataFrame, dict[str, int]]:
     """Every searchable document from the lakehouse: SCIAN classes (silver.scian_catalog, with up to
     ``max_examples`` labelled descriptions from silver.economic_activity_text each, leaving ``holdout_percent`` % of
-    the descriptions out to measure the index), registered tables, and the documents app's published documents and
-    facts when they exist. Returns (corpus, rows per source)."""
+    the descriptions out to measure the index), registered tables and the dbt marts under ``marts_dir`` with their
+    column descriptions, the documents app's published documents (and their sections) and facts (as Spanish
+    sentences), and a profile per municipality and state (silver.municipalities, with the facts, the migration
+    indicator and the shelters of each place) when those tables exist. Returns (corpus, rows per source)."""
     from lakehouse.tables.ingestion import silver_scian
 
     catalog = lh.read(silver_scian, columns=["code", "title"])
@@ -78,13 +81,22 @@ def build_corpus(lh: Lakehouse, max_examples: int = 200,
     legacy = C.legacy_class_documents(set(classes["ref"].to_list()), examples, source="silver.economic_activity_text")
     scian = C.attach_examples(C.combine(classes, legacy), examples, max_examples)
     tables = C.registry_documents()
-    published = C.published_documents(_read_if_registered(lh, "gold.published_documents"),
-                                      _read_if_registered(lh, "gold.document_drafts"))
-    facts = C.fact_documents(_read_if_registered(lh, "gold.industry_facts"))
-    corpus = C.combine(scian, tables, published, facts)
+    marts = C.mart_documents(marts_dir)
+    published_t = _read_if_registered(lh, "gold.published_documents")
+    drafts_t = _read_if_registered(lh, "gold.document_drafts")
+    published = C.published_documents(published_t, drafts_t)
+    facts_t = _read_if_registered(lh, "gold.industry_facts")
+    municipalities = _read_if_registered(lh, "silver.municipalities")
+    states = {} if municipalities.is_empty() else dict(
+        municipalities.select("cve_entidad", "state_name").unique("cve_entidad").iter_rows())
+    facts = C.fact_documents(facts_t, cited_in=C.citing_pages(published_t, drafts_t), state_names=states)
+    places = C.place_documents(municipalities, facts_t, _read_if_registered(lh, "gold.migration_intensity_indicator"),
+                               _read_if_registered(lh, "silver.migrant_shelters"))
+    corpus = C.combine(scian, tables, marts, published, facts, places)
     counts = {"scian_class": scian.height, "legacy_scian_class": legacy.height, "table": tables.height,
-              "document": published.height,
-              "fact": facts.height, "examples": int(scian["examples"].list.len().sum())}
+              "mart": marts.height, "document": int((published["doc_type"] == "document").sum()),
+              "section": int((published["doc_type"] == "section").sum()), "fact": facts.height,
+              "place": places.height, "examples": int(scian["examples"].list.len().sum())}
     return corpus, counts
 
 
@@ -146,7 +158,7 @@ def load_index(lh: Lakehouse, embedder: Any, config: IndexConfig | None = None, 
         docs = lh.read(search_documents)
         if docs.height:
             stored = lh.read(search_embeddings).filter(pl.col("model") == embedder.name)
-            corpus = docs.select(C.DOC_COLUMNS)
+            corpus = C.with_attr_columns(docs)
             index = SearchIndex.build(corpus, embedder, config, stored=stored)
             return index, (f"lakehouse {lh.uri(search_documents)} (v{lh.version(search_documents)}; "
                            f"{index.stats.reused_vectors} stored vectors, {index.stats.embedded} embedded now)")
@@ -168,3 +180,28 @@ def _catalog(lh: Lakehouse, catalog_path: str | None) -> tuple[pl.DataFrame, str
         return silver, "silver.scian_catalog"
     # The product never reads ../shared/data (evaluation commands do): the package ships the catalogue.
     return C.scian_from_package(), "scian-ciiu package"
+
+
+# ---------------------------------------------------------------- the site search over a loaded index
+def query_parser(lh: Lakehouse, corpus: pl.DataFrame):
+    """The query parser of the site search: places from silver.municipalities, sector titles from
+    silver.scian_catalog (2-digit codes and ranges), everyday words from the SCIAN class titles of ``corpus``.
+    None when silver.municipalities is empty (free-text ranking only)."""
+    from assets.search.site import parser_from_lakehouse_frames
+    from lakehouse.tables.ingestion import silver_scian
+
+    municipalities = _read_if_registered(lh, "silver.municipalities")
+    catalog = lh.read(silver_scian, columns=["code", "title"])
+    sectors = {c: t for c, t in catalog.iter_rows() if c and (len(c) == 2 or "-" in c)}
+    classes = corpus.filter(pl.col("doc_type") == "scian_class")["title"].to_list()
+    return parser_from_lakehouse_frames(municipalities, sectors, classes)
+
+
+def load_site(lh: Lakehouse, embedder: Any, config: IndexConfig | None = None, source: str = "auto",
+              catalog_path: str | None = None):
+    """(SiteSearch, origin): :func:`load_index` plus the query understanding of the site."""
+    from assets.search.site import SiteSearch
+
+    index, origin = load_index(lh, embedder, config, source=source, catalog_path=catalog_path)
+    parser = query_parser(lh, index.corpus)
+    return SiteSearch(index, parser), origin + ("" if parser else "; no silver.municipalities: no place lookup")

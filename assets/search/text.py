@@ -67,3 +67,45 @@ def analyse(text: str, max_tokens: int = 512) -> list[str]:
         if len(out) >= max_tokens:
             break
     return out
+
+
+# ---------------------------------------------------------------- meeting inflections and derivations
+EXPAND_MIN_PREFIX = 5      # stems sharing at least this many leading letters may meet
+EXPAND_WEIGHT = 0.6        # an expanded term counts this much of an exact one
+
+
+def stems_meet(a: str, b: str, min_prefix: int = EXPAND_MIN_PREFIX) -> bool:
+    """Whether two different stems are forms of one word family: the shorter one (at least ``min_prefix`` letters)
+    is a prefix of the longer one, give or take its last letter.
+
+    Snowball leaves derivations apart: ``tortilleri`` (tortillería) and ``tortill`` (tortillas), ``zapateri`` and
+    ``zapat``, ``manufacturer`` and ``manufactur``, ``refaccionari`` and ``refaccion`` meet; ``carniceri`` and
+    ``carn`` (4 letters) or ``tall`` and ``taller`` do not (too short to say)."""
+    if a == b:
+        return False
+    short, long_ = (a, b) if len(a) <= len(b) else (b, a)
+    if len(short) < min_prefix:
+        return False
+    p = 0
+    for x, y in zip(short, long_):
+        if x != y:
+            break
+        p += 1
+    return p >= min_prefix and p >= len(short) - 1
+
+
+class VocabExpander:
+    """Query stem -> the vocabulary stems of the same word family (:func:`stems_meet`), looked up by their first
+    ``min_prefix`` letters (a dict of small buckets: microseconds per query word)."""
+
+    def __init__(self, vocabulary, min_prefix: int = EXPAND_MIN_PREFIX) -> None:
+        self.min_prefix = min_prefix
+        self._buckets: dict[str, list[str]] = {}
+        for v in vocabulary:
+            if len(v) >= min_prefix and not v.isdigit():
+                self._buckets.setdefault(v[:min_prefix], []).append(v)
+
+    def expand(self, stem_: str) -> list[str]:
+        if len(stem_) < self.min_prefix or stem_.isdigit():
+            return []
+        return [v for v in self._buckets.get(stem_[:self.min_prefix], ()) if stems_meet(stem_, v, self.min_prefix)]

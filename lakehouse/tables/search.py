@@ -19,30 +19,48 @@ TS = pl.Datetime("us", "UTC")
 
 search_documents = TableSpec(
     "gold", "search_documents", {
-        "doc_id": Col(U, "Document id <doc_type prefix>:<ref>: scian:<code>, table:<layer.name>, document:<draft "
-                         "id>, fact:<fact id>."),
-        "doc_type": Col(U, "scian_class | table | document | fact (synthetic only in benchmarks)."),
-        "ref": Col(U, "What the document is: the SCIAN code, table key, draft id or fact id."),
+        "doc_id": Col(U, "Document id <doc_type prefix>:<ref>: scian:<code>, table:<layer.name>, "
+                         "mart:marts.<model>, document:<draft id>, section:<draft id>#<n>, fact:<fact id>, "
+                         "place:<CVE_GEO>."),
+        "doc_type": Col(U, "scian_class | table | mart | document | section | fact | place (synthetic only in "
+                           "benchmarks)."),
+        "ref": Col(U, "What the document is: the SCIAN code, table or mart key, draft id (#section), fact id or "
+                      "CVE_GEO."),
         "title": Col(U, "Title shown in results (the SCIAN class title, 'Tabla <key>', the document title, the "
                         "fact label)."),
-        "body": Col(U, "Text indexed with the title: parent SCIAN titles and ISIC/CIIU notes, a table's "
-                       "description, domain and column names, a published document's text (Markdown stripped), a "
-                       "fact's sector, geography, census year and figure."),
+        "body": Col(U, "Text indexed with the title: parent SCIAN titles and ISIC/CIIU notes, a table's or mart's "
+                       "description and its columns with their descriptions, a published document's (or section's) "
+                       "text (Markdown stripped), a fact as a Spanish sentence with its source table, a place's "
+                       "profile (2020 population, dwellings, facts, migration indicator, shelters)."),
         "url": Col(U, "Link to the published page (documents); null otherwise."),
         "source": Col(U, "Where the document comes from: silver.scian_catalog, silver.economic_activity_text "
-                         "(classes known only from labelled answers), lakehouse_registry, published_documents, "
-                         "industry_facts."),
+                         "(classes known only from labelled answers), lakehouse_registry, dbt_project, "
+                         "published_documents, gold.industry_facts, silver.municipalities."),
         "examples": Col(pl.List(pl.Utf8()), "Labelled register descriptions of the SCIAN class (most frequent "
                                             "first, held-out ones excluded); empty for other types."),
+        "geo_code": Col(U, "Place the document is about: CVE_GEO of a municipality (5 digits), a state (2) or '00' "
+                           "(national); facts, place profiles and documents; null otherwise."),
+        "sector_code": Col(U, "SCIAN sector of a fact or document (e.g. 31-33); null otherwise."),
+        "year": Col(I, "Census year of a fact (the later year of a change), 2020 for a place profile; null "
+                       "otherwise."),
+        "metric": Col(U, "gold.industry_facts metric of a fact (employment, value_added, ..._growth); "
+                         "population_total for a place profile; null otherwise."),
+        "value": Col(pl.Float64(), "The figure of a fact in unit (null when confidential), the 2020 population of "
+                                   "a place profile; null otherwise."),
+        "unit": Col(U, "Unit of value (personas, millones de pesos, %, habitantes, ...)."),
+        "cited_in": Col(U, "Page of the published document whose text was given the fact; null when none."),
         "n_examples": Col(I, "Number of example descriptions in examples."),
         "text_hash": Col(U, "SHA-256 of title, body and examples: what the indexes see."),
         "built_at": Col(TS, "When the corpus was built (UTC)."),
     },
     primary_key=("doc_id",), domain="search",
     description="Searchable documents: SCIAN classes (title, parent titles, ISIC/CIIU correspondence notes and, "
-                "when labelled register answers exist, example descriptions of that class), lakehouse table "
-                "descriptions, and published documents / facts of the documents app. doc_type says which; ref "
-                "is the SCIAN code, table key, draft id or fact id; url links the published page where there is one.")
+                "when labelled register answers exist, example descriptions of that class), lakehouse tables and "
+                "dbt marts with their column descriptions, published documents and their sections, every fact of "
+                "gold.industry_facts as a Spanish sentence, and a profile per municipality and state. doc_type "
+                "says which; ref is the SCIAN code, table key, draft id, fact id or CVE_GEO; geo_code, "
+                "sector_code, year, metric, value and unit are what the query understanding matches; url links "
+                "the published page where there is one.")
 
 search_embeddings = TableSpec(
     "gold", "search_embeddings", {

@@ -46,21 +46,24 @@ def _index_options(f):
     return f
 
 
-def _load_index(source: str, catalog_path: str | None, backend: str | None, fusion: str | None, quiet: bool):
-    from assets.search.store import load_index
+def _load_site(source: str, catalog_path: str | None, backend: str | None, fusion: str | None, quiet: bool,
+               embedder=None):
+    """(SiteSearch, origin): the index of the settings' lakehouse (or the catalogue) with query understanding."""
+    from assets.search.store import load_site
     from pipelines.cli import current_settings
     from pipelines.resources import search_index_resource
 
     settings = current_settings()
     try:
-        index, origin = load_index(settings.lakehouse(), _embedder(backend),
-                                   search_index_resource(settings).index_config(fusion=fusion), source=source,
-                                   catalog_path=catalog_path)
+        site, origin = load_site(settings.lakehouse(), embedder or _embedder(backend),
+                                 search_index_resource(settings).index_config(fusion=fusion), source=source,
+                                 catalog_path=catalog_path)
     except Exception as exc:  # noqa: BLE001 - shown to the user as a clean CLI error, with its type
         raise click.ClickException(f"could not load the search index: {type(exc).__name__}: {exc}") from exc
+    index = site.index
     _progress(quiet)(f"index: {origin} ({index.corpus.height} documents, {len(index.vectors)} vectors, "
                      f"{index.stats.vector_index})")
-    return index, origin
+    return site, origin
 
 
 @click.group()
@@ -73,27 +76,34 @@ def cli() -> None:
 @click.option("--mode", type=click.Choice(MODES), default="hybrid", show_default=True)
 @click.option("-k", "k", type=click.IntRange(1, 100), default=10, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the hits as JSON.")
+@click.option("--understand/--no-understand", default=True, show_default=True,
+              help="Query understanding (places, years, measures, sectors -> matching facts first).")
 @_index_options
-def query(text: str, mode: str, k: int, as_json: bool, source: str, catalog_path: str | None,
+def query(text: str, mode: str, k: int, as_json: bool, understand: bool, source: str, catalog_path: str | None,
           backend: str | None, fusion: str | None) -> None:
-    """Search TEXT and print the top K documents."""
+    """Search TEXT and print the top K documents (the answer card first for a question about a figure)."""
     import time
 
     from assets.search.engine import SearchError
 
-    index, origin = _load_index(source, catalog_path, backend, fusion, quiet=as_json)
+    site, origin = _load_site(source, catalog_path, backend, fusion, quiet=as_json)
     if mode != "bm25":
-        index.embed_queries(["warm up"])  # load the model first: took_ms is the search, not the model load
+        site.index.embed_queries(["warm up"])  # load the model first: took_ms is the search, not the model load
     t = time.perf_counter()
     try:
-        hits = index.search(text, mode, k)
+        result = site.search(text, mode, k, understand=understand)
     except SearchError as exc:
         raise click.BadParameter(str(exc), param_hint="TEXT") from None
     ms = (time.perf_counter() - t) * 1000
+    hits = result.hits
     if as_json:
         _echo_json({"query": text, "mode": mode, "k": k, "index": origin, "took_ms": round(ms, 2),
-                    "hits": [h.as_dict() for h in hits]})
+                    **{key: v for key, v in result.as_dict().items() if key not in ("query", "mode")}})
         return
+    if result.answer:
+        a = result.answer
+        click.echo(f"answer: {a['value_text']} ({a['place']}, {a['year']}; {a['source_table']}"
+                   + (f"; cited in {a['cited_in']}" if a.get("cited_in") else "") + f")\n  {a['sentence']}")
     if not hits:
         click.echo("no results")
     for h in hits:
@@ -111,9 +121,9 @@ def serve(host: str, port: int, quiet: bool, source: str, catalog_path: str | No
     """Serve GET /search?q=&mode=&k= (JSON) and the HTML results page at /."""
     from assets.search.service import make_server
 
-    index, origin = _load_index(source, catalog_path, backend, fusion, quiet=False)
-    index.embed_queries(["warm up"])  # load the model before the first request
-    server = make_server(index, host=host, port=port, quiet=quiet, origin=origin)
+    site, origin = _load_site(source, catalog_path, backend, fusion, quiet=False)
+    site.index.embed_queries(["warm up"])  # load the model before the first request
+    server = make_server(site, host=host, port=port, quiet=quiet, origin=origin)
     click.echo(f"search service on http://{server.server_address[0]}:{server.server_address[1]}/ "
                f"(JSON: /search?q=...&mode=hybrid&k=10); Ctrl-C stops", err=True)
     from pipelines.serving import serve_until_interrupted
@@ -151,8 +161,14 @@ def _examples_file(option: str, queries, queries_path: str, test_from: int) -> s
 
 
 @cli.command()
-@click.option("--queries", "queries_path", required=True, type=click.Path(dir_okay=False),
+@click.option("--queries", "queries_path", default=None, type=click.Path(dir_okay=False),
               help="CSV of labelled queries (e.g. ../shared/data/coding/retc_scian_2008_2019.csv).")
+@click.option("--site-queries", "site_queries_path", default=None, type=click.Path(dir_okay=False),
+              help="JSON of judged site queries (assets/search/site_queries_dev.json): success@3 and MRR@10 per "
+                   "kind for bm25, dense and hybrid, with (+qu) and without query understanding, over the index "
+                   "of the settings' lakehouse.")
+@click.option("--tune", is_flag=True, help="With --site-queries: also grid-search the hybrid alpha and the "
+              "word-family expansion weight on that file (a development set only).")
 @click.option("--text-col", default="text", show_default=True)
 @click.option("--code-col", default="code", show_default=True)
 @click.option("--year-col", default="year", show_default=True,
@@ -182,16 +198,24 @@ def _examples_file(option: str, queries, queries_path: str, test_from: int) -> s
               help="Query-embedding cache (default: <tmp>/fmlake-search-cache); --no-cache to disable.")
 @click.option("--no-cache", is_flag=True)
 @click.option("--json", "as_json", is_flag=True)
-def evaluate(queries_path: str, text_col: str, code_col: str, year_col: str, title_col: str, legacy_classes: bool,
+def evaluate(queries_path: str | None, site_queries_path: str | None, tune: bool, text_col: str, code_col: str,
+             year_col: str, title_col: str, legacy_classes: bool,
              catalog_path: str | None, protocol: str, test_from: int, examples_path: str, dev_year: int | None,
              latency_sample: int, limit: int | None,
              backend: str | None, cache_dir: str | None, no_cache: bool, as_json: bool) -> None:
-    """Recall@1/10, MRR@10, nDCG@10 and p50/p95 latency of bm25, dense and hybrid on labelled queries."""
+    """Recall@1/10, MRR@10, nDCG@10 and p50/p95 latency of bm25, dense and hybrid on labelled queries (--queries),
+    or success@3 and MRR@10 per kind on judged site queries (--site-queries)."""
     import random
 
     import numpy as np
 
     from assets.search.evaluation import CachedEmbedder, EvaluationError, load_catalog, read_queries, run_evaluation
+
+    if bool(queries_path) == bool(site_queries_path):
+        raise click.UsageError("give one of --queries (labelled CSV) or --site-queries (judged JSON)")
+    if site_queries_path:
+        _evaluate_site(site_queries_path, tune, backend, cache_dir, no_cache, as_json)
+        return
 
     progress = _progress(False)
     try:
@@ -226,6 +250,38 @@ def evaluate(queries_path: str, text_col: str, code_col: str, year_col: str, tit
     from assets.search.evaluation import format_report
 
     click.echo(format_report(report))
+
+
+def _evaluate_site(path: str, tune: bool, backend: str | None, cache_dir: str | None, no_cache: bool,
+                   as_json: bool) -> None:
+    from assets.search.evaluation import CachedEmbedder
+    from assets.search.site_eval import (SiteQueriesError, evaluate_site, format_site_report, read_site_queries,
+                                         tune_site)
+
+    try:
+        queries = read_site_queries(path)
+    except SiteQueriesError as exc:
+        raise click.ClickException(str(exc)) from None
+    embedder = _embedder(backend)
+    if not no_cache:
+        embedder = CachedEmbedder(embedder, cache_dir or Path(tempfile.gettempdir()) / "fmlake-search-cache")
+    site, origin = _load_site("lakehouse", None, backend, None, quiet=as_json, embedder=embedder)
+    report = {"site_queries_file": path, "index": origin, **evaluate_site(site, queries)}
+    report["config"] = {"alpha": site.index.config.alpha, "expand_weight": site.index.config.expand_weight,
+                        "fusion": site.index.config.fusion}
+    if tune:
+        report["tuning"] = tune_site(site, queries)
+    if as_json:
+        _echo_json(report)
+        return
+    click.echo(f"index: {origin}\nconfig: {report['config']}")
+    click.echo(format_site_report(report))
+    if tune:
+        t = report["tuning"]
+        click.echo(f"tuning on {path} (hybrid+qu MRR@10): best alpha={t['alpha']} expand_weight={t['expand_weight']}")
+        for g in t["grid"]:
+            click.echo(f"  alpha {g['alpha']:.1f} expand {g['expand_weight']:.1f}: MRR@10 {g['mrr@10']:.3f} "
+                       f"s@3 {g['success@3']:.3f}")
 
 
 @cli.command()

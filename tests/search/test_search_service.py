@@ -82,7 +82,7 @@ def test_other_routes(base_url):
     assert get(f"{base_url}/nope")[0] == 404
     status, _, body = get(f"{base_url}/healthz")
     assert status == 200 and json.loads(body)["index"]["documents"] == 5
-    req = urllib.request.Request(f"{base_url}/search?q=pan", method="POST", data=b"")
+    req = urllib.request.Request(f"{base_url}/other", method="POST", data=b"{}")
     with pytest.raises(urllib.error.HTTPError) as err:
         urllib.request.urlopen(req, timeout=10)
     assert err.value.code == 405
@@ -100,3 +100,33 @@ def test_render_page_only_links_safe_urls():
              "snippet": "<b>x</b>", "score": 0.5}]
     page = render_page("q", "hybrid", 10, hits=hits, took_ms=1.0)
     assert "javascript:" not in page and 'href="/site/d2.html"' in page and "&lt;b&gt;x&lt;/b&gt;" in page
+
+
+def post(url: str, body: bytes, headers: dict | None = None) -> tuple[int, dict]:
+    req = urllib.request.Request(url, method="POST", data=body,
+                                 headers={"Content-Type": "application/json", **(headers or {})})
+    try:
+        with urllib.request.urlopen(req, timeout=20) as r:
+            return r.status, json.loads(r.read().decode("utf-8"))
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read().decode("utf-8"))
+
+
+def test_post_search_and_request_bounds(base_url):
+    status, data = post(f"{base_url}/search", json.dumps({"q": "panificación tradicional", "mode": "bm25",
+                                                          "k": 2}).encode())
+    assert status == 200 and data["k"] == 2 and data["hits"][0]["ref"] == "311812"
+    assert {"answer", "groups", "understood"} <= set(data)
+    status, data = post(f"{base_url}/search", b"x" * 9000)
+    assert status == 413 and "8192" in data["error"]
+    for body, fragment in ((b"not json", "JSON"), (b"[1]", "object"), (b'{"q": "pan", "k": 1000}', "k must be"),
+                           (b'{"q": "' + b"a" * 3000 + b'"}', "characters"), (b'{"q": 5}', "empty"),
+                           (b'{"q": "pan", "mode": "sql"}', "mode must be")):
+        status, data = post(f"{base_url}/search", body)
+        assert status == 400 and fragment in data["error"], (body[:30], data)
+
+
+def test_document_page(base_url):
+    status, ctype, page = get(f"{base_url}/doc?id=" + quote("scian:311812"))
+    assert status == 200 and ctype.startswith("text/html") and "Panificación tradicional" in page
+    assert get(f"{base_url}/doc?id=nope")[0] == 404

@@ -74,7 +74,9 @@ def test_published_documents_and_facts():
                           "value": [1234.5, None], "unit": ["personas", "mdp"], "sector_title": ["Pan"] * 2,
                           "sector_code": ["311"] * 2, "geo_name": ["Tamaulipas"] * 2, "census_year": [2019, 2019]})
     fd = C.fact_documents(facts)
-    assert "1,234.50 personas" in fd["body"][0] and "confidencial" in fd["body"][1]
+    assert "ocupaba 1,235 personas" in fd["body"][0] and "confidencial" in fd["body"][1]
+    assert "employment" not in fd["body"][0] and "gold.industry_facts" in fd["body"][0]
+    assert fd["metric"].to_list() == ["employment", "x"] and fd["year"].to_list() == [2019, 2019]
 
 
 def test_synthetic_corpus_is_deterministic():

@@ -1,0 +1,204 @@
+"""Site search: query understanding + a structured lookup of facts and place profiles, over the hybrid ranking
+(no Dagster).
+
+``SiteSearch(index, parser).search("cuántas personas trabajan en la manufactura de Tamaulipas en 2018")`` ->
+``SiteResult(answer={value: 323720, unit: 'personas', place: 'Tamaulipas', year: 2018, ...}, hits=[fact, ...])``:
+
+1. the query is parsed (:mod:`assets.search.understanding`): places -> CVE_GEO, years, measures -> metrics,
+   sectors (words, sector titles, or the SCIAN class the remaining words find with BM25 -> its sector);
+2. the facts whose attributes match (metric, place, sector, year: the latest census when no year is named) and, for
+   a place asked about without a figure (or with no sector), its profile, are ranked first, in that order;
+3. the rest of the list is the ranking of ``mode`` (bm25 | dense | hybrid) with those documents left out;
+4. for a question about a figure whose best match is a fact of the place asked (or national with no place), the
+   fact is the answer card: value, unit, place, year, source table and the page of the document citing it.
+Free text with nothing to understand is exactly the ranking of ``mode``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from assets.search.engine import Hit, SearchIndex, validate_query
+from assets.search.understanding import ParsedQuery, QueryParser
+from assets.search.wording import fmt_value
+
+MAX_STRUCTURED = 5     # matching facts ranked ahead of the free ranking
+TYPE_ORDER = ("fact", "place", "document", "section", "scian_class", "table", "mart", "synthetic")
+
+
+def sector_of_class(code: str) -> str:
+    """SCIAN sector (as the census writes it) of a class code: 311830 -> 31-33, 484 -> 48-49, 461 -> 46."""
+    two = code[:2]
+    if two in ("31", "32", "33"):
+        return "31-33"
+    if two in ("48", "49"):
+        return "48-49"
+    return two
+
+
+@dataclass
+class SiteResult:
+    query: str
+    mode: str
+    parsed: ParsedQuery
+    hits: list[Hit]
+    answer: dict[str, Any] | None = None
+    structured: int = 0                       # how many of the hits came from the structured lookup
+    groups: dict[str, list[int]] = field(default_factory=dict)   # doc_type -> ranks (after the answer)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"query": self.query, "mode": self.mode, "understood": self.parsed.as_dict(), "answer": self.answer,
+                "structured": self.structured, "hits": [h.as_dict() for h in self.hits], "groups": self.groups}
+
+
+class SiteSearch:
+    """The site's search over one index (thread-safe for concurrent ``search`` calls: read-only state)."""
+
+    def __init__(self, index: SearchIndex, parser: QueryParser | None = None) -> None:
+        self.index = index
+        self.parser = parser
+        c = index.corpus
+        self._types = np.asarray(c["doc_type"].to_list(), dtype=object)
+        self._geo = np.asarray(c["geo_code"].fill_null("").to_list(), dtype=object)
+        self._sector = np.asarray(c["sector_code"].fill_null("").to_list(), dtype=object)
+        self._year = c["year"].fill_null(-1).to_numpy()
+        self._metric = np.asarray(c["metric"].fill_null("").to_list(), dtype=object)
+        self._value = c["value"].to_list()
+        self._unit = c["unit"].to_list()
+        self._cited = c["cited_in"].to_list()
+        self._refs = c["ref"].to_list()
+        self._titles = c["title"].to_list()
+        self._bodies = c["body"].to_list()
+        self._facts = np.flatnonzero(self._types == "fact")
+        self._place_pos = {self._refs[i]: int(i) for i in np.flatnonzero(self._types == "place")}
+        self._classes = self._types == "scian_class"
+        self._fact_sectors = set(self._sector[self._facts].tolist())
+        # base_year of a change fact is in its id (<sector>:<geo>:<y0>-<y1>:<metric>)
+        self._base = np.array([_base_year(self._refs[i]) for i in self._facts], dtype=np.int64)
+
+    # ------------------------------------------------------------ the structured lookup
+    def _activity_sector(self, rest: str) -> str | None:
+        """The sector of the SCIAN class the leftover words find best with BM25 (None: no class shares a word)."""
+        if not rest or not self._classes.any():
+            return None
+        scores = self.index.bm25_scores(rest)
+        scores = np.where(self._classes, scores, 0.0)
+        best = int(np.argmax(scores))
+        if scores[best] <= 0:
+            return None
+        sector = sector_of_class(self._refs[best])
+        return sector if sector in self._fact_sectors else None
+
+    def lookup(self, parsed: ParsedQuery) -> list[int]:
+        """Corpus positions of the facts (and place profiles) the parsed query asks for, best first."""
+        out: list[int] = []
+        places = [p.cve_geo for p in parsed.places]
+        profiles = [self._place_pos[g] for g in places if g in self._place_pos]
+        metrics = parsed.metrics
+        if not metrics:
+            return profiles if parsed.places else []
+        sectors = list(parsed.sectors)
+        if not sectors:
+            s = self._activity_sector(parsed.rest)
+            if s:
+                sectors = [s]
+        f = self._facts
+        mask = np.isin(self._metric[f], metrics)
+        mask &= np.isin(self._geo[f], places) if places else np.isin(self._geo[f], ["00"])
+        if sectors:
+            mask &= np.isin(self._sector[f], sectors)
+        cand = f[mask]
+        base = self._base[mask]
+        if not len(cand):
+            return profiles
+        years = self._year[cand]
+        if parsed.years:
+            want = np.isin(years, parsed.years) | np.isin(base, parsed.years)
+            if want.any():
+                cand, years, base = cand[want], years[want], base[want]
+        else:
+            latest = years.max()
+            keep = years == latest
+            cand, years, base = cand[keep], years[keep], base[keep]
+        rank_metric = {m: i for i, m in enumerate(metrics)}
+        rank_place = {g: i for i, g in enumerate(places)}
+        rank_sector = {s: i for i, s in enumerate(sectors)}
+        order = sorted(range(len(cand)), key=lambda j: (
+            rank_metric.get(self._metric[cand[j]], 99), rank_place.get(self._geo[cand[j]], 0),
+            rank_sector.get(self._sector[cand[j]], 0), self._value[cand[j]] is None,
+            -(self._value[cand[j]] or 0) if not sectors else 0, -int(base[j])))
+        facts = [int(cand[j]) for j in order][:MAX_STRUCTURED]
+        # a place question with no sector: the profile (all sectors at a glance) before the sector facts
+        out = (profiles + facts) if (profiles and not sectors) else (facts + profiles)
+        return list(dict.fromkeys(out))
+
+    def answer_card(self, parsed: ParsedQuery, pos: int) -> dict[str, Any] | None:
+        """The answer card of a fact (None when the position is not a published fact the query asked about)."""
+        if self._types[pos] != "fact" or not parsed.figure:
+            return None
+        geo = self._geo[pos]
+        if parsed.places and geo not in {p.cve_geo for p in parsed.places}:
+            return None
+        value, unit = self._value[pos], self._unit[pos]
+        title = self._titles[pos]
+        return {"doc_id": f"fact:{self._refs[pos]}", "fact_id": self._refs[pos], "title": title,
+                "sentence": self._bodies[pos].split(" Fuente:")[0], "value": value, "unit": unit,
+                "value_text": fmt_value(value, unit), "metric": self._metric[pos], "geo_code": geo,
+                "place": title.rsplit(", ", 1)[0].split("), ", 1)[-1] if "), " in title else geo,
+                "sector_code": self._sector[pos], "year": int(self._year[pos]) if self._year[pos] >= 0 else None,
+                "source_table": "gold.industry_facts (de silver.industry_stats)", "cited_in": self._cited[pos]}
+
+    # ------------------------------------------------------------ search
+    def parse(self, query: str) -> ParsedQuery:
+        return self.parser.parse(query) if self.parser is not None else ParsedQuery(text=query)
+
+    def search(self, query: Any, mode: Any = "hybrid", k: Any = 10, understand: bool = True) -> SiteResult:
+        query, mode, k = validate_query(query, mode, k)
+        parsed = self.parse(query) if understand else ParsedQuery(text=query)
+        first = self.lookup(parsed) if understand else []
+        final, bm25, dense = self.index.scores(query, mode)
+        need = k + len(first)
+        top = self.index_top(final, bm25, mode, need)
+        taken = set(first)
+        order = first + [int(i) for i in top if int(i) not in taken]
+        order = order[:k]
+        hits = [self.index.hit(i, r + 1, float(final[i]), float(bm25[i]), float(dense[i]))
+                for r, i in enumerate(order)]
+        answer = self.answer_card(parsed, first[0]) if first else None
+        groups: dict[str, list[int]] = {}
+        for h in hits[1 if answer else 0:]:
+            groups.setdefault(h.doc_type, []).append(h.rank)
+        groups = {t: groups[t] for t in sorted(groups, key=lambda t: (TYPE_ORDER.index(t) if t in TYPE_ORDER
+                                                                      else 99, t))}
+        return SiteResult(query, mode, parsed, hits, answer, len([i for i in order if i in taken]), groups)
+
+    @staticmethod
+    def index_top(final: np.ndarray, bm25: np.ndarray, mode: str, n: int) -> np.ndarray:
+        from assets.search.engine import _top
+
+        top = _top(final, n)
+        return top[bm25[top] > 0] if mode == "bm25" else top
+
+
+def _base_year(fact_id: str) -> int:
+    parts = fact_id.split(":")
+    if len(parts) >= 3 and "-" in parts[2]:
+        try:
+            return int(parts[2].split("-")[0])
+        except ValueError:
+            return -1
+    return -1
+
+
+def parser_from_lakehouse_frames(municipalities, catalog_titles: dict[str, str],
+                                 class_titles: list[str]) -> QueryParser | None:
+    """A parser over silver.municipalities rows (None when the table is empty), the sector titles
+    (code -> title) and the SCIAN titles whose words a one-word place name must not be taken for."""
+    from assets.search.understanding import common_words
+
+    if municipalities is None or municipalities.is_empty():
+        return None
+    return QueryParser(municipalities.iter_rows(named=True), catalog_titles, common_words(class_titles))

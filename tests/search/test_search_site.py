@@ -1,0 +1,284 @@
+"""Site search: Spanish wording of facts and places, query understanding, the structured lookup and the answer card,
+fair dense scores across document types, word-family expansion, and the judged dev set file."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+
+from assets.search import corpus as C
+from assets.search.engine import IndexConfig, SearchIndex
+from assets.search.site import SiteSearch, sector_of_class
+from assets.search.site_eval import SiteQueriesError, evaluate_site, read_site_queries
+from assets.search.text import VocabExpander, analyse, stems_meet
+from assets.search.understanding import QueryParser, common_words
+from assets.search.wording import fact_sentence, fmt_value
+
+DEV_SET = Path(__file__).resolve().parents[2] / "assets" / "search" / "site_queries_dev.json"
+
+MUNICIPALITIES = pl.DataFrame({
+    "cve_geo": ["28032", "28041", "28022", "05017", "28016", "13048"],
+    "cve_entidad": ["28", "28", "28", "05", "28", "13"],
+    "state_name": ["Tamaulipas", "Tamaulipas", "Tamaulipas", "Coahuila de Zaragoza", "Tamaulipas", "Hidalgo"],
+    "cve_municipio": ["032", "041", "022", "017", "016", "048"],
+    "municipality_name": ["Reynosa", "Victoria", "Matamoros", "Matamoros", "Hidalgo", "Pachuca de Soto"],
+    "population_total": [704767, 349688, 541979, 118337, 21475, 314331],
+    "population_female": [352000, 178000, 272000, 59000, 10600, 164000],
+    "population_male": [352767, 171688, 269979, 59337, 10875, 150331],
+    "inhabited_dwellings": [200000, 100000, 150000, 30000, 6000, 90000],
+    "seat_name": ["Reynosa", "Ciudad Victoria", "Heroica Matamoros", "Matamoros", "Hidalgo", "Pachuca de Soto"],
+})
+
+
+def _fact(sector, title, geo, name, level, year, metric, value, unit, label, base=None):
+    period = f"{base}-{year}" if base else str(year)
+    return {"fact_id": f"{sector}:{geo}:{period}:{metric}", "sector_code": sector, "sector_title": title,
+            "geo_code": geo, "geo_name": name, "geo_level": level, "census_year": year, "base_year": base,
+            "metric": metric, "value": value, "unit": unit, "label": label, "status": "published",
+            "source_table": "silver.industry_stats", "source_rows": "1"}
+
+
+MAN, COM = "Industrias manufactureras", "Comercio al por menor"
+FACTS = pl.DataFrame([
+    _fact("31-33", MAN, "28", "Tamaulipas", "state", 2018, "employment", 323720.0, "personas",
+          "Personal ocupado total"),
+    _fact("31-33", MAN, "28", "Tamaulipas", "state", 2023, "employment", 350100.0, "personas",
+          "Personal ocupado total"),
+    _fact("31-33", MAN, "28", "Tamaulipas", "state", 2018, "value_added", 150234.56, "millones de pesos",
+          "Valor agregado censal bruto"),
+    _fact("46", COM, "28032", "Reynosa", "municipality", 2018, "employment", 37366.0, "personas",
+          "Personal ocupado total"),
+    _fact("31-33", MAN, "28032", "Reynosa", "municipality", 2018, "employment", 150000.0, "personas",
+          "Personal ocupado total"),
+    _fact("31-33", MAN, "28", "Tamaulipas", "state", 2018, "employment_growth", 12.345, "%",
+          "Variación porcentual: personal ocupado total", base=2013),
+    _fact("21", "Minería", "00", "Total Nacional", "national", 2023, "employment", 166978.0, "personas",
+          "Personal ocupado total"),
+    _fact("21", "Minería", "28", "Tamaulipas", "state", 2023, "fixed_assets", None, "millones de pesos",
+          "Acervo total de activos fijos"),
+])
+
+
+@pytest.fixture
+def site_corpus(small_catalog) -> pl.DataFrame:
+    classes = C.scian_documents(small_catalog, with_ciiu=False,
+                                examples={"311812": [f"PANADERIA NUMERO {i}" for i in range(40)]})
+    indicator = pl.DataFrame({"cve_geo": ["28032"], "intensity_0_100": [88.5], "rank": [1], "n_articles": [12],
+                              "n_present_majority": [5], "shelters": [2]})
+    shelters = pl.DataFrame({"shelter_id": ["s1", "s2"], "name": ["Casa del Migrante", "Senda de Vida"],
+                             "cve_geo": ["28032", "28032"], "capacity": [120, 80], "operator": ["x", "y"]})
+    states = {"28": "Tamaulipas", "05": "Coahuila de Zaragoza", "13": "Hidalgo"}
+    return C.combine(classes, C.registry_documents(), C.fact_documents(FACTS, state_names=states,
+                                                                       cited_in={"31-33:28:2018:employment":
+                                                                                 "/site/d1/index.html"}),
+                     C.place_documents(MUNICIPALITIES, FACTS, indicator, shelters))
+
+
+@pytest.fixture
+def parser(small_catalog) -> QueryParser:
+    sectors = {"31-33": "Industrias manufactureras", "46": "Comercio al por menor", "21": "Minería"}
+    return QueryParser(MUNICIPALITIES.iter_rows(named=True), sectors, common_words(small_catalog["title"]))
+
+
+@pytest.fixture
+def site(site_corpus, hash_embedder, parser) -> SiteSearch:
+    return SiteSearch(SearchIndex.build(site_corpus, hash_embedder, IndexConfig()), parser)
+
+
+# ---------------------------------------------------------------- wording
+def test_fact_sentence_reads_like_spanish():
+    rows = FACTS.to_dicts()
+    assert fact_sentence(rows[0]) == "En 2018 las industrias manufactureras de Tamaulipas ocupaban 323,720 personas."
+    assert "manufactureras de Tamaulipas generaban" in fact_sentence(rows[2]) and "150,234.6 millones de pesos" in fact_sentence(rows[2])
+    assert fact_sentence(rows[3], {"28": "Tamaulipas"}) == \
+        "En 2018 el comercio al por menor de Reynosa, Tamaulipas ocupaba 37,366 personas."
+    assert fact_sentence(rows[5]).startswith("Entre 2013 y 2018 el personal ocupado total de las industrias "
+                                             "manufactureras de Tamaulipas creció 12.3 %")
+    assert "del país" in fact_sentence(rows[6]) and "confidencial" in fact_sentence(rows[7])
+    assert fmt_value(1234567.891, "personas") == "1,234,568 personas" and fmt_value(-2.25, "%") == "-2.3 %"
+    assert fmt_value(None, "personas") == "confidencial"
+
+
+def test_place_profiles(site_corpus):
+    places = site_corpus.filter(pl.col("doc_type") == "place")
+    reynosa = places.filter(pl.col("ref") == "28032").row(0, named=True)
+    assert reynosa["title"] == "Reynosa, Tamaulipas (municipio)"
+    body = reynosa["body"]
+    assert "704,767 habitantes" in body and "352,000 mujeres" in body and "200,000 viviendas" in body
+    assert "Personal ocupado total de Comercio al por menor: 37,366 personas" in body
+    assert "88.5 de 100" in body and "Casa del Migrante" in body and "200 camas" in body
+    state = places.filter(pl.col("ref") == "28").row(0, named=True)
+    assert state["title"] == "Tamaulipas (estado)" and "4 municipios" in state["body"]
+    assert f"{704767 + 349688 + 541979 + 21475:,} habitantes" in state["body"]
+
+
+def test_tables_and_marts_carry_column_descriptions(tmp_path):
+    docs = C.registry_documents()
+    body = docs.filter(pl.col("ref") == "silver.migrant_shelters")["body"][0]
+    assert "capacity: Capacity in beds" in body and "albergues" in body
+    models = tmp_path / "models" / "x"
+    models.mkdir(parents=True)
+    (models / "_x__models.yml").write_text(
+        "version: 2\nmodels:\n  - name: mart_x\n    description: Shelters per state\n    columns:\n"
+        "      - name: beds\n        description: Beds of the shelters\n      - name: n\n", encoding="utf-8")
+    marts = C.mart_documents(tmp_path / "models")
+    row = marts.row(0, named=True)
+    assert row["doc_id"] == "mart:marts.mart_x" and "beds: Beds of the shelters; n" in row["body"]
+    assert "albergues" in row["body"]
+    (models / "_bad.yml").write_text("models: [\n", encoding="utf-8")
+    with pytest.raises(C.CorpusError, match="_bad.yml"):
+        C.mart_documents(tmp_path / "models")
+    assert C.mart_documents(tmp_path / "nowhere").is_empty()
+
+
+def test_published_sections_and_citing_pages():
+    published = pl.DataFrame({"draft_id": ["d1"], "version": [1], "title": ["Conociendo la manufactura"],
+                              "page_path": ["d1/index.html"], "sector_code": ["31-33"], "geo_code": ["28"]})
+    drafts = pl.DataFrame({"draft_id": ["d1"], "version": [1],
+                           "body_markdown": ["Intro\n## Empleo\nOcupaba 323,720 personas.\n## Producción\nMucha."],
+                           "facts_json": [json.dumps([{"fact_id": "31-33:28:2018:employment"}])]})
+    docs = C.published_documents(published, drafts)
+    assert docs["doc_type"].to_list() == ["document", "section", "section"]
+    assert docs["title"][1] == "Conociendo la manufactura — Empleo" and docs["body"][1] == "Ocupaba 323,720 personas."
+    assert C.citing_pages(published, drafts) == {"31-33:28:2018:employment": "d1/index.html"}
+
+
+# ---------------------------------------------------------------- analysis and fair dense scores
+def test_word_families_meet():
+    assert stems_meet(analyse("tortillería")[0], analyse("tortillas")[0])
+    assert stems_meet(analyse("zapatería")[0], analyse("zapatos")[0])
+    assert not stems_meet(analyse("carnicería")[0], analyse("carne")[0])   # 4-letter stem: too short to say
+    assert not stems_meet("taller", "tall")
+    expander = VocabExpander(["tortill", "tortiller", "pan", "zapat"])
+    assert sorted(expander.expand("tortilleri")) == ["tortill", "tortiller"] and expander.expand("pan") == []
+
+
+def test_tortilleria_meets_tortillas(hash_embedder):
+    catalog = pl.DataFrame({"code": ["311830", "332810"], "title": ["Elaboración de tortillas de maíz",
+                                                                   "Recubrimientos metálicos"]})
+    index = SearchIndex.build(C.scian_documents(catalog, with_ciiu=False), hash_embedder, IndexConfig())
+    assert index.search("tortillería", "bm25", 3)[0].ref == "311830"
+    assert index.with_config(expand_weight=0.0).search("tortillería", "bm25", 3) == []
+
+
+def test_dense_score_is_one_scale_for_one_vector_or_many(site):
+    index = site.index
+    qvec = index.embed_queries(["panaderia numero 7"])[0]
+    scores = index.dense_scores(qvec)
+    assert float(scores.max()) <= 1.0 + 1e-5
+    # a class with 40 example vectors scores exactly its best vector, never more
+    i = index.corpus["doc_id"].to_list().index("scian:311812")
+    rows = np.flatnonzero(index.owners == i)
+    assert len(rows) == 41
+    assert scores[i] == pytest.approx(float((index.vectors[rows] @ qvec).max()), abs=1e-6)
+    batch = index.dense_scores_batch(qvec[None, :])[0]
+    np.testing.assert_allclose(batch, scores, atol=1e-6)
+
+
+def test_hnsw_dense_scores_match_exact_on_candidates(site_corpus, hash_embedder):
+    pytest.importorskip("duckdb")
+    exact = SearchIndex.build(site_corpus, hash_embedder, IndexConfig(vector_index="exact"))
+    approx = SearchIndex(exact.corpus, exact.vectors, exact.owners, hash_embedder, IndexConfig(vector_index="hnsw",
+                         depth=20), exact.stats, exact._bm25, exact._vocab)
+    q = exact.embed_queries(["panaderia numero 3"])[0]
+    e, a = exact.dense_scores(q), approx.dense_scores(q)
+    top = np.argsort(-e)[:5]
+    np.testing.assert_allclose(a[top], e[top], atol=1e-5)
+
+
+# ---------------------------------------------------------------- understanding
+def test_parser_places_years_measures_sectors(parser):
+    q = parser.parse("cuántas personas trabajan en la manufactura de Tamaulipas en 2018")
+    assert [p.cve_geo for p in q.places] == ["28"] and q.years == [2018] and q.metrics == ["employment"]
+    assert q.sectors == ["31-33"] and q.figure
+    q = parser.parse("empleo en el comercio al por menor de Reynosa")
+    assert [p.cve_geo for p in q.places] == ["28032"] and q.sectors == ["46"]
+    assert [p.cve_geo for p in parser.parse("población de Ciudad Victoria").places] == ["28041"]
+    assert [p.cve_geo for p in parser.parse("Victoria").places] == ["28041"]
+    # a namesake in another state: the most populous first, the one of a named state only
+    assert [p.cve_geo for p in parser.parse("Matamoros").places] == ["28022", "05017"]
+    assert [p.cve_geo for p in parser.parse("Matamoros Coahuila").places] == ["05017"]
+    # state and municipality share a name: the state first
+    assert [p.cve_geo for p in parser.parse("Hidalgo").places][0] == "13"
+    assert [p.cve_geo for p in parser.parse("minería en México").places] == ["00"]
+    q = parser.parse("cuánto creció el valor agregado de la manufactura entre 2013 y 2018")
+    assert q.growth and q.metrics[0] == "value_added_growth" and q.years == [2013, 2018]
+    q = parser.parse("cuánto ganan los trabajadores de la manufactura en Tamaulipas")
+    assert q.metrics[0] == "remuneration" and "employment" not in q.metrics
+    assert parser.parse("tortillería").places == [] and not parser.parse("tortillería").figure
+
+
+# ---------------------------------------------------------------- lookup and answer card
+def test_figure_question_puts_the_fact_first_with_an_answer_card(site):
+    res = site.search("cuántas personas trabajan en la manufactura de Tamaulipas en 2018", "hybrid", 5)
+    assert res.hits[0].doc_id == "fact:31-33:28:2018:employment"
+    a = res.answer
+    assert a["value"] == 323720.0 and a["value_text"] == "323,720 personas" and a["unit"] == "personas"
+    assert a["year"] == 2018 and a["place"] == "Tamaulipas" and "gold.industry_facts" in a["source_table"]
+    assert a["cited_in"] == "/site/d1/index.html"
+    assert sum(len(v) for v in res.groups.values()) == len(res.hits) - 1
+    # no year: the latest census
+    assert site.search("empleo manufactura Tamaulipas", "bm25", 3).hits[0].doc_id == "fact:31-33:28:2023:employment"
+    # an activity word maps to its sector through the SCIAN classes
+    res = site.search("cuántas personas trabajan en panificación en Reynosa en 2018", "hybrid", 3)
+    assert res.hits[0].doc_id == "fact:31-33:28032:2018:employment"
+    # a confidential figure is answered as confidential, never invented
+    res = site.search("activos fijos de la minería en Tamaulipas", "hybrid", 3)
+    assert res.answer["value"] is None and res.answer["value_text"] == "confidencial"
+
+
+def test_place_questions_and_free_text(site):
+    res = site.search("población de Reynosa", "hybrid", 3)
+    assert res.hits[0].doc_id == "place:28032" and res.answer is None
+    res = site.search("empleo en Reynosa", "dense", 4)    # no sector: the profile, then the sector facts
+    assert res.hits[0].doc_id == "place:28032" and res.hits[1].doc_type == "fact"
+    plain = site.index.search("panificación tradicional", "hybrid", 5)
+    res = site.search("panificación tradicional", "hybrid", 5)
+    assert [h.doc_id for h in res.hits] == [h.doc_id for h in plain] and res.structured == 0
+    res = site.search("cuántas personas trabajan en la manufactura de Tamaulipas", "hybrid", 5, understand=False)
+    assert res.answer is None and res.structured == 0
+
+
+def test_sector_of_class():
+    assert [sector_of_class(c) for c in ("311830", "484119", "461110", "212110")] == ["31-33", "48-49", "46", "21"]
+
+
+# ---------------------------------------------------------------- the judged dev set
+def test_site_queries_file_errors(tmp_path):
+    bad = tmp_path / "q.json"
+    for text, fragment in (("{", "not JSON"), ('{"queries": []}', "non-empty"),
+                           ('{"queries": [{"id": "a", "kind": "x", "query": "", "relevant": ["d"]}]}', "'query'"),
+                           ('{"queries": [{"id": "a", "kind": "x", "query": "q", "relevant": []}]}', "'relevant'"),
+                           ('{"queries": [{"id": "a", "kind": "x", "query": "q", "relevant": ["d"]},'
+                            ' {"id": "a", "kind": "x", "query": "q", "relevant": ["d"]}]}', "used twice")):
+        bad.write_text(text, encoding="utf-8")
+        with pytest.raises(SiteQueriesError, match=fragment):
+            read_site_queries(bad)
+
+
+def test_evaluate_site_metrics(site, tmp_path):
+    path = tmp_path / "q.json"
+    path.write_text(json.dumps({"queries": [
+        {"id": "f1", "kind": "figure", "query": "empleo manufactura Tamaulipas 2018",
+         "relevant": ["fact:31-33:28:2018:employment"]},
+        {"id": "a1", "kind": "activity", "query": "panificación tradicional", "relevant": ["scian:311812"]},
+        {"id": "t1", "kind": "topic", "query": "zzz", "relevant": ["table:nowhere"]}]}), encoding="utf-8")
+    report = evaluate_site(site, read_site_queries(path))
+    assert report["relevant_not_in_corpus"] == {"t1": ["table:nowhere"]}
+    assert report["modes"]["hybrid+qu"]["figure"] == {"n": 1, "success@3": 1.0, "mrr@10": 1.0}
+    assert report["modes"]["bm25+qu"]["activity"]["success@3"] == 1.0
+    assert report["modes"]["hybrid"]["topic"]["success@3"] == 0.0
+    assert set(report["modes"]) == {"bm25+qu", "dense+qu", "hybrid+qu", "bm25", "dense", "hybrid"}
+
+
+def test_dev_set_is_judged_and_large_enough():
+    queries = read_site_queries(DEV_SET)
+    kinds = [q.kind for q in queries]
+    assert len(queries) >= 60 and {"activity", "figure", "topic"} == set(kinds)
+    assert all(kinds.count(k) >= 15 for k in ("activity", "figure", "topic"))
+    prefixes = ("scian:", "fact:", "place:", "table:", "mart:", "document:", "section:")
+    assert all(r.startswith(prefixes) for q in queries for r in q.relevant)
