@@ -43,6 +43,7 @@ class ReadLimits:
     max_field_chars: int = 1_000_000
     max_json_depth: int = 64
     max_records: int = 5_000_000
+    max_raster_pixels: int = 500_000_000   # a tile's declared width x height (imagery)
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,7 @@ def lakehouse_resource(settings: Settings) -> LakehouseResource:
         max_field_chars=settings.limits.max_field_chars,
         max_json_depth=settings.limits.max_json_depth,
         max_records_per_file=settings.limits.max_records_per_file,
+        max_raster_pixels=settings.limits.max_raster_pixels,
     )
 
 

@@ -234,7 +234,7 @@ class LimitsSettings:
     max_json_depth: int = 64
     max_records_per_file: int = 5_000_000
     # body of a request to a service (review page, published site, search API)
-    max_request_bytes: int = 1024 * 1024
+    max_request_bytes: int = 64 * 1024
     # a raster's declared width x height (a tiny compressed file can declare an enormous one)
     max_raster_pixels: int = 500_000_000
 
@@ -364,7 +364,7 @@ def _limits(r: _Reader) -> LimitsSettings:
         max_field_chars=r.num("FMLAKE_MAX_FIELD_CHARS", int, 1_000_000, minimum=1),
         max_json_depth=r.num("FMLAKE_MAX_JSON_DEPTH", int, 64, minimum=2, maximum=500),
         max_records_per_file=r.num("FMLAKE_MAX_RECORDS_PER_FILE", int, 5_000_000, minimum=1),
-        max_request_bytes=int(r.num("FMLAKE_MAX_REQUEST_KB", float, 1024.0, minimum=1) * 1024),
+        max_request_bytes=int(r.num("FMLAKE_MAX_REQUEST_KB", float, 64.0, minimum=1) * 1024),
         max_raster_pixels=int(r.num("FMLAKE_MAX_RASTER_MEGAPIXELS", float, 500.0, minimum=0.001) * 1_000_000))
 
 

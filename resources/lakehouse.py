@@ -31,6 +31,7 @@ class LakehouseResource(dg.ConfigurableResource):
     max_field_chars: int = 1_000_000
     max_json_depth: int = 64
     max_records_per_file: int = 5_000_000
+    max_raster_pixels: int = 500_000_000
 
     _lakehouse: Lakehouse | None = PrivateAttr(default=None)
 
@@ -44,4 +45,5 @@ class LakehouseResource(dg.ConfigurableResource):
     def landing(self) -> Landing:
         return Landing(self.landing_root, self.source_overrides, limits=ReadLimits(
             max_file_bytes=self.max_landing_file_bytes, max_field_chars=self.max_field_chars,
-            max_json_depth=self.max_json_depth, max_records=self.max_records_per_file))
+            max_json_depth=self.max_json_depth, max_records=self.max_records_per_file,
+            max_raster_pixels=self.max_raster_pixels))

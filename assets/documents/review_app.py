@@ -34,6 +34,7 @@ from urllib.parse import parse_qs, quote, unquote, urlsplit
 from assets.documents import review
 from assets.documents.render import markdown_blocks, render_template
 from assets.documents.store import exhibits, get_draft
+from assets.documents.webserve import RequestDeadline
 from lakehouse import Lakehouse
 
 MAX_BODY = 64 * 1024
@@ -170,7 +171,8 @@ ALL_INTERFACES = {"", "0.0.0.0", "::"}
 
 
 def make_server(lh: Lakehouse, host: str = "127.0.0.1", port: int = 8020, quiet: bool = False,
-                allowed_hosts: set[str] | None = None) -> ThreadingHTTPServer:
+                allowed_hosts: set[str] | None = None, max_body_bytes: int = MAX_BODY,
+                timeout_s: float = 30.0) -> ThreadingHTTPServer:
     """A threaded HTTP server around :class:`ReviewApp` (not started). Port 0 = any free port.
 
     ``allowed_hosts``: the ``Host`` values (name:port) requests may carry. Default: for a loopback address, the
@@ -178,12 +180,24 @@ def make_server(lh: Lakehouse, host: str = "127.0.0.1", port: int = 8020, quiet:
     (``0.0.0.0``) no check, as the names the machine is reached by are unknown (pass them to get the check)."""
     app = ReviewApp(lh)
 
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(RequestDeadline, BaseHTTPRequestHandler):
+        timeout = timeout_s   # per read and in total per request: a byte-at-a-time client is cut off
+
         def _respond(self, method: str) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
-            body = self.rfile.read(min(length, MAX_BODY + 1)) if length else b""
+            raw = (self.headers.get("Content-Length") or "0").strip()
             try:
-                resp = app.handle(method, self.path, body, dict(self.headers.items()))
+                if not raw.isdigit():
+                    resp = Response(400, f"bad Content-Length {raw[:40]!r}".encode(), "text/plain")
+                elif int(raw) > max_body_bytes:   # refused unread: the body is never held in memory
+                    self.close_connection = True
+                    resp = Response(413, f"request body of {int(raw):,} bytes is over the limit of "
+                                         f"{max_body_bytes:,} (FMLAKE_MAX_REQUEST_KB)".encode(), "text/plain")
+                else:
+                    body = self.rfile.read(int(raw)) if int(raw) else b""
+                    resp = app.handle(method, self.path, body, dict(self.headers.items()))
+            except OSError:   # timed out or cut off mid-body: nothing to answer
+                self.close_connection = True
+                return
             except Exception as exc:  # an unexpected failure is a 500 page *and* a log line, never silent
                 self.log_error("error handling %s %s: %r", method, self.path, exc)
                 resp = Response(500, f"internal error: {type(exc).__name__}".encode(), "text/plain")

@@ -3,13 +3,42 @@
 from __future__ import annotations
 
 import functools
+import socket
+import threading
 from http import HTTPStatus
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 
-class _SiteHandler(SimpleHTTPRequestHandler):
+class RequestDeadline:
+    """Mixin for ``BaseHTTPRequestHandler``s: each request (request line, headers, body and answer) must be
+    done within ``timeout`` seconds in total, or the connection is shut. The socket timeout alone is per read:
+    a client sending a byte every second would hold its thread forever."""
+
+    timeout = 30.0
+
+    def handle_one_request(self):
+        timer = threading.Timer(self.timeout, self._cut_off)
+        timer.daemon = True
+        timer.start()
+        try:
+            super().handle_one_request()
+        except OSError:              # the connection was cut (deadline) or dropped by the client
+            self.close_connection = True
+        finally:
+            timer.cancel()
+
+    def _cut_off(self):
+        self.close_connection = True
+        try:
+            self.connection.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+
+class _SiteHandler(RequestDeadline, SimpleHTTPRequestHandler):
     quiet = False
+    timeout = 30.0   # per read and in total per request (RequestDeadline); http.server bounds lines and headers
 
     def list_directory(self, path):  # no directory listings: only the pages the site links to
         self.send_error(HTTPStatus.NOT_FOUND, "not found")
@@ -29,12 +58,12 @@ class _SiteHandler(SimpleHTTPRequestHandler):
 
 
 def site_server(directory: str | Path, host: str = "127.0.0.1", port: int = 8010,
-                quiet: bool = False) -> ThreadingHTTPServer:
+                quiet: bool = False, timeout_s: float = 30.0) -> ThreadingHTTPServer:
     """A threaded server of ``directory`` (not started: call ``serve_forever``). Port 0 = any free port."""
     directory = Path(directory)
     if not directory.is_dir():
         raise FileNotFoundError(f"site folder {directory} does not exist: run `fmlake docs publish` first")
-    handler = type("SiteHandler", (_SiteHandler,), {"quiet": quiet})
+    handler = type("SiteHandler", (_SiteHandler,), {"quiet": quiet, "timeout": timeout_s})
     server = ThreadingHTTPServer((host, port), functools.partial(handler, directory=str(directory)))
     server.daemon_threads = True
     return server

@@ -61,7 +61,7 @@ def silver_tiles(context: dg.AssetExecutionContext, lakehouse: LakehouseResource
     base = landing.source_dir("tiles")
     root = base / batch if (base / batch).is_dir() else base
     infos = inspect_paths(files, batch, root, band_roles=segmenter.band_roles or None,
-                          zero_is_nodata=segmenter.zero_is_nodata)
+                          zero_is_nodata=segmenter.zero_is_nodata, max_pixels=landing.limits.max_raster_pixels)
     df = tiles_frame(infos)
     lh = lakehouse.lakehouse
     skipped = df.filter(pl.col("status") != "ok")

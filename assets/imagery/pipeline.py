@@ -42,13 +42,14 @@ class ClusterSettings:
 
 
 def inspect_paths(paths: list[Path], batch_id: str, root: Path | None, *, band_roles: str | None,
-                  zero_is_nodata: bool) -> list[TileInfo]:
-    """silver.tiles rows for ``paths`` (skips recorded, never raised)."""
+                  zero_is_nodata: bool, max_pixels: int | None = None) -> list[TileInfo]:
+    """silver.tiles rows for ``paths`` (skips recorded, never raised; a raster declaring more than
+    ``max_pixels`` pixels is skipped unread, ``too_large``)."""
     infos = []
     for p in paths:
         rel = p.relative_to(root).as_posix() if root and p.is_relative_to(root) else p.name
         infos.append(inspect_or_skip(p, batch_id, tile_id=f"{batch_id}/{rel}", band_roles=band_roles,
-                                     zero_is_nodata=zero_is_nodata))
+                                     zero_is_nodata=zero_is_nodata, max_pixels=max_pixels))
     return infos
 
 

@@ -228,8 +228,14 @@ def valid_mask(src, window, data: np.ndarray | None, zero_is_nodata: bool) -> np
     return mask
 
 
+# A raster may declare at most this many pixels (width x height; settings FMLAKE_MAX_RASTER_MEGAPIXELS): a tiny
+# compressed file can declare an enormous raster, and reading it window by window would take unbounded time.
+MAX_RASTER_PIXELS = 500_000_000
+
+
 def inspect_tile(path: str | Path, batch_id: str, *, tile_id: str | None = None, band_roles: str | None = None,
-                 zero_is_nodata: bool = True, scale: float | None = None, window: int = 1024) -> TileInfo:
+                 zero_is_nodata: bool = True, scale: float | None = None, window: int = 1024,
+                 max_pixels: int | None = None) -> TileInfo:
     """Open ``path`` and describe it, reading it once window by window (every block decodes, so a
     truncated file is caught here). Raises :class:`TileError` for a file that cannot be used:
     ``corrupt`` (not a raster, unreadable block), ``zero_bands``, ``unknown_crs`` (a geotransform
@@ -258,6 +264,11 @@ def inspect_tile(path: str | Path, batch_id: str, *, tile_id: str | None = None,
                 raise TileError("zero_bands", path, "the image has no bands")
             if src.width == 0 or src.height == 0:
                 raise TileError("zero_bands", path, "the image has no pixels")
+            limit = MAX_RASTER_PIXELS if max_pixels is None else max_pixels
+            if src.width * src.height > limit:
+                raise TileError("too_large", path, f"the image declares {src.width:,} x {src.height:,} = "
+                                                   f"{src.width * src.height:,} pixels, more than the limit of "
+                                                   f"{limit:,} (FMLAKE_MAX_RASTER_MEGAPIXELS); not read")
             info.driver, info.width, info.height, info.band_count = src.driver, src.width, src.height, src.count
             info.dtype = src.dtypes[0]
             info.band_names = [d or f"band_{i + 1}" for i, d in enumerate(src.descriptions)]

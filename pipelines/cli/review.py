@@ -26,9 +26,11 @@ def cli() -> None:
 def serve(host: str, port: int, allowed_hosts: tuple[str, ...]) -> None:
     """Serve the review page: list drafts, read one beside its facts and grounding, approve or reject."""
     from assets.documents.review_app import make_server
+    from pipelines.cli import current_settings
 
     lh = _lakehouse()
-    server = make_server(lh, host, port, allowed_hosts=set(allowed_hosts) or None)
+    server = make_server(lh, host, port, allowed_hosts=set(allowed_hosts) or None,
+                         max_body_bytes=current_settings().limits.max_request_bytes)
     click.echo(f"review page for {lh.root} at http://{host}:{server.server_address[1]}/ (Ctrl-C to stop)")
     from pipelines.serving import serve_until_interrupted
 
