@@ -70,3 +70,47 @@ def test_search_page_in_chromium(driver, base_url):
     # an empty query is a visible error, not a crash
     driver.get(base_url + "/?q=")
     assert "empty" in driver.find_element(By.ID, "error").text
+
+
+@pytest.fixture
+def site_url(site):
+    server = make_server(site, port=0, quiet=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_answer_card_in_chromium(driver, site_url):
+    """A question about a figure: the answer card (value, unit, place, year, source, citing document) comes first,
+    the other results follow grouped by type, and the card links to the fact's own page."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as EC
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    driver.get(site_url + "/")
+    driver.find_element(By.ID, "q").send_keys("cuántas personas trabajan en la manufactura de Tamaulipas en 2018")
+    driver.find_element(By.ID, "go").click()
+    card = WebDriverWait(driver, 30).until(EC.visibility_of_element_located((By.ID, "answer")))
+    assert card.is_displayed() and card.get_attribute("data-doc-id") == "fact:31-33:28:2018:employment"
+    assert driver.find_element(By.ID, "answer-value").text == "323,720 personas"
+    assert driver.find_element(By.ID, "answer-unit").text == "personas"
+    assert driver.find_element(By.ID, "answer-place").text == "Tamaulipas"
+    assert driver.find_element(By.ID, "answer-year").text == "2018"
+    assert "gold.industry_facts" in driver.find_element(By.ID, "answer-source").text
+    assert driver.find_element(By.ID, "answer-cited").get_attribute("href").endswith("/site/d1/index.html")
+    # the card is above the grouped results, and the answered fact is not listed again
+    results = driver.find_element(By.ID, "results")
+    assert card.location["y"] < results.location["y"]
+    groups = [g.get_attribute("data-type") for g in driver.find_elements(By.CSS_SELECTOR, "#results section.group")]
+    assert groups and len(groups) == len(set(groups))
+    assert "fact:31-33:28:2018:employment" not in [
+        h.get_attribute("data-doc-id") for h in driver.find_elements(By.CSS_SELECTOR, "#results li.hit")]
+    driver.find_element(By.ID, "answer-fact").click()
+    doc = WebDriverWait(driver, 30).until(EC.presence_of_element_located((By.ID, "document")))
+    assert "ocupaban 323,720 personas" in doc.text
+
+    # free text has no card
+    driver.get(site_url + "/?q=panificaci%C3%B3n+tradicional")
+    WebDriverWait(driver, 30).until(EC.presence_of_element_located((By.ID, "results")))
+    assert not driver.find_elements(By.ID, "answer")

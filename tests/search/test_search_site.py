@@ -12,82 +12,13 @@ import pytest
 
 from assets.search import corpus as C
 from assets.search.engine import IndexConfig, SearchIndex
-from assets.search.site import SiteSearch, sector_of_class
+from assets.search.site import sector_of_class
 from assets.search.site_eval import SiteQueriesError, evaluate_site, read_site_queries
 from assets.search.text import VocabExpander, analyse, stems_meet
-from assets.search.understanding import QueryParser, common_words
 from assets.search.wording import fact_sentence, fmt_value
+from tests.search.conftest import FACTS
 
 DEV_SET = Path(__file__).resolve().parents[2] / "assets" / "search" / "site_queries_dev.json"
-
-MUNICIPALITIES = pl.DataFrame({
-    "cve_geo": ["28032", "28041", "28022", "05017", "28016", "13048"],
-    "cve_entidad": ["28", "28", "28", "05", "28", "13"],
-    "state_name": ["Tamaulipas", "Tamaulipas", "Tamaulipas", "Coahuila de Zaragoza", "Tamaulipas", "Hidalgo"],
-    "cve_municipio": ["032", "041", "022", "017", "016", "048"],
-    "municipality_name": ["Reynosa", "Victoria", "Matamoros", "Matamoros", "Hidalgo", "Pachuca de Soto"],
-    "population_total": [704767, 349688, 541979, 118337, 21475, 314331],
-    "population_female": [352000, 178000, 272000, 59000, 10600, 164000],
-    "population_male": [352767, 171688, 269979, 59337, 10875, 150331],
-    "inhabited_dwellings": [200000, 100000, 150000, 30000, 6000, 90000],
-    "seat_name": ["Reynosa", "Ciudad Victoria", "Heroica Matamoros", "Matamoros", "Hidalgo", "Pachuca de Soto"],
-})
-
-
-def _fact(sector, title, geo, name, level, year, metric, value, unit, label, base=None):
-    period = f"{base}-{year}" if base else str(year)
-    return {"fact_id": f"{sector}:{geo}:{period}:{metric}", "sector_code": sector, "sector_title": title,
-            "geo_code": geo, "geo_name": name, "geo_level": level, "census_year": year, "base_year": base,
-            "metric": metric, "value": value, "unit": unit, "label": label, "status": "published",
-            "source_table": "silver.industry_stats", "source_rows": "1"}
-
-
-MAN, COM = "Industrias manufactureras", "Comercio al por menor"
-FACTS = pl.DataFrame([
-    _fact("31-33", MAN, "28", "Tamaulipas", "state", 2018, "employment", 323720.0, "personas",
-          "Personal ocupado total"),
-    _fact("31-33", MAN, "28", "Tamaulipas", "state", 2023, "employment", 350100.0, "personas",
-          "Personal ocupado total"),
-    _fact("31-33", MAN, "28", "Tamaulipas", "state", 2018, "value_added", 150234.56, "millones de pesos",
-          "Valor agregado censal bruto"),
-    _fact("46", COM, "28032", "Reynosa", "municipality", 2018, "employment", 37366.0, "personas",
-          "Personal ocupado total"),
-    _fact("31-33", MAN, "28032", "Reynosa", "municipality", 2018, "employment", 150000.0, "personas",
-          "Personal ocupado total"),
-    _fact("31-33", MAN, "28", "Tamaulipas", "state", 2018, "employment_growth", 12.345, "%",
-          "Variación porcentual: personal ocupado total", base=2013),
-    _fact("21", "Minería", "00", "Total Nacional", "national", 2023, "employment", 166978.0, "personas",
-          "Personal ocupado total"),
-    _fact("21", "Minería", "28", "Tamaulipas", "state", 2023, "fixed_assets", None, "millones de pesos",
-          "Acervo total de activos fijos"),
-])
-
-
-@pytest.fixture
-def site_corpus(small_catalog) -> pl.DataFrame:
-    classes = C.scian_documents(small_catalog, with_ciiu=False,
-                                examples={"311812": [f"PANADERIA NUMERO {i}" for i in range(40)]})
-    indicator = pl.DataFrame({"cve_geo": ["28032"], "intensity_0_100": [88.5], "rank": [1], "n_articles": [12],
-                              "n_present_majority": [5], "shelters": [2]})
-    shelters = pl.DataFrame({"shelter_id": ["s1", "s2"], "name": ["Casa del Migrante", "Senda de Vida"],
-                             "cve_geo": ["28032", "28032"], "capacity": [120, 80], "operator": ["x", "y"]})
-    states = {"28": "Tamaulipas", "05": "Coahuila de Zaragoza", "13": "Hidalgo"}
-    return C.combine(classes, C.registry_documents(), C.fact_documents(FACTS, state_names=states,
-                                                                       cited_in={"31-33:28:2018:employment":
-                                                                                 "/site/d1/index.html"}),
-                     C.place_documents(MUNICIPALITIES, FACTS, indicator, shelters))
-
-
-@pytest.fixture
-def parser(small_catalog) -> QueryParser:
-    sectors = {"31-33": "Industrias manufactureras", "46": "Comercio al por menor", "21": "Minería"}
-    return QueryParser(MUNICIPALITIES.iter_rows(named=True), sectors, common_words(small_catalog["title"]))
-
-
-@pytest.fixture
-def site(site_corpus, hash_embedder, parser) -> SiteSearch:
-    return SiteSearch(SearchIndex.build(site_corpus, hash_embedder, IndexConfig()), parser)
-
 
 # ---------------------------------------------------------------- wording
 def test_fact_sentence_reads_like_spanish():
