@@ -52,6 +52,7 @@ from __future__ import annotations
 
 import codecs
 import errno
+import itertools
 import json
 import random
 import re
@@ -379,6 +380,7 @@ class HostState:
         self.in_flight = 0
         self.max_in_flight = 0
         self.requests = 0
+        self.last_pick = 0  # sequence number of the last request given to the host (round robin on ties)
         self.streak = 0  # host failures in a row
         self.down_until = 0.0  # monotonic time until which the host gets no requests (if another can)
         self.last_error: str | None = None
@@ -391,6 +393,7 @@ class HostState:
 _HOSTS: dict[str, HostState] = {}
 # one condition for every host: a released slot or a re-admitted host wakes the waiting requests
 _HOSTS_COND = threading.Condition()
+_PICKS = itertools.count(1)
 
 
 def host_limiter(url: str) -> HostState:
@@ -560,10 +563,12 @@ class LLMClient:
             while True:
                 now = time.monotonic()
                 up = [h for h in candidates if h.up(now)]
+                # healthy hosts not tried yet by this call, else healthy ones, else (all down) any
                 tier = [h for h in up if h.url not in tried] or up or candidates
                 free = [h for h in tier if h.in_flight < self.max_concurrency]
                 if free:
-                    best = min(free, key=lambda h: (h.in_flight, h.requests))
+                    best = min(free, key=lambda h: (h.in_flight, h.last_pick))
+                    best.last_pick = next(_PICKS)
                     best.in_flight += 1
                     best.requests += 1
                     best.max_in_flight = max(best.max_in_flight, best.in_flight)

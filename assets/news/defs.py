@@ -99,6 +99,10 @@ class NewsAnswersConfig(dg.Config):
     retry_failed: bool = False
     options_json: str = '{"temperature": 0}'
     invalid_rate_warn: float = 0.2
+    # answers are written to silver.news_answer_cache as they arrive, in chunks of this many (or this often):
+    # a run killed mid-batch loses at most one chunk and the answers in flight
+    cache_flush_every: int = 50
+    cache_flush_seconds: float = 5.0
 
 
 def _answers_checks() -> list[dg.AssetCheckSpec]:
@@ -129,10 +133,12 @@ def news_llm_answers(context: dg.AssetExecutionContext, config: NewsAnswersConfi
     extractor (``rules-es``) is always one more model. Answers are parsed strictly (``<think>``
     blocks removed; anything but 1/2 is ``invalid`` with the raw answer kept; calls that fail after
     the retries are ``failed``) and cached by (model, prompt version, text hash) in
-    ``silver.news_answer_cache``: re-materialising unchanged articles makes no model call, and a new
-    prompt version or model asks only what changed. Before the first question the Ollama server is
-    checked once: when it does not answer, or lacks a model, the step fails at once saying so, and
-    nothing is asked or written.
+    ``silver.news_answer_cache`` as they arrive (in chunks, so a run killed mid-batch loses at most
+    a chunk and the answers in flight): re-materialising unchanged articles makes no model call, and
+    a new prompt version or model asks only what changed. The cache is shared by every Ollama host
+    (``OLLAMA_HOSTS``: nothing in it is keyed by host). Before the first question every host is
+    checked once: when none answers, or none has a model, the step fails at once saying so, and
+    nothing is asked or written; a host that does not answer or lacks a model is logged and skipped.
     """
     lh = lakehouse.lakehouse
     prompt = get_prompt(config.prompt_version, config.prompt_template)
@@ -148,15 +154,15 @@ def news_llm_answers(context: dg.AssetExecutionContext, config: NewsAnswersConfi
     try:
         client = llm.get_client() if any(m != RULES_MODEL for m in models) else None
         result = extract_answers(articles, models, prompt=prompt, client=client, cache=cache,
-                                 retry_failed=config.retry_failed, options=options, log=context.log.info)
+                                 retry_failed=config.retry_failed, options=options, log=context.log.info,
+                                 on_answers=lambda rows: lh.write(T.answer_cache, rows, mode="merge"),
+                                 flush_every=config.cache_flush_every, flush_seconds=config.cache_flush_seconds)
     except LLMUnavailable as exc:
         # no server, a server that does not answer, or a model it lacks: fail now, nothing asked or written
-        raise dg.Failure(description=str(exc), metadata={"models": ", ".join(models),
-                                                         "host": llm.host if llm.enabled else "none"}) from exc
-    new_cache = cache.new_rows()
-    if new_cache.height:
-        # the cache first: if the answers write fails, a rerun still finds every answer already paid for
-        lh.write(T.answer_cache, new_cache, mode="merge")
+        raise dg.Failure(description=str(exc), metadata={
+            "models": ", ".join(models), "hosts": ", ".join(llm.host_list) if llm.enabled else "none"}) from exc
+    # the cache was written as the answers came (before the answers table: if that write fails, a
+    # rerun still finds every answer already paid for)
     df = result.answers.join(articles_df.select("article_id", "published_date"), on="article_id", how="left") \
         .join(locations, on="article_id", how="left").select(list(T.llm_answers.full_schema))
 
@@ -192,6 +198,8 @@ def news_llm_answers(context: dg.AssetExecutionContext, config: NewsAnswersConfi
         "seconds": round(result.seconds, 3),
         "by_model": dg.MetadataValue.md(markdown_preview(stats, rows=50)),
         "client_stats": dg.MetadataValue.json(client.stats if client else {}),
+        "hosts": dg.MetadataValue.json(client.host_status() if client else []),
+        "host_problems": "; ".join(client.host_problems) if client and client.host_problems else "none",
     })
 
 

@@ -10,14 +10,23 @@ concurrency limit for the whole fan-out). Every (article, model) pair gets exact
 
 Answers are cached by (model, prompt version, text hash), failures included, so re-running on
 unchanged articles makes no model call; ``retry_failed=True`` re-asks only the failed ones. A new
-prompt version (or a new model) is a cache miss, so exactly what changed is asked. Requests go
-model by model (all articles for one model, then the next): a real Ollama server then keeps one
-model loaded instead of swapping large models in and out.
+prompt version (or a new model) is a cache miss, so exactly what changed is asked. The cache is
+not keyed by host: with several Ollama hosts (``OLLAMA_HOSTS``) an answer is paid for once,
+whichever host gave it. Requests go model by model (all articles for one model, then the next): a
+real Ollama server then keeps one model loaded instead of swapping large models in and out.
 
-Before the first question the server is checked once (``LLMClient.preflight``): a server that
-does not answer raises ``LLMUnavailable`` and a model it does not have raises ``ModelNotFound``
-(both naming the host and what to do), so nothing is asked, computed or cached. When the cache
-answers everything, no server is needed at all.
+Answers are handed to ``on_answers`` as they arrive, in chunks (``flush_every`` answers or
+``flush_seconds``, whichever comes first; the pipeline writes them to ``silver.news_answer_cache``),
+and what is left when the batch stops — finished, or by an exception — is handed over before it
+returns or raises: a crash or a kill mid-batch loses at most the answers of the last chunk and
+those in flight, and a rerun asks only what was not answered. A bad answer (not UTF-8, too large,
+a stalled stream) is that article's ``failed`` row with the reason, never a crash of the batch.
+
+Before the first question the servers are checked once (``LLMClient.preflight``): when none
+answers it raises ``LLMUnavailable`` and a model that no host has raises ``ModelNotFound`` (both
+naming the hosts and what to do), so nothing is asked, computed or cached; a host that does not
+answer or lacks a model is logged and the batch runs on the others. When the cache answers
+everything, no server is needed at all.
 """
 
 from __future__ import annotations
@@ -25,6 +34,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Callable, Iterable, Mapping, Sequence
@@ -69,6 +79,7 @@ class AnswerCache:
     def __init__(self, frame: pl.DataFrame | None = None) -> None:
         self._entries: dict[CacheKey, dict[str, Any]] = {}
         self._new: dict[CacheKey, dict[str, Any]] = {}
+        self._unflushed: dict[CacheKey, dict[str, Any]] = {}
         if frame is not None and frame.height:
             for row in frame.iter_rows(named=True):
                 self._entries[(row["model"], row["prompt_version"], row["text_hash"])] = row
@@ -83,6 +94,12 @@ class AnswerCache:
         key = (row["model"], row["prompt_version"], row["text_hash"])
         self._entries[key] = dict(row)
         self._new[key] = dict(row)
+        self._unflushed[key] = dict(row)
+
+    @property
+    def pending(self) -> int:
+        """New entries not yet taken by :meth:`take_unflushed`."""
+        return len(self._unflushed)
 
     def check_prompt(self, prompt: Prompt) -> None:
         """Refuse to mix answers to different words under one prompt version."""
@@ -95,8 +112,17 @@ class AnswerCache:
 
     def new_rows(self) -> pl.DataFrame:
         """The entries added since loading, in the cache table's schema."""
-        return pl.DataFrame(list(self._new.values()), schema=T.answer_cache.full_schema) \
-            if self._new else T.answer_cache.empty()
+        return self._frame(self._new)
+
+    def take_unflushed(self) -> pl.DataFrame:
+        """The entries added since the last call (or loading), in the cache table's schema; marks them taken."""
+        rows, self._unflushed = self._unflushed, {}
+        return self._frame(rows)
+
+    @staticmethod
+    def _frame(rows: Mapping[CacheKey, dict[str, Any]]) -> pl.DataFrame:
+        return pl.DataFrame(list(rows.values()), schema=T.answer_cache.full_schema) \
+            if rows else T.answer_cache.empty()
 
 
 @dataclass
@@ -125,14 +151,20 @@ def extract_answers(
     retry_failed: bool = False,
     options: Mapping[str, Any] | None = None,
     log: Callable[[str], None] | None = None,
+    on_answers: Callable[[pl.DataFrame], None] | None = None,
+    flush_every: int = 50,
+    flush_seconds: float = 5.0,
 ) -> ExtractionResult:
     """Answers of every model in ``models`` for every article (see the module docstring).
 
     ``RULES_MODEL`` in ``models`` is answered by the embedded extractor; any other name is an LLM
     asked through ``client`` (an ``LLMClient``), which must then be given. Raises ``LLMUnavailable``
-    (``ModelNotFound``) before asking anything when there are questions and the server is down
-    (lacks a model).
+    (``ModelNotFound``) before asking anything when there are questions and no server answers
+    (none has a model). ``on_answers(frame)`` receives the new cache rows in chunks as they arrive
+    (``flush_every`` rows or ``flush_seconds``), and the rest when the batch ends or fails.
     """
+    if flush_every < 1:
+        raise ValueError(f"flush_every must be >= 1, got {flush_every}")
     start = time.perf_counter()
     models = list(dict.fromkeys(models))
     if not models:
@@ -168,6 +200,9 @@ def extract_answers(
         # once, before any question: a server that is down or lacks a model fails here, in seconds
         client.preflight(list(dict.fromkeys(m for m, _ in todo)),
                          alternative=f"ask only the embedded rules model ({RULES_MODEL})")
+        for problem in getattr(client, "host_problems", None) or []:
+            if log:
+                log(f"warning: {problem}")
 
     if RULES_MODEL in models:
         for a in articles:
@@ -179,9 +214,12 @@ def extract_answers(
                          "attempts": 1, "from_cache": False, "evidence": res.explain()})
             stats[RULES_MODEL]["computed"] += 1
 
+    workers = max(1, int(getattr(client, "capacity", None) or getattr(client, "max_concurrency", 1))) if todo else 1
     if todo and log:
+        hosts = getattr(client, "hosts", None) or [getattr(client, "host", "?")]
         log(f"asking {len(todo)} questions ({', '.join(f'{m}: {n}' for m, n in Counter(m for m, _ in todo).items())}) "
-            f"with at most {client.max_concurrency} in flight")
+            f"on {len(hosts)} host{'s' if len(hosts) != 1 else ''} with at most {client.max_concurrency} in flight "
+            f"per host")
 
     done = Counter()
     lock = threading.Lock()
@@ -206,9 +244,29 @@ def extract_answers(
                 "attempts": reply.attempts, "answered_at": _now()}
 
     fresh: set[CacheKey] = set()
-    for entry in client.map(ask, todo) if todo else []:
-        cache.put(entry)
-        fresh.add((entry["model"], entry["prompt_version"], entry["text_hash"]))
+
+    def flush() -> None:
+        if on_answers is not None and cache.pending:
+            on_answers(cache.take_unflushed())
+
+    if todo:
+        last_flush = time.monotonic()
+        pool = ThreadPoolExecutor(max_workers=min(workers, len(todo)), thread_name_prefix="news-llm")
+        try:
+            pending = {pool.submit(ask, task) for task in todo}
+            while pending:
+                finished, pending = wait(pending, timeout=max(flush_seconds, 0.01), return_when=FIRST_COMPLETED)
+                for future in finished:
+                    entry = future.result()  # a bug in ask() surfaces here (after the flush below)
+                    cache.put(entry)
+                    fresh.add((entry["model"], entry["prompt_version"], entry["text_hash"]))
+                if cache.pending >= flush_every or (cache.pending and time.monotonic() - last_flush >= flush_seconds):
+                    flush()
+                    last_flush = time.monotonic()
+        finally:
+            # finished or failing: what was answered is handed over before anything else happens
+            pool.shutdown(wait=False, cancel_futures=True)
+            flush()
 
     for model in llm_models:
         for a in articles:

@@ -8,6 +8,10 @@
    server saw (must not exceed the client's limit) and the calls a rerun makes (must be 0).
 3. The same through the six Dagster assets (``dg.materialize`` on a scratch lakehouse): wall time,
    checks, max concurrency at the server, and a rerun of the answers asset (must make 0 calls).
+4. Several hosts: N articles against 2 loopback servers that answer after a fixed latency, on 1 host
+   and then on 2 hosts at the same per-host limit (target: 2 hosts >= 1.8x one host); each server's
+   most requests in flight must stay within the per-host limit, and a rerun through the other host
+   order must make 0 calls (the answer cache is not keyed by host).
 """
 
 from __future__ import annotations
@@ -165,9 +169,51 @@ def bench_pipeline(n_articles: int, n_models: int, concurrency: int, latency_ms:
             if answers.height else []}
 
 
+def bench_hosts(n_articles: int = 400, concurrency: int = 4, latency_ms: float = 50.0) -> dict:
+    """News extraction of ``n_articles`` on 1 host, then on 2 hosts, each server answering after ``latency_ms``."""
+    from assets.news.extraction import AnswerCache, ArticleText, extract_answers
+    from assets.news.prompts import get_prompt
+    from assets.news.synthetic import synthetic_articles
+    from pipelines.loopback.ollama_server import Behaviour, OllamaServer
+    from resources.llm import LLMClient
+
+    model = "llama3.3:70b"
+    articles = [ArticleText.of(a["id"], a["text"]) for a in synthetic_articles(n_articles)]
+    prompt = get_prompt()
+    runs: dict[str, dict] = {}
+    with OllamaServer({model: Behaviour.clean(delay_s=latency_ms / 1000.0)}) as a, \
+            OllamaServer({model: Behaviour.clean(delay_s=latency_ms / 1000.0)}) as b:
+        cache = None
+        for name, hosts in (("1_host", [a.url]), ("2_hosts", [a.url, b.url])):
+            a.reset_counts()
+            b.reset_counts()
+            cache = AnswerCache()
+            with LLMClient(hosts=hosts, timeout_s=10, max_retries=1, backoff_s=0.01,
+                           max_concurrency=concurrency) as client:
+                t0 = time.perf_counter()
+                result = extract_answers(articles, [model], prompt=prompt, client=client, cache=cache)
+                seconds = time.perf_counter() - t0
+            valid = int((result.answers.get_column("status") == "valid").sum())
+            runs[name] = {"hosts": len(hosts), "seconds": round(seconds, 3),
+                          "answers_per_s": round(n_articles / seconds, 1), "valid": valid,
+                          "calls_by_host": [a.total_calls, b.total_calls][:len(hosts)],
+                          "max_in_flight_by_host": [a.max_concurrent, b.max_concurrent][:len(hosts)]}
+        # the cache of the 2-host run answers everything, whichever hosts a rerun has
+        a.reset_counts()
+        b.reset_counts()
+        with LLMClient(hosts=[b.url, a.url], timeout_s=10, max_concurrency=concurrency) as client:
+            extract_answers(articles, [model], prompt=prompt, client=client, cache=cache)
+        rerun_calls = a.total_calls + b.total_calls
+    speedup = runs["1_host"]["seconds"] / runs["2_hosts"]["seconds"]
+    return {"articles": n_articles, "latency_ms": latency_ms, "per_host_limit": concurrency, **runs,
+            "speedup": round(speedup, 2), "rerun_calls_other_host_order": rerun_calls}
+
+
 def run_bench(n_rules: int = 20000, n_llm: int = 1000, n_models: int = 5, concurrency: int = 4,
-              latency_ms: float = 5.0, pipeline: bool = True) -> dict:
+              latency_ms: float = 5.0, pipeline: bool = True, hosts_articles: int = 400,
+              hosts_latency_ms: float = 50.0) -> dict:
     rules = bench_rules(n_rules)
+    hosts = bench_hosts(hosts_articles, concurrency, hosts_latency_ms) if hosts_articles else None
     loop = bench_loopback(n_llm, n_models, concurrency, latency_ms)
     pipe = bench_pipeline(n_llm, n_models, concurrency, latency_ms) if pipeline else None
     targets = {
@@ -176,10 +222,16 @@ def run_bench(n_rules: int = 20000, n_llm: int = 1000, n_models: int = 5, concur
         "concurrency_limit_respected": loop["server_max_concurrent"] <= loop["concurrency_limit"],
         "rerun_zero_calls": loop["rerun_calls"] == 0,
     }
+    if hosts is not None:
+        targets["hosts_2_at_least_1_8x_one"] = hosts["speedup"] >= 1.8
+        targets["hosts_per_host_limit_respected"] = all(
+            m <= concurrency for r in ("1_host", "2_hosts") for m in hosts[r]["max_in_flight_by_host"])
+        targets["hosts_all_answered"] = all(hosts[r]["valid"] == hosts_articles for r in ("1_host", "2_hosts"))
+        targets["hosts_cache_shared_rerun_zero_calls"] = hosts["rerun_calls_other_host_order"] == 0
     if pipe is not None:
         targets["pipeline_concurrency_limit_respected"] = pipe["server_max_concurrent"] <= concurrency
         targets["pipeline_checks_pass_except_warn"] = all(
             v for k, v in pipe["checks"].items() if k != "invalid_answer_rate")
         targets["pipeline_rerun_zero_calls"] = pipe["rerun_calls"] == 0
-    return {"rules": rules, "loopback": loop, "pipeline": pipe, "targets": targets,
+    return {"rules": rules, "hosts": hosts, "loopback": loop, "pipeline": pipe, "targets": targets,
             "targets_met": all(targets.values()), "cpu_count": os.cpu_count()}

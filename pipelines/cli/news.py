@@ -43,11 +43,14 @@ def _load_records(path: Path) -> list[dict]:
 @click.option("--model", "models", multiple=True,
               help="Ollama model (repeatable); default FMLAKE_LLM_MODELS. Only with --backend ollama.")
 @click.option("--with-rules", is_flag=True, help="With --backend ollama, add the rules model to the comparison.")
-@click.option("--host", default=None, help="Ollama URL (default OLLAMA_HOST or http://127.0.0.1:11434).")
+@click.option("--host", default=None,
+              help="Ollama URL, or a comma list of URLs (default OLLAMA_HOSTS, else OLLAMA_HOST).")
 @click.option("--prompt-version", default=None, help="Registered prompt version (default: the seed prompt).")
-@click.option("--timeout", "timeout_s", default=None, type=float, help="Seconds per request (default FMLAKE_LLM_TIMEOUT_S).")
+@click.option("--timeout", "timeout_s", default=None, type=float,
+              help="Total deadline of one request in seconds (default FMLAKE_LLM_TIMEOUT_S).")
 @click.option("--retries", default=None, type=int, help="Retries of timeouts, drops and 5xx (default FMLAKE_LLM_MAX_RETRIES).")
-@click.option("--concurrency", default=None, type=int, help="Requests in flight at most (default FMLAKE_LLM_MAX_CONCURRENCY).")
+@click.option("--concurrency", default=None, type=int,
+              help="Requests in flight at most per host (default FMLAKE_LLM_MAX_CONCURRENCY).")
 @click.option("--limit", default=None, type=int, help="Only the first N articles.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line: {id, model, answer, raw, ...}.")
 def extract(input_path: Path, backend: str, models: tuple[str, ...], with_rules: bool, host: str | None,
@@ -151,22 +154,29 @@ def _report_failures(rows_by_model: list[list[dict]]) -> None:
 @click.option("--latency-ms", default=5.0, show_default=True, help="Scripted model latency per answer.")
 @click.option("--pipeline/--no-pipeline", default=True, show_default=True,
               help="Also materialise the six news assets on a scratch lakehouse against the loopback server.")
+@click.option("--hosts-articles", default=400, show_default=True,
+              help="Articles for the 1-host vs 2-hosts benchmark (0 skips it).")
+@click.option("--hosts-latency-ms", default=50.0, show_default=True,
+              help="Fixed latency of the two loopback servers of the hosts benchmark.")
 @click.option("--json", "as_json", is_flag=True, help="Print the results as one JSON object.")
 def bench(n_rules: int, n_llm: int, n_models: int, concurrency: int, latency_ms: float, pipeline: bool,
-          as_json: bool) -> None:
-    """Rules extractor throughput, and 5 scripted models × N articles on a loopback Ollama server."""
+          hosts_articles: int, hosts_latency_ms: float, as_json: bool) -> None:
+    """Rules extractor throughput, 1 vs 2 Ollama hosts, and 5 scripted models × N articles on a loopback server."""
     from pipelines.benches.news import run_bench
 
-    try:
-        result = run_bench(n_rules=n_rules, n_llm=n_llm, n_models=n_models, concurrency=concurrency,
-                           latency_ms=latency_ms, pipeline=pipeline)
-    except ImportError as exc:
-        raise click.ClickException(f"the loopback server lives in tests/support (a source checkout): {exc}") from None
+    result = run_bench(n_rules=n_rules, n_llm=n_llm, n_models=n_models, concurrency=concurrency,
+                       latency_ms=latency_ms, pipeline=pipeline, hosts_articles=hosts_articles,
+                       hosts_latency_ms=hosts_latency_ms)
     if as_json:
         click.echo(json.dumps(result, indent=2))
         return
     r, l = result["rules"], result["loopback"]
     click.echo(f"rules: {r['articles']} articles in {r['seconds']:.3f}s = {r['articles_per_s']:.0f} articles/s")
+    if result["hosts"]:
+        hb = result["hosts"]
+        click.echo(f"hosts: {hb['articles']} articles at {hb['latency_ms']:g} ms, limit {hb['per_host_limit']} per host: "
+                   f"1 host {hb['1_host']['seconds']:.2f}s, 2 hosts {hb['2_hosts']['seconds']:.2f}s "
+                   f"= {hb['speedup']:.2f}x (calls by host {hb['2_hosts']['calls_by_host']})")
     click.echo(f"loopback: {l['models']} models x {l['articles']} articles in {l['seconds']:.2f}s, "
                f"max concurrent {l['server_max_concurrent']} (limit {l['concurrency_limit']}), "
                f"rerun calls {l['rerun_calls']}")

@@ -495,6 +495,9 @@ class _Handler(BaseHTTPRequestHandler):
         call_number = self.owner._enter(model, path, body)
         try:
             if path == "/api/embed":
+                if behaviour.delay_s and not self._wait(behaviour.delay_s):  # a model's latency applies here too
+                    self.close_connection = True
+                    return
                 inputs = body.get("input", [])
                 inputs = [inputs] if isinstance(inputs, str) else list(inputs)
                 self._send_json(200, {"model": model, "embeddings": [embed_vector(t, self.owner.embed_dims)

@@ -32,3 +32,13 @@ def closed_port_url():
         yield f"http://127.0.0.1:{sock.getsockname()[1]}"
     finally:
         sock.close()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_ollama_host_states():
+    """The Ollama client keeps each host's health per process: a port reused by a later test starts healthy."""
+    from resources.llm import reset_host_states
+
+    reset_host_states()
+    yield
+    reset_host_states()

@@ -304,3 +304,89 @@ def test_real_2020_news_through_the_news_assets(tmp_path):
     assert answers.height == silver.height
     indicator = lh.read(T.migration_intensity)
     assert set(indicator.get_column("cve_geo")) == set(located.values())
+
+
+def test_garbage_answers_are_failed_rows_and_the_batch_completes(news_lake, ollama_server):
+    from pipelines.loopback.ollama_server import Huge, RawAnswer
+
+    lake, articles = news_lake
+
+    def garbage(prompt: str, n: int):
+        if h(prompt) % 5 == 0:
+            return RawAnswer(b"1 \xff\xfe")  # not UTF-8: before, it crashed the batch and lost every answer
+        if h(prompt) % 5 == 1:
+            return Huge(3_000_000)  # past the bound
+        return default_answer(prompt)
+
+    ollama_server.add_model("m", Behaviour.custom(garbage))
+    llm = LLMResource(backend="ollama", host=ollama_server.url, models=["m"], timeout_s=5, max_retries=1,
+                      backoff_s=0.01, max_answer_bytes=1_000_000)
+    result = dg.materialize([news.news_article_locations, news.news_llm_answers],
+                            resources={"lakehouse": lake, "llm": llm})
+    assert result.success
+    answers = lake.lakehouse.read(T.llm_answers).filter(pl.col("model") == "m")
+    assert answers.height == len(articles)
+    failed = answers.filter(pl.col("status") == "failed")
+    errors = failed.get_column("error").to_list()
+    assert any("not valid UTF-8" in e for e in errors) and any("larger than 1000000 bytes" in e for e in errors)
+    assert failed.height == sum(1 for e in errors if "UTF-8" in e or "larger than" in e)
+    assert answers.filter(pl.col("status") == "valid").height > len(articles) // 2
+    assert lake.lakehouse.read(T.answer_cache).height == len(articles)  # the failures are cached too, with the reason
+    ollama_server.reset_counts()
+    assert dg.materialize([news.news_llm_answers], resources={"lakehouse": lake, "llm": llm}).success
+    assert ollama_server.total_calls == 0
+
+
+KILLED_RUN = """
+import sys
+import dagster as dg
+from assets.news import defs as news
+from assets.news.defs import NewsAnswersConfig
+from resources.lakehouse import LakehouseResource
+from resources.llm import LLMResource
+
+root, landing, url = sys.argv[1:4]
+lake = LakehouseResource(root=root, landing_root=landing)
+llm = LLMResource(backend="ollama", host=url, models=["m"], timeout_s=10, max_retries=0, max_concurrency=2)
+cfg = dg.RunConfig(ops={"gold__news_llm_answers": NewsAnswersConfig(cache_flush_every=1)})
+dg.materialize([news.news_llm_answers], resources={"lakehouse": lake, "llm": llm}, run_config=cfg)
+"""
+
+
+@pytest.mark.slow
+def test_a_run_killed_mid_batch_keeps_the_answers_it_received(news_lake, ollama_server, tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    lake, articles = news_lake
+    ollama_server.add_model("m", Behaviour.clean(delay_s=0.1))
+    dg.materialize([news.news_article_locations], resources={"lakehouse": lake, "llm": LLMResource()})
+    script = tmp_path / "killed_run.py"
+    script.write_text(KILLED_RUN)
+    proc = subprocess.Popen([sys.executable, str(script), lake.root, lake.landing_root, ollama_server.url],
+                            start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 120
+        while ollama_server.total_calls < 20 and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert proc.poll() is None, proc.stderr.read().decode()[-2000:]
+        assert ollama_server.total_calls >= 20
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=30)
+    asked_before = ollama_server.total_calls
+    cached = lake.lakehouse.read(T.answer_cache).height
+    # before: nothing was written until the whole batch was answered (a rerun asked all 40 again)
+    # lost at most: the 2 in flight, and those answered while the last chunk was being written
+    assert cached >= max(asked_before - 10, 10), (cached, asked_before)
+    assert cached < len(articles)
+    ollama_server.reset_counts()
+    llm = LLMResource(backend="ollama", host=ollama_server.url, models=["m"], timeout_s=10, max_retries=0)
+    assert dg.materialize([news.news_llm_answers], resources={"lakehouse": lake, "llm": llm}).success
+    assert ollama_server.total_calls == len(articles) - cached  # only what was not answered
+    assert lake.lakehouse.read(T.llm_answers).filter(pl.col("model") == "m").height == len(articles)
