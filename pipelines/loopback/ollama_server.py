@@ -498,6 +498,19 @@ class _Handler(BaseHTTPRequestHandler):
                 if behaviour.delay_s and not self._wait(behaviour.delay_s):  # a model's latency applies here too
                     self.close_connection = True
                     return
+                failure = behaviour.respond("", call_number)  # failing kinds fail embeddings too
+                if isinstance(failure, Slow):
+                    failure = failure.outcome
+                if isinstance(failure, HttpError):
+                    self._send_json(failure.status, {"error": failure.message})
+                    return
+                if isinstance(failure, DropConnection):
+                    self._drop()
+                    return
+                if isinstance(failure, Die):
+                    self.close_connection = True
+                    self.owner.kill()
+                    return
                 inputs = body.get("input", [])
                 inputs = [inputs] if isinstance(inputs, str) else list(inputs)
                 self._send_json(200, {"model": model, "embeddings": [embed_vector(t, self.owner.embed_dims)

@@ -119,3 +119,18 @@ def test_extract_real_file(tmp_path):
     assert res.exit_code == 0, res.output
     lines = [json.loads(line) for line in res.output.splitlines()]
     assert len(lines) == 115 and {x["answer"] for x in lines} <= {1, 2}
+
+
+def test_extract_with_a_server_trickling_bytes_stops_at_the_deadline(tmp_path, ollama_server):
+    ollama_server.add_model("slowpoke", Behaviour.trickle(interval_s=0.05))
+    path = tmp_path / "news.json"
+    path.write_text(json.dumps([{"id": f"a{i}", "text": f"Una niña migrante {i}."} for i in range(3)]))
+    t0 = time.perf_counter()
+    # before: the per-read timeout never tripped, each call took the whole trickle (~12 s)
+    result = CliRunner().invoke(cli, ["extract", "--input", str(path), "--backend", "ollama", "--model",
+                                      "slowpoke", "--host", ollama_server.url, "--timeout", "1", "--json"],
+                                env={"FMLAKE_LLM_MAX_CONCURRENCY": "4"})
+    assert time.perf_counter() - t0 < 6
+    assert result.exit_code == 1 and "all 3 answers of slowpoke failed" in result.output
+    rows = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
+    assert len(rows) == 3 and all(r["status"] == "failed" and "deadline" in r["error"] for r in rows)

@@ -390,3 +390,24 @@ def test_a_run_killed_mid_batch_keeps_the_answers_it_received(news_lake, ollama_
     assert dg.materialize([news.news_llm_answers], resources={"lakehouse": lake, "llm": llm}).success
     assert ollama_server.total_calls == len(articles) - cached  # only what was not answered
     assert lake.lakehouse.read(T.llm_answers).filter(pl.col("model") == "m").height == len(articles)
+
+
+def test_the_answer_cache_is_shared_by_every_host(news_lake, ollama_server_factory):
+    lake, articles = news_lake
+    a = ollama_server_factory({"m": Behaviour.clean(delay_s=0.01)})
+    b = ollama_server_factory({"m": Behaviour.clean(delay_s=0.01)})
+    assert not any("host" in c for c in T.answer_cache.full_schema)  # nothing in the cache is keyed by host
+
+    def llm(hosts):
+        return LLMResource(backend="ollama", hosts=hosts, models=["m"], timeout_s=5, max_retries=0,
+                           max_concurrency=2)
+
+    assert dg.materialize([news.news_article_locations, news.news_llm_answers],
+                          resources={"lakehouse": lake, "llm": llm([a.url, b.url])}).success
+    assert a.total_calls > 0 and b.total_calls > 0 and a.total_calls + b.total_calls == len(articles)
+    a.reset_counts()
+    b.reset_counts()
+    # another host list (one of them only, the other first): every answer comes from the cache
+    for hosts in ([b.url], [b.url, a.url]):
+        assert dg.materialize([news.news_llm_answers], resources={"lakehouse": lake, "llm": llm(hosts)}).success
+    assert a.total_calls == b.total_calls == 0

@@ -199,3 +199,26 @@ def test_broken_worker_pool_falls_back_in_process(use_embedder, caplog):
     got = e.embed(texts)
     np.testing.assert_allclose(got, use_embedder.embed(texts), atol=1e-5)
     assert e._impl.workers == 1 and "worker processes failed" in caplog.text
+
+
+def test_ollama_embedder_goes_through_the_one_client_retries_and_hosts(ollama_server_factory):
+    import socket
+
+    from pipelines.loopback.ollama_server import Behaviour
+
+    held = socket.socket()  # bound, never listening: a connection there is refused
+    held.bind(("127.0.0.1", 0))
+    closed_port_url = f"http://127.0.0.1:{held.getsockname()[1]}"
+
+    flaky = ollama_server_factory({"e": Behaviour.http_500(times=1, status=503)})
+    # before: a raw ollama.Client, no retries: one 503 was an EmbedderError
+    e = Embedder("ollama", ollama_host=flaky.url, ollama_model="e", ollama_max_retries=1)
+    e._load().client.backoff_s = 0.01
+    assert e.embed(["uno", "dos"]).shape == (2, 16) and flaky.calls["e"] == 2
+    # several hosts: a host that refuses is dropped and the batch goes to the other
+    up = ollama_server_factory({"e": Behaviour.clean()})
+    res = EmbedderResource(backend="ollama", ollama_hosts=[closed_port_url, up.url], ollama_model="e", batch_size=2)
+    assert res.embed(["a", "b", "c"]).shape == (3, 16) and up.calls["e"] == 2
+    with pytest.raises(EmbedderError, match="not found"):
+        Embedder("ollama", ollama_hosts=[up.url], ollama_model="missing").embed(["x"])
+    held.close()
