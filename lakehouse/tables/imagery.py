@@ -38,7 +38,8 @@ silver_tiles = TableSpec(
         "size_bytes": Col(I, "File size in bytes."),
         "status": Col(U, "ok (segmented downstream) | skipped (see skip_reason)."),
         "skip_reason": Col(U, "Why the tile is skipped: corrupt, zero_bands, unknown_crs, all_nodata, "
-                              "bad_band_roles; null when ok."),
+                              "bad_band_roles, too_large (more pixels than FMLAKE_MAX_RASTER_MEGAPIXELS, not "
+                              "read); null when ok."),
         "driver": Col(U, "GDAL driver that read the file (GTiff, JPEG, PNG...)."),
         "width": Col(I, "Width of the image in pixels (columns)."),
         "height": Col(I, "Height of the image in pixels (rows)."),
