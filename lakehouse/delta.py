@@ -401,15 +401,23 @@ class Lakehouse:
         for c in spec.primary_key:
             if f"min.{c}" not in actions.columns or f"max.{c}" not in actions.columns:
                 continue   # no statistics for this column: it rules nothing out
-            incoming = data.get_column(c).unique().sort()
+            column = data.get_column(c)
             try:
-                mins = actions.get_column(f"min.{c}").cast(incoming.dtype)
-                maxs = actions.get_column(f"max.{c}").cast(incoming.dtype)
+                mins = actions.get_column(f"min.{c}").cast(column.dtype)
+                maxs = actions.get_column(f"max.{c}").cast(column.dtype)
             except pl.exceptions.PolarsError:
                 continue
-            first = incoming.search_sorted(mins.fill_null(incoming[0]), side="left")
-            after = incoming.search_sorted(maxs.fill_null(incoming[-1]), side="right")
-            keep = keep & ((after > first) | mins.is_null() | maxs.is_null())
+            unknown = mins.is_null() | maxs.is_null()
+            # first the range of all incoming keys (no sort): a file outside it holds none of them
+            lo, hi = column.min(), column.max()
+            keep = keep & (unknown | ((maxs.fill_null(lo) >= lo) & (mins.fill_null(hi) <= hi)))
+            if not keep.any():
+                return 0
+            # then, for the files left, whether an incoming key falls inside the file's own range
+            incoming = column.sort()
+            first = incoming.search_sorted(mins.fill_null(lo), side="left")
+            after = incoming.search_sorted(maxs.fill_null(hi), side="right")
+            keep = keep & (unknown | (after > first))
         return int(keep.sum())
 
     def _create(self, spec: TableSpec) -> DeltaTable:

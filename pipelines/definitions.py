@@ -13,6 +13,7 @@ from assets.coding import defs as coding
 from assets.documents import defs as documents
 from assets.imagery import defs as imagery
 from assets.ingestion.defs import ingestion_assets
+from assets.maintenance.defs import lakehouse_maintenance_job
 from assets.news import defs as news
 from assets.search import defs as search
 from assets.transform.defs import build_transform_defs
@@ -51,7 +52,7 @@ def build_definitions() -> dg.Definitions:
         merged,
         dg.Definitions(
             asset_checks=_key_checks(merged),
-            jobs=[*jobs, *per_batch.values()],
+            jobs=[*jobs, lakehouse_maintenance_job, *per_batch.values()],
             schedules=schedules,
             sensors=[build_landing_sensor(per_batch)],
             resources=build_resources(),

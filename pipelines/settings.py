@@ -240,6 +240,18 @@ class LimitsSettings:
 
 
 @dataclass(frozen=True)
+class DeltaSettings:
+    """The Delta write path and the maintenance of the tables (lakehouse.delta, lakehouse.maintenance)."""
+
+    # a write that loses a commit race to another writer re-reads, re-checks its keys and tries again this often
+    commit_retries: int = 25
+    # maintenance: files that no version of the last N hours needs are vacuumed (time travel reaches that far)
+    vacuum_retention_hours: int = 168
+    # maintenance: the small files of a partition are compacted into files of about this size
+    compact_target_mb: int = 128
+
+
+@dataclass(frozen=True)
 class Settings:
     core: CoreSettings
     llm: LLMSettings
@@ -247,12 +259,13 @@ class Settings:
     search: SearchSettings
     documents: DocumentsSettings
     limits: LimitsSettings = field(default_factory=LimitsSettings)
+    delta: DeltaSettings = field(default_factory=DeltaSettings)
 
     def lakehouse(self):
         """The Delta tables of these settings, for CLIs, services and benches (outside a Dagster run)."""
         from lakehouse import Lakehouse
 
-        return Lakehouse(self.core.lakehouse_root, self.core.storage_options_value())
+        return Lakehouse(self.core.lakehouse_root, self.core.storage_options_value(), commit_retries=self.delta.commit_retries)
 
 
 # every variable the settings read (the .env.example test compares against this)
@@ -368,12 +381,21 @@ def _limits(r: _Reader) -> LimitsSettings:
         max_raster_pixels=int(r.num("FMLAKE_MAX_RASTER_MEGAPIXELS", float, 500.0, minimum=0.001) * 1_000_000))
 
 
+def _delta(r: _Reader) -> DeltaSettings:
+    d = DeltaSettings()
+    return DeltaSettings(
+        commit_retries=r.num("LAKEHOUSE_COMMIT_RETRIES", int, d.commit_retries, minimum=0, maximum=1000),
+        vacuum_retention_hours=r.num("LAKEHOUSE_VACUUM_RETENTION_HOURS", int, d.vacuum_retention_hours,
+                                     minimum=1),
+        compact_target_mb=r.num("LAKEHOUSE_COMPACT_TARGET_MB", int, d.compact_target_mb, minimum=1))
+
+
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     """Every setting from ``env`` (default: the process environment); a bad value raises
     :class:`SettingsError` naming the variable."""
     r = _TrackingReader(os.environ if env is None else env)
     return Settings(core=_core(r), llm=_llm(r), imagery=_imagery(r), search=_search(r), documents=_documents(r),
-                    limits=_limits(r))
+                    limits=_limits(r), delta=_delta(r))
 
 
 def known_variables() -> set[str]:

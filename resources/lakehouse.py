@@ -25,6 +25,11 @@ class LakehouseResource(dg.ConfigurableResource):
     source_overrides: dict[str, str] = {}
     # the landing sensor takes a batch once its files have not changed for this long
     landing_settle_seconds: float = 30.0
+    # the Delta write path and its maintenance (settings DeltaSettings: LAKEHOUSE_COMMIT_RETRIES,
+    # LAKEHOUSE_VACUUM_RETENTION_HOURS, LAKEHOUSE_COMPACT_TARGET_MB)
+    commit_retries: int = 25
+    vacuum_retention_hours: int = 168
+    compact_target_mb: int = 128
 
     # bounds on what one landing file may make a reader spend (settings LimitsSettings, FMLAKE_MAX_*)
     max_landing_file_bytes: int = 512 * 1024 * 1024
@@ -38,7 +43,7 @@ class LakehouseResource(dg.ConfigurableResource):
     @property
     def lakehouse(self) -> Lakehouse:
         if self._lakehouse is None:
-            self._lakehouse = Lakehouse(self.root, json.loads(self.storage_options_json or "{}"))
+            self._lakehouse = Lakehouse(self.root, json.loads(self.storage_options_json or "{}"), commit_retries=self.commit_retries)
         return self._lakehouse
 
     @property

@@ -21,6 +21,7 @@ DOMAIN_GROUPS = {
     "docs": ("pipelines.cli.docs", "Draft documents (Conociendo la Industria) and the published site."),
     "review": ("pipelines.cli.review", "Expert review of drafts (web page)."),
     "search": ("pipelines.cli.search", "Keyword, semantic and hybrid search."),
+    "lakehouse": ("pipelines.cli.lakehouse", "Delta tables: maintenance (compact, vacuum) and the write-path benchmark."),
 }
 
 

@@ -164,3 +164,59 @@ def test_object_store_uri_is_accepted_without_touching_local_disk():
     lake = Lakehouse("s3://bucket/prefix/", {"AWS_REGION": "us-east-1"})
     assert lake.remote and lake.uri(SPEC) == "s3://bucket/prefix/silver/things"
     assert lake.storage_options == {"AWS_REGION": "us-east-1"}
+
+
+# ---- the stored-key check reads the log's key statistics first: it must never rule out a file holding a key
+def test_a_key_in_a_file_that_mixes_partitions_is_found(lake):
+    # a full overwrite writes one file holding every partition: its statistics span them all
+    lake.write(SPEC, frame([("a", "d1", 1.0), ("m", "d2", 2.0), ("z", "d3", 3.0)]))
+    with pytest.raises(SchemaError, match=r"\{'id': 'm'\} in row 0 is already stored \(partition day='d2'\)"):
+        lake.write(SPEC, frame([("m", "d9", 0.0)]), mode="partitions")
+    lake.write(SPEC, frame([("a", "d1", 5.0)]), mode="partitions")      # its own partition: a correction
+    assert sorted(lake.read(SPEC).rows()) == [("a", "d1", 5.0), ("m", "d2", 2.0), ("z", "d3", 3.0)]
+
+
+def test_keys_longer_than_the_statistics_keep_are_found(lake):
+    # deltalake truncates long string statistics (the max rounded up): the bounds must still hold the key
+    long = "x" * 80
+    lake.write(SPEC, frame([(long + "b", "d1", 1.0), (long + "y", "d1", 2.0)]), mode="partitions")
+    with pytest.raises(SchemaError, match="already stored"):
+        lake.write(SPEC, frame([(long + "y", "d2", 0.0)]), mode="partitions")
+    lake.write(SPEC, frame([(long + "c", "d2", 0.0), (long + "z", "d2", 0.0)]), mode="partitions")
+    assert lake.read(SPEC).height == 4
+
+
+def test_integer_keys_and_keys_without_statistics_are_checked(lake):
+    ints = TableSpec("silver", "ints", {"n": pl.Int64(), "day": pl.Utf8()}, primary_key=("n",), partition_by="day")
+    lake.write(ints, pl.DataFrame({"n": [1, 5, 9], "day": ["d1"] * 3}), mode="partitions")
+    with pytest.raises(SchemaError, match=r"\{'n': 5\}"):
+        lake.write(ints, pl.DataFrame({"n": [4, 5], "day": ["d2", "d2"]}), mode="partitions")
+    lake.write(ints, pl.DataFrame({"n": [4, 10], "day": ["d2", "d2"]}), mode="partitions")
+    # deltalake keeps statistics for the first 32 columns only: a key after them has none
+    wide = TableSpec("silver", "wide", {**{f"c{i}": pl.Utf8() for i in range(40)}, "id": pl.Utf8(), "day": pl.Utf8()},
+                     primary_key=("id",), partition_by="day")
+    row = {f"c{i}": ["v"] for i in range(40)}
+    lake.write(wide, pl.DataFrame({**row, "id": ["k"], "day": ["d1"]}), mode="partitions")
+    with pytest.raises(SchemaError, match=r"\{'id': 'k'\}"):
+        lake.write(wide, pl.DataFrame({**row, "id": ["k"], "day": ["d2"]}), mode="partitions")
+    with pytest.raises(SchemaError, match=r"\{'id': 'k'\}"):
+        lake.write(wide, pl.DataFrame({**row, "id": ["k"], "day": ["d2"]}), mode="append")
+
+
+def test_a_write_that_keeps_losing_the_commit_race_says_so_and_writes_nothing(lake, monkeypatch):
+    from deltalake.exceptions import CommitFailedError
+
+    lake = Lakehouse(lake.root, commit_retries=2)
+    lake.write(SPEC, frame([("a", "d1", 1.0)]))
+    calls = []
+
+    def another_writer_always_first(self, *args, **kwargs):
+        calls.append(1)
+        raise CommitFailedError("Failed to commit transaction: 0")
+
+    monkeypatch.setattr(Lakehouse, "_write_once", another_writer_always_first)
+    with pytest.raises(LakehouseError, match=r"gave up after 3 attempts.*LAKEHOUSE_COMMIT_RETRIES"):
+        lake.write(SPEC, frame([("b", "d2", 2.0)]), mode="append")
+    assert len(calls) == 3
+    monkeypatch.undo()
+    assert lake.read(SPEC).get_column("id").to_list() == ["a"]
