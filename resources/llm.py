@@ -531,7 +531,7 @@ class LLMClient:
         with self._lock:
             clients, self._clients = list(self._clients.values()), {}
         for client in clients:
-            client._client.close()
+            client.close()
 
     def __enter__(self) -> "LLMClient":
         return self

@@ -31,10 +31,11 @@ everything, no server is needed at all.
 
 from __future__ import annotations
 
+import queue
 import threading
 import time
 from collections import Counter
-from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Callable, Iterable, Mapping, Sequence
@@ -252,14 +253,21 @@ def extract_answers(
     if todo:
         last_flush = time.monotonic()
         pool = ThreadPoolExecutor(max_workers=min(workers, len(todo)), thread_name_prefix="news-llm")
+        finished: queue.Queue = queue.Queue()  # futures as they complete (no O(n) scan of the pending ones)
         try:
-            pending = {pool.submit(ask, task) for task in todo}
-            while pending:
-                finished, pending = wait(pending, timeout=max(flush_seconds, 0.01), return_when=FIRST_COMPLETED)
-                for future in finished:
-                    entry = future.result()  # a bug in ask() surfaces here (after the flush below)
-                    cache.put(entry)
-                    fresh.add((entry["model"], entry["prompt_version"], entry["text_hash"]))
+            for task in todo:
+                pool.submit(ask, task).add_done_callback(finished.put)
+            for _ in range(len(todo)):
+                while True:
+                    try:
+                        future = finished.get(timeout=max(flush_seconds, 0.01))
+                        break
+                    except queue.Empty:  # nothing new for a while: what is pending goes out now
+                        flush()
+                        last_flush = time.monotonic()
+                entry = future.result()  # a bug in ask() surfaces here (after the flush below)
+                cache.put(entry)
+                fresh.add((entry["model"], entry["prompt_version"], entry["text_hash"]))
                 if cache.pending >= flush_every or (cache.pending and time.monotonic() - last_flush >= flush_seconds):
                     flush()
                     last_flush = time.monotonic()
