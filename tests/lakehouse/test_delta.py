@@ -57,6 +57,8 @@ def test_merge_upserts_on_primary_key(lake):
                                                                        "value": pl.Float64}),
      "key column 'id' is null in row 0"),
     (pl.DataFrame({"id": ["a", "a"], "day": ["d", "d"], "value": [1.0, 2.0]}), "appears more than once"),
+    (pl.DataFrame({"id": ["b", "a", "c", "a"], "day": ["d"] * 4, "value": [1.0] * 4}),
+     r"primary key \{'id': 'a'\} appears more than once \(row 1\)"),    # not sorted: found by hashes
 ])
 def test_schema_violation_names_the_column_and_writes_nothing(lake, bad, message):
     lake.write(SPEC, frame([("keep", "d0", 0.0)]))
