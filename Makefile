@@ -12,10 +12,11 @@ export PYTHONUNBUFFERED := 1
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: help setup demo test lint lock ui bench evaluate dbt-parse browser clean
+.PHONY: help setup demo test lint lock ui bench evaluate dbt-parse browser clean cluster-setup cluster-demo
 
 help:
 	@echo "make demo   set up if needed, generate sample data, materialize every asset, print a summary"
+	@echo "make cluster-demo  the demo through Postgres + Celery workers + an S3 server on 127.0.0.1 (JSON summary)"
 	@echo "make test   set up if needed, run the whole test suite"
 	@echo "make ui     the Dagster UI on http://127.0.0.1:3000 (dagster dev -w workspace.yaml)"
 	@echo "make bench  speed / memory benchmarks of the applications"
@@ -79,6 +80,36 @@ bench: setup
 
 evaluate: setup
 	$(BIN)/python -m pipelines.bench evaluate
+
+# The cluster profile on loopback (README "Deployment"): Postgres (apt), Redis (apt), the S3-compatible test
+# server (moto) and 2 Celery workers, started and stopped by pid by pipelines/cluster_demo.py.
+CLUSTER_STAMP := $(VENV)/.cluster-stamp
+$(CLUSTER_STAMP): pyproject.toml $(LOCK) | $(STAMP)
+	@if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || ! command -v redis-server >/dev/null; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing postgresql + redis-server (apt)"; \
+	    (DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql redis-server >/dev/null 2>&1 || \
+	     (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql redis-server >/dev/null)); \
+	  else echo "install postgresql and redis-server first (not root: cannot apt-get)"; exit 1; fi; \
+	fi
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c $(LOCK) -e '.[$(EXTRAS),cluster]'
+	@touch $(CLUSTER_STAMP)
+
+cluster-setup: setup $(CLUSTER_STAMP)
+
+# Loopback values of the cluster settings (.env.example "beyond one machine"); a site sets its own.
+CLUSTER_DIR := $(CURDIR)/data/cluster
+CLUSTER_ENV := FMLAKE_EXECUTOR=celery LAKEHOUSE_ROOT=s3://fmlake/demo \
+  FMLAKE_S3_ENDPOINT=http://127.0.0.1:59010 AWS_ACCESS_KEY_ID=fmlake-demo AWS_SECRET_ACCESS_KEY=fmlake-demo-secret \
+  AWS_REGION=us-east-1 FMLAKE_CELERY_BROKER=redis://127.0.0.1:56380/0 FMLAKE_CELERY_BACKEND=redis://127.0.0.1:56380/1 \
+  DAGSTER_PG_HOST=127.0.0.1 DAGSTER_PG_PORT=54329 DAGSTER_PG_DB=dagster DAGSTER_PG_USERNAME=dagster \
+  DAGSTER_PG_PASSWORD=$${DAGSTER_PG_PASSWORD:-$$($(BIN)/python -c 'import secrets; print(secrets.token_hex(12))')} \
+  DAGSTER_HOME=$(CLUSTER_DIR)/dagster_home LANDING_ROOT=$(CLUSTER_DIR)/landing \
+  DUCKDB_CATALOG=$(CLUSTER_DIR)/catalog.duckdb FMLAKE_ARTIFACT_CACHE=$(CLUSTER_DIR)/artifact_cache \
+  FMLAKE_COMPUTE_LOGS_DIR=$(CLUSTER_DIR)/compute_logs
+
+cluster-demo: cluster-setup
+	env $(CLUSTER_ENV) $(BIN)/python -m pipelines.cluster_demo
 
 clean:
 	rm -rf data .dagster_home dbt_project/target dbt_project/logs

@@ -42,11 +42,10 @@ def _ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def mart_files(lh: Lakehouse) -> list[Path]:
-    if lh.remote:
-        return []
-    base = Path(lh.root, MARTS_DIR)
-    return sorted(base.glob("*.parquet")) if base.exists() else []
+def mart_files(lh: Lakehouse) -> list[str]:
+    """The dbt marts' Parquet exports under ``<root>/marts`` (paths, or ``s3://`` URIs on an object store)."""
+    return [f"{lh.root}/{MARTS_DIR}/{name}" for name in lh.artifacts.list(MARTS_DIR)
+            if name.endswith(".parquet") and "/" not in name]
 
 
 def table_infos(lh: Lakehouse) -> list[TableInfo]:
@@ -57,11 +56,13 @@ def table_infos(lh: Lakehouse) -> list[TableInfo]:
         if version is None:
             continue
         infos.append(TableInfo(spec.layer, spec.name, lh.row_count(spec), version, lh.uri(spec), spec.description))
-    if mart_files(lh):
-        con = connect(extensions=())
-        for path in mart_files(lh):
-            rows = con.execute(f"SELECT count(*) FROM read_parquet({_quote(str(path))})").fetchone()[0]
-            infos.append(TableInfo("marts", path.stem, int(rows), None, str(path), "dbt mart"))
+    marts = mart_files(lh)
+    if marts:
+        con = connect(extensions=(), storage_options=lh.storage_options if lh.remote else None)
+        for path in marts:
+            rows = con.execute(f"SELECT count(*) FROM read_parquet({_quote(path)})").fetchone()[0]
+            stem = path.rsplit("/", 1)[-1].removesuffix(".parquet")
+            infos.append(TableInfo("marts", stem, int(rows), None, path, "dbt mart"))
         con.close()
     return infos
 
@@ -74,7 +75,7 @@ def build_catalog(lh: Lakehouse, db_path: str | Path) -> list[TableInfo]:
     for stale in (tmp, Path(str(tmp) + ".wal")):
         stale.unlink(missing_ok=True)
     infos = table_infos(lh)
-    con = connect(tmp, extensions=("delta",))
+    con = connect(tmp, extensions=("delta",), storage_options=lh.storage_options if lh.remote else None)
     try:
         for layer in (*LAYERS, MARTS_DIR):
             con.execute(f"CREATE SCHEMA IF NOT EXISTS {_ident(layer)}")
@@ -98,6 +99,7 @@ def build_catalog(lh: Lakehouse, db_path: str | Path) -> list[TableInfo]:
     return infos
 
 
-def open_catalog(db_path: str | Path):
-    """Open the catalog read-only with the delta extension loaded (what analysts and ``fmlake sql`` do)."""
-    return connect(db_path, read_only=True, extensions=("delta",))
+def open_catalog(db_path: str | Path, storage_options: dict[str, str] | None = None):
+    """Open the catalog read-only with the delta extension loaded (what analysts and ``fmlake sql`` do); the
+    views over an object-store root read through httpfs with a session secret from ``storage_options``."""
+    return connect(db_path, read_only=True, extensions=("delta",), storage_options=storage_options)

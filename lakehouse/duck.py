@@ -24,11 +24,46 @@ def install_extension(name: str) -> None:
         con.close()
 
 
+def _literal(value: str) -> str:
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def s3_secret_sql(storage_options: dict[str, str] | None, name: str = "fmlake_s3") -> str | None:
+    """The ``CREATE SECRET`` giving DuckDB (httpfs) the object store of deltalake-style ``storage_options``
+    (``AWS_ENDPOINT_URL``, keys, region); None when they name no S3 endpoint or key. Never log it."""
+    opts = {k.upper(): v for k, v in (storage_options or {}).items()}
+    if not any(k in opts for k in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT", "AWS_ACCESS_KEY_ID")):
+        return None
+    parts = ["TYPE s3"]
+    if opts.get("AWS_ACCESS_KEY_ID"):
+        parts += [f"KEY_ID {_literal(opts['AWS_ACCESS_KEY_ID'])}",
+                  f"SECRET {_literal(opts.get('AWS_SECRET_ACCESS_KEY', ''))}"]
+    if opts.get("AWS_SESSION_TOKEN"):
+        parts.append(f"SESSION_TOKEN {_literal(opts['AWS_SESSION_TOKEN'])}")
+    parts.append(f"REGION {_literal(opts.get('AWS_REGION', 'us-east-1'))}")
+    endpoint = opts.get("AWS_ENDPOINT_URL") or opts.get("AWS_ENDPOINT")
+    if endpoint:
+        scheme, _, host = endpoint.partition("://")
+        parts += [f"ENDPOINT {_literal(host.rstrip('/'))}", f"USE_SSL {'false' if scheme == 'http' else 'true'}",
+                  "URL_STYLE 'path'"]
+    return f"CREATE OR REPLACE SECRET {name} ({', '.join(parts)})"
+
+
 def connect(database: str | Path = ":memory:", read_only: bool = False,
-            extensions: tuple[str, ...] = ("delta",), config: dict | None = None) -> duckdb.DuckDBPyConnection:
+            extensions: tuple[str, ...] = ("delta",), config: dict | None = None,
+            storage_options: dict[str, str] | None = None) -> duckdb.DuckDBPyConnection:
+    """A connection with ``extensions`` loaded (offline); with object-store ``storage_options`` also httpfs and
+    a session secret for the endpoint, so ``delta_scan('s3://...')`` and ``read_parquet('s3://...')`` work."""
+    secret = s3_secret_sql(storage_options)
+    if secret and "httpfs" not in extensions:
+        extensions = (*extensions, "httpfs")
     for ext in extensions:
         install_extension(ext)
-    con = duckdb.connect(str(database), read_only=read_only, config=config or {})
+    # never fetch an extension from the network: everything loads from the installed packages
+    con = duckdb.connect(str(database), read_only=read_only,
+                         config={"autoinstall_known_extensions": False, **(config or {})})
     for ext in extensions:
         con.load_extension(ext)
+    if secret:
+        con.execute(secret)
     return con

@@ -38,13 +38,25 @@ def _atomic_write(path: Path, data: bytes) -> None:
 
 
 def site_dir(lh: Lakehouse) -> Path:
-    return lh.local_dir("site")
+    """The published site as a local folder: ``<root>/site``, or this node's copy of it on an object store."""
+    if lh.remote:
+        return lh.artifacts.fetch(lh.path("site"))
+    path = Path(lh.path("site"))
+    path.mkdir(parents=True, exist_ok=True)
+    return path
 
 
 def build_site(lh: Lakehouse, out_dir: str | Path | None = None, now: datetime | None = None) -> pl.DataFrame:
-    """Render every publishable draft; returns the rows of ``gold.published_documents``."""
+    """Render every publishable draft into ``out_dir`` (default ``<root>/site``, local or object store,
+    through ``lh.artifacts``); returns the rows of ``gold.published_documents``."""
+    if out_dir is None:
+        with lh.artifacts.directory("site") as out:
+            return _build_site(lh, out, now)
+    return _build_site(lh, Path(out_dir), now)
+
+
+def _build_site(lh: Lakehouse, out: Path, now: datetime | None) -> pl.DataFrame:
     now = now or utcnow()
-    out = Path(out_dir) if out_dir is not None else site_dir(lh)
     out.mkdir(parents=True, exist_ok=True)
     rows, entries = [], []
     for p in publishable(lh):
@@ -58,7 +70,7 @@ def build_site(lh: Lakehouse, out_dir: str | Path | None = None, now: datetime |
         if staging.exists():
             shutil.rmtree(staging)
         _, tables, charts = exhibits(draft, None)
-        drawn = Path(draft.artifacts_dir or "/nonexistent") / "charts"
+        drawn = (lh.artifacts.fetch(draft.artifacts_dir) if draft.artifacts_dir else Path("/nonexistent")) / "charts"
         if all((drawn / c.filename).is_file() for c in charts):
             for c in charts:  # drawn when the version was created: reuse them
                 c.path = str(drawn / c.filename)

@@ -129,8 +129,11 @@ def save_drafts(lh: Lakehouse, drafts: list[Draft], now: datetime | None = None)
             continue
         d.version = (prev["version"] + 1) if prev is not None else 1
         d.created_at = now
-        d.artifacts_dir = str(lh.local_dir("documents", d.draft_id, f"v{d.version}"))
-        write_artifacts(d, d.artifacts_dir)
+        # <root>/documents/<draft>/v<n>: a local folder, or a mirror uploaded to the object store after writing
+        with lh.artifacts.directory("documents", d.draft_id, f"v{d.version}") as folder:
+            d.artifacts_dir = str(folder)
+            write_artifacts(d, d.artifacts_dir)
+            d.artifacts_dir = lh.artifacts.location(folder)
         final.append(d)
         new.append(d)
     if new:

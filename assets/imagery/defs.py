@@ -6,7 +6,6 @@ Every asset is partitioned by ``tile_batches`` (one landing batch = one scene), 
 replaces exactly that batch's partition. The work is done by plain functions in this package.
 """
 
-from pathlib import Path
 
 import dagster as dg
 import polars as pl
@@ -185,39 +184,39 @@ def mask_clusters_and_objects(context: dg.AssetExecutionContext, lakehouse: Lake
     # exports and quicklooks (next to the tables, under the data root); what an earlier run of the
     # batch wrote there goes first, so a tile or CRS no longer in the batch leaves no stale file
     extra: dict = {}
-    if not lh.remote:
-        remove_exports(Path(lh.root, "exports", "imagery", batch))
-        remove_quicklooks(Path(lh.root, "pictures", "imagery", batch))
-    if naming is not None:
-        export_dir = lh.local_dir("exports", "imagery", batch)
-        picture_dir = lh.local_dir("pictures", "imagery", batch)
-        exporter = ObjectExporter(export_dir)
-        labels = dict(zip(objects.get_column("mask_id").to_list(), objects.get_column("label").to_list()))
-        quicklooks_md, paths = [], []
-        qnames = quicklook_names(list(infos), batch)
-        for tile_id, tile_masks in sorted(masks.group_by("tile_id"), key=lambda kv: kv[0][0]):
-            tile_id = tile_id[0]
-            tile_objects = objects.filter(pl.col("tile_id") == tile_id).join(
-                tile_masks.select("mask_id", "geometry_wkb"), on="mask_id", how="left", maintain_order="left")
-            exporter.add(tile_objects.drop("geometry_wkb"), tile_objects.get_column("geometry_wkb"))
-            info = infos[tile_id]
-            png, shares = render_quicklook(info, ((w, labels[m]) for m, w in tile_masks.select("mask_id", "geometry_wkb")
-                                                  .iter_rows()))
-            path = picture_dir / qnames[tile_id]
-            path.write_bytes(png)
-            paths.append(str(path))
-            if len(quicklooks_md) < MAX_EMBEDDED_QUICKLOOKS:
-                quicklooks_md.append(f"**{tile_id}** — " + ", ".join(f"{k} {v:.0%}" for k, v in
-                                                                   sorted(shares.items(), key=lambda kv: -kv[1]))
-                                     + "\n\n" + thumbnail_md(png, alt=tile_id))
-        exported = exporter.close()
-        extra = {"quicklooks": dg.MetadataValue.md("\n\n".join(quicklooks_md)),
-                 "quicklook_dir": dg.MetadataValue.path(str(picture_dir)),
-                 "exports": dg.MetadataValue.md("\n".join(f"- `{p}`" for p in exported)),
-                 "k": naming.model.k,
-                 "silhouette": dg.MetadataValue.md(", ".join(
-                     f"{name}: k={m.k}, silhouette={m.silhouette if m.silhouette is None else round(m.silhouette, 3)}"
-                     for name, m in naming.model.families.items()))}
+    # (through lh.artifacts: local folders, or mirrors of <root>/... uploaded when the block succeeds)
+    with lh.artifacts.directory("exports", "imagery", batch) as export_dir, \
+            lh.artifacts.directory("pictures", "imagery", batch) as picture_dir:
+        remove_exports(export_dir)
+        remove_quicklooks(picture_dir)
+        if naming is not None:
+            exporter = ObjectExporter(export_dir)
+            labels = dict(zip(objects.get_column("mask_id").to_list(), objects.get_column("label").to_list()))
+            quicklooks_md, paths = [], []
+            qnames = quicklook_names(list(infos), batch)
+            for tile_id, tile_masks in sorted(masks.group_by("tile_id"), key=lambda kv: kv[0][0]):
+                tile_id = tile_id[0]
+                tile_objects = objects.filter(pl.col("tile_id") == tile_id).join(
+                    tile_masks.select("mask_id", "geometry_wkb"), on="mask_id", how="left", maintain_order="left")
+                exporter.add(tile_objects.drop("geometry_wkb"), tile_objects.get_column("geometry_wkb"))
+                info = infos[tile_id]
+                png, shares = render_quicklook(info, ((w, labels[m]) for m, w in tile_masks.select("mask_id", "geometry_wkb")
+                                                      .iter_rows()))
+                path = picture_dir / qnames[tile_id]
+                path.write_bytes(png)
+                paths.append(lh.artifacts.location(path))
+                if len(quicklooks_md) < MAX_EMBEDDED_QUICKLOOKS:
+                    quicklooks_md.append(f"**{tile_id}** — " + ", ".join(f"{k} {v:.0%}" for k, v in
+                                                                       sorted(shares.items(), key=lambda kv: -kv[1]))
+                                         + "\n\n" + thumbnail_md(png, alt=tile_id))
+            exported = exporter.close()
+            extra = {"quicklooks": dg.MetadataValue.md("\n\n".join(quicklooks_md)),
+                     "quicklook_dir": dg.MetadataValue.path(lh.artifacts.location(picture_dir)),
+                     "exports": dg.MetadataValue.md("\n".join(f"- `{lh.artifacts.location(p)}`" for p in exported)),
+                     "k": naming.model.k,
+                     "silhouette": dg.MetadataValue.md(", ".join(
+                         f"{name}: k={m.k}, silhouette={m.silhouette if m.silhouette is None else round(m.silhouette, 3)}"
+                         for name, m in naming.model.families.items()))}
     label_counts = objects.group_by("label").agg(pl.len().alias("objects"), pl.col("area_px").sum()) \
         .sort("area_px", descending=True) if objects.height else pl.DataFrame()
     yield _result(K_CLUSTERS, table_result(T.mask_clusters, lh, w_clusters, clusters, check_results=[namer_check],

@@ -326,10 +326,11 @@ def migration_intensity_indicator(config: IndicatorConfig, lakehouse: LakehouseR
     mentions = lh.read(T.mentions_by_municipality, columns=["cve_geo", "model", "n_present"])
     extra = {"weights": dg.MetadataValue.json(weights.as_dict())}
     if df.height:
-        chart = analysis.intensity_chart(df, mentions, lh.local_dir("news", "charts") / "migration_intensity.png",
-                                         top_n=config.chart_top_n)
-        extra["chart"] = dg.MetadataValue.md(analysis.png_markdown(chart, "migration intensity"))
-        extra["chart_path"] = dg.MetadataValue.path(str(chart))
+        with lh.artifacts.directory("news", "charts") as charts:   # <root>/news/charts, local or object store
+            chart = analysis.intensity_chart(df, mentions, charts / "migration_intensity.png",
+                                             top_n=config.chart_top_n)
+            extra["chart"] = dg.MetadataValue.md(analysis.png_markdown(chart, "migration intensity"))
+            extra["chart_path"] = dg.MetadataValue.path(lh.artifacts.location(chart))
     numeric = ["share_women_news", "news_per_100k", "z_share_women_news", "z_news_per_100k", "z_shelters",
                "z_shelter_capacity", "intensity_index", "intensity_0_100"]
     not_finite = sum(1 for row in df.select(numeric).iter_rows() for v in row if v is None or not math.isfinite(v))

@@ -7,6 +7,7 @@ landing to marts in one graph; dbt tests surface as asset checks.
 
 import logging
 import re
+from pathlib import Path
 from typing import Any, Mapping
 
 import dagster as dg
@@ -84,8 +85,10 @@ def _dbt_assets():
     def dbt_marts(context: dg.AssetExecutionContext, dbt: DbtCliResource, lakehouse: LakehouseResource):
         """dbt staging views and marts (exported as Parquet under <root>/marts) with their dbt tests."""
         install_extension("delta")  # offline: dbt's `INSTALL delta` then finds it in place
+        install_extension("httpfs")  # (an s3:// root: dbt reads the tables and writes the marts through it)
         _quiet_source_test_warnings()
-        lakehouse.lakehouse.local_dir(MARTS_DIR)
+        if not lakehouse.lakehouse.remote:
+            Path(lakehouse.lakehouse.path(MARTS_DIR)).mkdir(parents=True, exist_ok=True)
         # The dbt profile and sources read the root from --vars (the process environment is left alone).
         yield from dbt.cli(["build", *dbt_vars(lakehouse.root)], context=context).stream()
 
