@@ -35,6 +35,7 @@ import pyarrow as pa
 from deltalake import CommitProperties, DeltaTable, QueryBuilder, write_deltalake
 from deltalake.exceptions import CommitFailedError, DeltaError, TableNotFoundError
 
+from lakehouse.artifacts import Artifacts
 from lakehouse.errors import LakehouseError, SchemaError
 from lakehouse.spec import TableSpec
 
@@ -83,6 +84,18 @@ class Lakehouse:
         self.root = root.rstrip("/") if self.remote else str(Path(root).expanduser().resolve())
         self.storage_options = dict(storage_options or {})
 
+    # where this node keeps its copy of the artifacts of an object-store root (set from the settings)
+    artifact_cache: str | os.PathLike | None = None
+
+    @property
+    def artifacts(self):
+        """The files under the root that are not tables (models, exports, pictures, site), local and remote
+        roots alike (:class:`lakehouse.artifacts.Artifacts`)."""
+        current = self.__dict__.get("_artifacts")
+        if current is None or current.cache_dir != Artifacts(self.root, None, self.artifact_cache).cache_dir:
+            current = self.__dict__["_artifacts"] = Artifacts(self.root, self.storage_options, self.artifact_cache)
+        return current
+
     # ------------------------------------------------------------------ locations
     def uri(self, spec: TableSpec) -> str:
         return f"{self.root}/{spec.layer}/{spec.name}"
@@ -94,7 +107,8 @@ class Lakehouse:
     def local_dir(self, *parts: str) -> Path:
         """A local directory under the data root, created if needed (artifacts, pictures, sites)."""
         if self.remote:
-            raise LakehouseError(f"{self.root} is an object store; local directories need a local data root")
+            raise LakehouseError(f"{self.root} is an object store: write artifacts through "
+                                 "Lakehouse.artifacts.directory(...) (works with local and remote roots)")
         p = Path(self.root, *parts)
         p.mkdir(parents=True, exist_ok=True)
         return p
@@ -132,7 +146,7 @@ class Lakehouse:
         if unknown:
             raise LakehouseError(f"table {spec.key} has no column(s) {unknown}")
         # (asked only for new columns: one stored column still gives the row count)
-        df = pl.from_arrow(table.to_pyarrow_table(columns=[c for c in out if c in have] or have[:1]))
+        df = pl.from_arrow(self._arrow(table, [c for c in out if c in have] or have[:1]))
         assert isinstance(df, pl.DataFrame)
         added = [c for c in out if c not in have]
         if added:
@@ -143,7 +157,18 @@ class Lakehouse:
         table = self._table(spec)
         if table is None:
             return 0
+        if self.remote:
+            return int(QueryBuilder().register("t", table).execute("SELECT count(*) AS n FROM t")
+                       .read_all().column(0)[0].as_py())
         return table.to_pyarrow_dataset().count_rows()
+
+    def _arrow(self, table: DeltaTable, columns: list[str]) -> pa.Table:
+        """``columns`` of ``table`` as Arrow. On an object store through deltalake's QueryBuilder: reading an S3
+        table with ``to_pyarrow_table()`` aborted the process at exit (rc 134) in about half the runs."""
+        if not self.remote:
+            return table.to_pyarrow_table(columns=columns)
+        cols = ", ".join('"' + c.replace('"', '""') + '"' for c in columns)
+        return pa.table(QueryBuilder().register("t", table).execute(f"SELECT {cols} FROM t").read_all())
 
     # ------------------------------------------------------------------ validation
     def conform(self, spec: TableSpec, df: pl.DataFrame) -> pl.DataFrame:

@@ -1,7 +1,9 @@
 """The ONE composition point: every asset, check, job, schedule, sensor and resource of the project.
 
 Cross-cutting policy lives here: key checks on every silver table, the catalog asset that depends
-on every table asset.
+on every table asset, and the executor: local processes by default, Celery workers with
+``FMLAKE_EXECUTOR=celery``, where the steps of the GPU pools (segmentation, naming, model training, LLM
+answers and drafts) go to the ``gpu`` queue and every other step to ``default``.
 """
 
 from __future__ import annotations
@@ -22,6 +24,20 @@ from pipelines.jobs import jobs
 from pipelines.resources import build_resources
 from pipelines.schedules import schedules
 from pipelines.sensors import batch_jobs, build_landing_sensor
+from pipelines.settings import Settings, load_settings
+
+# Steps that need a GPU node on a cluster, by pool (the pools the assets declare): the Celery executor
+# sends them to the `gpu` queue (workers on GPU nodes listen to it), every other step to `default`.
+GPU_POOLS = ("imagery_segmenter", "imagery_namer", "coding_model", "llm")
+
+
+def build_executor(settings: Settings) -> dg.ExecutorDefinition:
+    """The executor of every job: local processes (default) or the Celery workers of the cluster profile."""
+    if settings.cluster.celery:
+        from pipelines.cluster.executor import routed_celery_executor
+
+        return routed_celery_executor(settings.cluster, GPU_POOLS)
+    return dg.multiprocess_executor
 
 
 def _key_checks(defs: dg.Definitions) -> list[dg.AssetChecksDefinition]:
@@ -39,7 +55,8 @@ def _key_checks(defs: dg.Definitions) -> list[dg.AssetChecksDefinition]:
     return checks
 
 
-def build_definitions() -> dg.Definitions:
+def build_definitions(settings: Settings | None = None) -> dg.Definitions:
+    settings = settings or load_settings()
     apps = dg.Definitions.merge(
         dg.Definitions(assets=ingestion_assets),
         # each domain module exposes its own Definitions (assets, checks, jobs, sensors; no resources)
@@ -55,7 +72,8 @@ def build_definitions() -> dg.Definitions:
             jobs=[*jobs, lakehouse_maintenance_job, *per_batch.values()],
             schedules=schedules,
             sensors=[build_landing_sensor(per_batch)],
-            resources=build_resources(),
+            resources=build_resources(settings),
+            executor=build_executor(settings),
         ),
     )
 

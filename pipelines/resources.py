@@ -21,7 +21,7 @@ from resources.segmenter import SegmenterResource
 
 
 def lakehouse_resource(settings: Settings) -> LakehouseResource:
-    core = settings.core
+    core, cluster = settings.core, settings.cluster
     return LakehouseResource(
         root=core.lakehouse_root,
         landing_root=core.landing_root,
@@ -36,6 +36,11 @@ def lakehouse_resource(settings: Settings) -> LakehouseResource:
         max_json_depth=settings.limits.max_json_depth,
         max_records_per_file=settings.limits.max_records_per_file,
         max_raster_pixels=settings.limits.max_raster_pixels,
+        s3_endpoint=cluster.s3_endpoint,
+        s3_region=cluster.s3_region,
+        s3_access_key_id=cluster.s3_access_key_id.env_var() if cluster.s3_access_key_id.is_set else "",
+        s3_secret_access_key=cluster.s3_secret_access_key.env_var() if cluster.s3_secret_access_key.is_set else "",
+        artifact_cache=str(cluster.artifact_cache),
     )
 
 

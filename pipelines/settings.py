@@ -1,7 +1,7 @@
 """The ONE reader of the environment: every setting of the project, typed, with its default and validation.
 
 ``load_settings()`` maps environment variables (documented one by one in ``.env.example``; a test keeps the two
-in step) to a frozen :class:`Settings` of sections — core, llm, imagery, search, documents (a domain adds its section when it has settings).
+in step) to a frozen :class:`Settings` of sections — core, llm, imagery, search, documents, cluster (a domain adds its section when it has settings).
 Nothing is read at import time. Definitions, CLIs, services, benches and the demo all build their resources
 from one :class:`Settings` through the same factories (:mod:`pipelines.resources`), so a default or a
 validation exists once.
@@ -224,6 +224,51 @@ class DocumentsSettings:
 
 
 @dataclass(frozen=True)
+class ClusterSettings:
+    """Beyond one machine (README "Deployment"): which executor runs the steps, the Celery broker, the
+    Postgres instance storage and the S3-compatible object store. The defaults are today's one machine."""
+
+    # multiprocess (steps in local processes, the default) | celery (steps on Celery workers)
+    executor: str
+    broker_url: str
+    result_backend: str
+    # a step a worker took but never acknowledged (the worker died) goes back to the queue after this long
+    visibility_timeout_s: float
+    # the Dagster instance on Postgres (the cluster profile, deploy/dagster.cluster.yaml): the instance yaml
+    # reads these same variables as `env:` references; the password is a secret
+    pg_host: str
+    pg_port: int
+    pg_db: str
+    pg_user: str
+    pg_password: Secret
+    # the S3-compatible object store (MinIO, Ceph RGW; moto in the tests): endpoint and credentials
+    s3_endpoint: str
+    s3_region: str
+    s3_access_key_id: Secret
+    s3_secret_access_key: Secret
+    # where a node keeps its local copy of artifacts read from or written to an object-store root
+    artifact_cache: Path
+    # compute logs (step stdout/stderr): a folder every node can read (a NAS mount in a real site)
+    compute_logs_dir: Path
+
+    @property
+    def celery(self) -> bool:
+        return self.executor == "celery"
+
+    def s3_storage_options(self) -> dict[str, str]:
+        """deltalake/object_store options for the S3 endpoint of these settings (never print them)."""
+        if not self.s3_endpoint:
+            return {}
+        options = {"AWS_ENDPOINT_URL": self.s3_endpoint, "AWS_REGION": self.s3_region,
+                   "AWS_ALLOW_HTTP": "true" if self.s3_endpoint.startswith("http://") else "false"}
+        if self.s3_access_key_id.is_set:
+            options["AWS_ACCESS_KEY_ID"] = self.s3_access_key_id.reveal() or ""
+        if self.s3_secret_access_key.is_set:
+            options["AWS_SECRET_ACCESS_KEY"] = self.s3_secret_access_key.reveal() or ""
+        return options
+
+
+@dataclass(frozen=True)
 class LimitsSettings:
     """Bounds on what a file or a request may make the house spend (issue 15): past one, the file is
     quarantined / the tile skipped / the request refused with the limit named, never unbounded memory or time."""
@@ -258,14 +303,22 @@ class Settings:
     imagery: ImagerySettings
     search: SearchSettings
     documents: DocumentsSettings
+    cluster: ClusterSettings
     limits: LimitsSettings = field(default_factory=LimitsSettings)
     delta: DeltaSettings = field(default_factory=DeltaSettings)
+
+    def storage_options(self) -> dict[str, str]:
+        """The object-store options of the lakehouse: the S3 endpoint settings, then
+        ``LAKEHOUSE_STORAGE_OPTIONS`` on top (never print them)."""
+        return {**self.cluster.s3_storage_options(), **self.core.storage_options_value()}
 
     def lakehouse(self):
         """The Delta tables of these settings, for CLIs, services and benches (outside a Dagster run)."""
         from lakehouse import Lakehouse
 
-        return Lakehouse(self.core.lakehouse_root, self.core.storage_options_value(), commit_retries=self.delta.commit_retries)
+        lh = Lakehouse(self.core.lakehouse_root, self.storage_options(), commit_retries=self.delta.commit_retries)
+        lh.artifact_cache = self.cluster.artifact_cache
+        return lh
 
 
 # every variable the settings read (the .env.example test compares against this)
@@ -370,6 +423,35 @@ def _documents(r: _Reader) -> DocumentsSettings:
                              instructions_dir=r.str("FMLAKE_DOC_INSTRUCTIONS_DIR"))
 
 
+EXECUTORS = ("multiprocess", "celery")
+
+
+def _cluster(r: _Reader, core: CoreSettings) -> ClusterSettings:
+    endpoint = r.str("FMLAKE_S3_ENDPOINT").rstrip("/")
+    if endpoint and not endpoint.startswith(("http://", "https://")):
+        raise SettingsError(f"FMLAKE_S3_ENDPOINT {endpoint!r} must start with http:// or https://")
+    broker = r.str("FMLAKE_CELERY_BROKER", "redis://127.0.0.1:6379/0")
+    if not broker.startswith(("redis://", "rediss://", "amqp://", "pyamqp://")):
+        raise SettingsError(f"FMLAKE_CELERY_BROKER {broker!r} must be a redis:// or amqp:// URL")
+    cluster_dir = PROJECT_ROOT / "data" / "cluster"
+    return ClusterSettings(
+        executor=r.choice("FMLAKE_EXECUTOR", EXECUTORS, "multiprocess"),
+        broker_url=broker,
+        result_backend=r.str("FMLAKE_CELERY_BACKEND", "redis://127.0.0.1:6379/1"),
+        visibility_timeout_s=r.num("FMLAKE_CELERY_VISIBILITY_TIMEOUT_S", float, 3600.0, minimum=1),
+        pg_host=r.str("DAGSTER_PG_HOST", "127.0.0.1"),
+        pg_port=r.num("DAGSTER_PG_PORT", int, 5432, minimum=1, maximum=65535),
+        pg_db=r.str("DAGSTER_PG_DB", "dagster"),
+        pg_user=r.str("DAGSTER_PG_USERNAME", "dagster"),
+        pg_password=Secret("DAGSTER_PG_PASSWORD", r.raw("DAGSTER_PG_PASSWORD")),
+        s3_endpoint=endpoint,
+        s3_region=r.str("AWS_REGION", "us-east-1"),
+        s3_access_key_id=Secret("AWS_ACCESS_KEY_ID", r.raw("AWS_ACCESS_KEY_ID")),
+        s3_secret_access_key=Secret("AWS_SECRET_ACCESS_KEY", r.raw("AWS_SECRET_ACCESS_KEY")),
+        artifact_cache=Path(r.str("FMLAKE_ARTIFACT_CACHE") or cluster_dir / "artifact_cache").expanduser(),
+        compute_logs_dir=Path(r.str("FMLAKE_COMPUTE_LOGS_DIR") or cluster_dir / "compute_logs").expanduser())
+
+
 def _limits(r: _Reader) -> LimitsSettings:
     mib = 1024 * 1024
     return LimitsSettings(
@@ -394,11 +476,29 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     """Every setting from ``env`` (default: the process environment); a bad value raises
     :class:`SettingsError` naming the variable."""
     r = _TrackingReader(os.environ if env is None else env)
-    return Settings(core=_core(r), llm=_llm(r), imagery=_imagery(r), search=_search(r), documents=_documents(r),
-                    limits=_limits(r), delta=_delta(r))
+    core = _core(r)
+    return Settings(core=core, llm=_llm(r), imagery=_imagery(r), search=_search(r), documents=_documents(r),
+                    cluster=_cluster(r, core), limits=_limits(r), delta=_delta(r))
 
 
 def known_variables() -> set[str]:
     """Every variable :func:`load_settings` reads (``FMLAKE_SOURCE_<NAME>`` stands for the family)."""
     load_settings({})
     return {*KNOWN_VARIABLES, f"{SOURCE_PREFIX}<NAME>"}
+
+
+# a process started from these settings (a Celery worker, a server) also needs these to run at all
+_PROCESS_BASICS = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR", "VIRTUAL_ENV", "HF_HUB_OFFLINE",
+                   "TRANSFORMERS_OFFLINE", "PYTHONUNBUFFERED")
+
+
+def settings_environment(env: Mapping[str, str] | None = None, **overrides: str) -> dict[str, str]:
+    """The environment a process started from the settings gets, passed explicitly (Celery workers do not
+    inherit the launcher's environment): every variable the settings read that ``env`` (default: the process
+    environment) sets, ``FMLAKE_SOURCE_*`` included, plus the few a process needs (PATH, HOME, ...), then
+    ``overrides``. It holds the secrets' values: hand it to ``subprocess`` only, never print it."""
+    env = os.environ if env is None else env
+    known = known_variables() - {f"{SOURCE_PREFIX}<NAME>"}
+    out = {k: v for k, v in env.items() if k in known or k in _PROCESS_BASICS or k.startswith(SOURCE_PREFIX)}
+    out.update(overrides)
+    return out

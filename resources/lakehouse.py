@@ -30,6 +30,13 @@ class LakehouseResource(dg.ConfigurableResource):
     commit_retries: int = 25
     vacuum_retention_hours: int = 168
     compact_target_mb: int = 128
+    # an S3-compatible endpoint (MinIO, Ceph RGW); the keys come as dg.EnvVar("AWS_ACCESS_KEY_ID"/...)
+    s3_endpoint: str = ""
+    s3_region: str = "us-east-1"
+    s3_access_key_id: str = ""
+    s3_secret_access_key: str = ""
+    # this node's copy of the artifacts of an object-store root
+    artifact_cache: str = ""
 
     # bounds on what one landing file may make a reader spend (settings LimitsSettings, FMLAKE_MAX_*)
     max_landing_file_bytes: int = 512 * 1024 * 1024
@@ -43,8 +50,26 @@ class LakehouseResource(dg.ConfigurableResource):
     @property
     def lakehouse(self) -> Lakehouse:
         if self._lakehouse is None:
-            self._lakehouse = Lakehouse(self.root, json.loads(self.storage_options_json or "{}"), commit_retries=self.commit_retries)
+            lakehouse = Lakehouse(self.root, self.storage_options(), commit_retries=self.commit_retries)
+            lakehouse.artifact_cache = self.artifact_cache or None
+            # an object store that refuses the credentials (or does not answer) is one clear error naming the
+            # endpoint, before the step reads or writes anything
+            lakehouse.artifacts.check_access()
+            self._lakehouse = lakehouse
         return self._lakehouse
+
+    def storage_options(self) -> dict[str, str]:
+        """deltalake/obstore options: the S3 endpoint fields, then ``storage_options_json`` on top."""
+        options: dict[str, str] = {}
+        if self.s3_endpoint:
+            options.update(AWS_ENDPOINT_URL=self.s3_endpoint, AWS_REGION=self.s3_region,
+                           AWS_ALLOW_HTTP="true" if self.s3_endpoint.startswith("http://") else "false")
+            if self.s3_access_key_id:
+                options["AWS_ACCESS_KEY_ID"] = self.s3_access_key_id
+            if self.s3_secret_access_key:
+                options["AWS_SECRET_ACCESS_KEY"] = self.s3_secret_access_key
+        options.update(json.loads(self.storage_options_json or "{}"))
+        return options
 
     @property
     def landing(self) -> Landing:
