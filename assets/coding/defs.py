@@ -3,6 +3,7 @@
 landing/coding_feedback/*.csv ─> silver.coding_feedback ─┐
 silver.economic_activity_text, silver.crime_narratives ───┴─> silver.coding_training_set
 silver.coding_training_set ─> gold.coding_models (versioned artifact + WARN check against the last model)
+gold.coding_models + silver.coding_feedback ─> gold.coding_thresholds (threshold versions, re-estimated from decisions)
 gold.coding_models ─> gold.coded_records ─> gold.coding_review_queue (+ CSV export for coders)
                                          ─> gold.coding_quality
 The feedback sensor starts ``coding_feedback_job`` when coders drop a file: their codes are merged
@@ -25,6 +26,7 @@ import polars as pl
 
 from assets.common import asset_key, markdown_preview, table_metadata, table_result, write_table
 from assets.coding import pipeline as P
+from assets.coding import thresholds as TH
 from assets.coding.catalog import load_catalog
 from assets.coding.config import load_config
 from assets.coding.engine import ENGINE_VERSION, load_engine
@@ -44,6 +46,7 @@ K_MODELS = asset_key(T.coding_models)
 K_CODED = asset_key(T.coded_records)
 K_QUEUE = asset_key(T.coding_review_queue)
 K_QUALITY = asset_key(T.coding_quality)
+K_THRESHOLDS = asset_key(T.coding_thresholds)
 
 
 @functools.cache
@@ -105,11 +108,13 @@ def coding_feedback(context: dg.AssetExecutionContext, config: CodingConfig,
     are kept with ``status=invalid`` and their file and row (unknown_classification / unknown_record /
     unknown_code / empty_code / invalid_reviewed_at). The newest reviewed_at wins per record; undated
     rows rank before dated ones, and among equal or missing dates the later file, then row, wins.
+    Decisions made in the coder's workbench (``source_file=workbench``, appended there at once) are kept.
     """
     lh = lakehouse.lakehouse
     configs = _configs(config)
     records = {cfg.name: set(P.source_records(lh, cfg).get_column("record_id").to_list()) for cfg, _ in configs}
     df, quarantined = P.read_feedback(lakehouse.landing, records, {cfg.name: cat for cfg, cat in configs})
+    df = P.with_workbench_decisions(df, lh.read(T.coding_feedback))
     invalid = df.filter(pl.col("status") == "invalid")
     reasons = invalid.group_by("invalid_reason").len().sort("invalid_reason")
     check = dg.AssetCheckResult(
@@ -146,9 +151,8 @@ def coding_training_set(config: CodingConfig, lakehouse: LakehouseResource) -> d
 
 
 # ---------------------------------------------------------------- models
-def _models_location(lh) -> str:
-    """``<root>/models/coding`` (a folder, or a prefix of the object store; written through lh.artifacts)."""
-    return lh.path("models", "coding")
+def _models_dir(lh) -> "object":
+    return lh.local_dir("models", "coding")
 
 
 @_asset(key=K_MODELS, group_name=GROUP, kinds={"scikitlearn", "delta"}, deps=[K_TRAINING],
@@ -177,9 +181,7 @@ def coding_models(context: dg.AssetExecutionContext, config: CodingConfig,
                              f"to train on (source {cfg.source.table if cfg.source else '-'})")
         columns = {"text_col": cfg.source.text if cfg.source else "text",
                    "context_cols": list(cfg.source.context) if cfg.source else [], "time_col": cfg.source.time if cfg.source else None}
-        with lh.artifacts.directory("models", "coding", cfg.name) as cls_dir:   # local, or a mirror uploaded after
-            stored = train_and_store(cls_dir.parent, cfg, cat, records, columns, log=context.log.info)
-            artifact_path = lh.artifacts.location(stored.path)
+        stored = train_and_store(_models_dir(lh), cfg, cat, records, columns, log=context.log.info)
         m = stored.metrics
         val = m.get("validation") or {}
         old = previous.filter(pl.col("classification") == cfg.name)
@@ -192,7 +194,7 @@ def coding_models(context: dg.AssetExecutionContext, config: CodingConfig,
             "n_validation": m.get("n_validation"), "threshold": m.get("threshold"),
             "val_accuracy": val.get("accuracy"), "val_auto_share": val.get("auto_share"),
             "val_auto_precision": val.get("auto_precision"), "val_macro_f1": val.get("macro_f1"),
-            "train_seconds": m.get("seconds"), "artifact_path": artifact_path,
+            "train_seconds": m.get("seconds"), "artifact_path": str(stored.path),
             "metrics_json": json.dumps(m, ensure_ascii=False, default=str), "is_current": True,
         }
         new_rows.append(row)
@@ -224,13 +226,56 @@ def coding_models(context: dg.AssetExecutionContext, config: CodingConfig,
                   "promotion_tolerance": config.promotion_tolerance})
     return table_result(T.coding_models, lh, written, new, check_results=[check], extra={
         "models": dg.MetadataValue.md("\n".join(notes)),
-        "artifacts": dg.MetadataValue.path(_models_location(lh)),
+        "artifacts": dg.MetadataValue.path(str(_models_dir(lh))),
         "versions_in_table": df.height,
     })
 
 
+# ---------------------------------------------------------------- thresholds
+@_asset(key=K_THRESHOLDS, group_name=GROUP, kinds={"delta", "polars"}, deps=[K_MODELS, K_FEEDBACK],
+        metadata=table_metadata(T.coding_thresholds))
+def coding_thresholds(config: CodingConfig, lakehouse: LakehouseResource) -> dg.MaterializeResult:
+    """Versions of each current model's auto-coding threshold: version 1 is the one its fit chose on backtests
+    of the latest human-coded periods; each later version is re-estimated, without retraining, from the fit's
+    held-out records plus coders' decisions on records this model coded (review queue decisions, and audits of
+    auto-coded records weighted by 1/``audit_rate``), with its expected precision and 95 % interval.
+    ``gold.coded_records`` codes with the current version."""
+    lh = lakehouse.lakehouse
+    models = lh.read(T.coding_models).filter(pl.col("is_current"))
+    feedback, coded, previous = lh.read(T.coding_feedback), lh.read(T.coded_records), lh.read(T.coding_thresholds)
+    now = datetime.now(timezone.utc)
+    rows, names = [], []
+    for cfg, _ in _configs(config):
+        current = models.filter(pl.col("classification") == cfg.name)
+        if current.height != 1:
+            raise dg.Failure(f"classification {cfg.name}: no current model; materialize {K_MODELS.to_user_string()}")
+        m = current.row(0, named=True)
+        decisions = TH.decisions_on(feedback, coded, cfg.name, m["model_version"])
+        engine = load_engine(m["artifact_path"])
+        rows += TH.threshold_versions(cfg.name, m["model_version"], engine, previous, decisions, config.audit_rate,
+                                      now)
+        names.append(cfg.name)
+    new = pl.DataFrame(rows, schema=T.coding_thresholds.full_schema)
+    models_now = new.select("classification", "model_version").unique()
+    keep = previous.join(models_now, on=["classification", "model_version"], how="anti") \
+        .with_columns(is_current=pl.when(pl.col("classification").is_in(names)).then(False)
+                      .otherwise(pl.col("is_current")))
+    df = pl.concat([keep.select(list(T.coding_thresholds.full_schema)), new]) \
+        .sort("classification", "model_version", "threshold_version")
+    return write_table(lh, T.coding_thresholds, df, preview=new.filter(pl.col("is_current")),
+                       extra={"versions": df.height})
+
+
+def current_threshold(thresholds: pl.DataFrame, classification: str, model_version: str):
+    """(True, threshold) of the current threshold version of a model, or (False, None) when it has none."""
+    cur = thresholds.filter((pl.col("classification") == classification) & (pl.col("model_version") == model_version)
+                            & pl.col("is_current"))
+    return (True, cur.get_column("threshold")[0]) if cur.height else (False, None)
+
+
 # ---------------------------------------------------------------- coded records
-@_asset(key=K_CODED, group_name=GROUP, kinds={"scikitlearn", "delta", "polars"}, deps=[K_MODELS], source_deps=True,
+@_asset(key=K_CODED, group_name=GROUP, kinds={"scikitlearn", "delta", "polars"}, deps=[K_MODELS, K_THRESHOLDS],
+        source_deps=True,
           metadata=table_metadata(T.coded_records),
           check_specs=[dg.AssetCheckSpec("every_uncoded_record_coded", asset=K_CODED, blocking=True,
                                          description="One row per source record without a code: none dropped, "
@@ -248,6 +293,7 @@ def coded_records(context: dg.AssetExecutionContext, config: CodingConfig, lakeh
     lh = lakehouse.lakehouse
     models = lh.read(T.coding_models).filter(pl.col("is_current"))
     training = lh.read(T.coding_training_set)
+    thresholds = lh.read(T.coding_thresholds)
     parts, expected, rerank_notes = [], 0, []
     for cfg, cat in _configs(config):
         current = models.filter(pl.col("classification") == cfg.name)
@@ -255,7 +301,10 @@ def coded_records(context: dg.AssetExecutionContext, config: CodingConfig, lakeh
             raise dg.Failure(f"classification {cfg.name}: {current.height} current models in "
                              f"{T.coding_models.key}; materialize {K_MODELS.to_user_string()} first")
         model = current.row(0, named=True)
-        engine = load_engine(lh.artifacts.fetch(model["artifact_path"]))
+        engine = load_engine(model["artifact_path"])
+        found, threshold = current_threshold(thresholds, cfg.name, model["model_version"])
+        if found:  # the threshold version re-estimated from coders' decisions, else the fit's
+            engine.threshold = threshold
         records = P.source_records(lh, cfg)
         expected += int(records.get_column("code").is_null().sum())
         rerank_fn = _reranker(context, config, cfg, cat, llm, rerank_notes)
@@ -315,10 +364,7 @@ def coding_review_queue(config: CodingConfig, lakehouse: LakehouseResource) -> d
     coded = lh.read(T.coded_records)
     df = P.review_queue(coded, config.audit_rate)
     written = lh.write(T.coding_review_queue, df, mode="overwrite")
-    exports = []
-    if df.height:
-        with lh.artifacts.directory("exports", "coding_review") as export_dir:
-            exports = [lh.artifacts.location(p) for p in P.export_review_queue(df, export_dir)]
+    exports = P.export_review_queue(df, lh.local_dir("exports", "coding_review")) if df.height else []
     reasons = df.group_by("classification", "reason").len().sort("classification", "reason")
     return table_result(T.coding_review_queue, lh, written, df, extra={
         "by_reason": dg.MetadataValue.md(markdown_preview(reasons, rows=20)),
@@ -349,7 +395,7 @@ def coding_quality(config: CodingConfig, lakehouse: LakehouseResource) -> dg.Mat
     return write_table(lh, T.coding_quality, df, preview=df.sort("classification", "split", "level"))
 
 
-ASSET_KEYS = (K_FEEDBACK, K_TRAINING, K_MODELS, K_CODED, K_QUEUE, K_QUALITY)
+ASSET_KEYS = (K_FEEDBACK, K_TRAINING, K_MODELS, K_THRESHOLDS, K_CODED, K_QUEUE, K_QUALITY)
 
 
 @functools.cache
@@ -381,15 +427,46 @@ def feedback_fingerprint(landing) -> str | None:
     return h.hexdigest()[:16]
 
 
-@dg.sensor(name="coding_feedback_sensor", job=coding_feedback_job, minimum_interval_seconds=120,
-           default_status=dg.DefaultSensorStatus.RUNNING,
-           description="When coders drop review files into landing/coding_feedback/, merge them, retrain and recode "
-                       "(one run per distinct set of files: cursor + run_key).")
-def coding_feedback_sensor(context: dg.SensorEvaluationContext, lakehouse: LakehouseResource) -> dg.SensorResult:
-    fp = feedback_fingerprint(lakehouse.landing)
-    if fp is None or fp == context.cursor:
-        return dg.SensorResult(skip_reason="no new review feedback")
-    return dg.SensorResult(run_requests=[dg.RunRequest(run_key=f"coding_feedback:{fp}")], cursor=fp)
+def workbench_decisions(lakehouse: LakehouseResource) -> int:
+    """How many decisions the coder's workbench has appended to silver.coding_feedback (0: no table yet)."""
+    lh = lakehouse.lakehouse
+    if not lh.exists(T.coding_feedback):
+        return 0
+    fb = lh.read(T.coding_feedback, columns=["source_file"])
+    return int((fb.get_column("source_file") == P.WORKBENCH_SOURCE).sum())
+
+
+def feedback_sensor(retrain_after_decisions: int = 20) -> dg.SensorDefinition:
+    """The feedback sensor: a run when the set of feedback files changes, or when at least
+    ``retrain_after_decisions`` workbench decisions arrived since the last run (cursor: both)."""
+    if retrain_after_decisions < 1:
+        raise ValueError(f"retrain_after_decisions must be >= 1, got {retrain_after_decisions}")
+
+    @dg.sensor(name="coding_feedback_sensor", job=coding_feedback_job, minimum_interval_seconds=120,
+               default_status=dg.DefaultSensorStatus.RUNNING,
+               description="When coders drop review files into landing/coding_feedback/, or after "
+                           f"{retrain_after_decisions} new decisions in the coder's workbench, merge them, retrain "
+                           "and recode (one run per distinct state: cursor + run_key).")
+    def coding_feedback_sensor(context: dg.SensorEvaluationContext, lakehouse: LakehouseResource) -> dg.SensorResult:
+        fp = feedback_fingerprint(lakehouse.landing)
+        try:
+            cursor = json.loads(context.cursor) if context.cursor else {}
+        except json.JSONDecodeError:  # a cursor of the files-only sensor: the fingerprint itself
+            cursor = {"files": context.cursor}
+        cursor = cursor if isinstance(cursor, dict) else {"files": context.cursor}
+        decisions = workbench_decisions(lakehouse)
+        new_files = fp is not None and fp != cursor.get("files")
+        new_decisions = decisions - int(cursor.get("decisions", 0)) >= retrain_after_decisions
+        if not (new_files or new_decisions):
+            return dg.SensorResult(skip_reason="no new review feedback")
+        state = {"files": fp, "decisions": decisions}
+        return dg.SensorResult(run_requests=[dg.RunRequest(run_key=f"coding_feedback:{fp}:{decisions}")],
+                               cursor=json.dumps(state))
+
+    return coding_feedback_sensor
+
+
+coding_feedback_sensor = feedback_sensor()
 
 
 @functools.cache

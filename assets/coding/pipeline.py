@@ -33,6 +33,8 @@ from lakehouse.landing import Landing
 from lakehouse.tables import coding as T
 
 FEEDBACK_SOURCE = "coding_feedback"
+WORKBENCH_SOURCE = "workbench"   # silver.coding_feedback.source_file of decisions made in the coder's workbench
+CANNOT_CODE = "cannot_code"      # status of a workbench decision without a code (invalid_reason: the coder's why)
 FEEDBACK_REQUIRED = ("classification", "record_id", "code")
 FEEDBACK_OPTIONAL = ("coder", "reviewed_at", "suggested_code", "reason", "model_version")
 REVIEWED_AT_FORMATS = ("YYYY-MM-DD[ HH:MM[:SS]] (ISO; 'T' also separates; month/day may be unpadded, "
@@ -145,6 +147,13 @@ def read_feedback(landing: Landing, records_by_class: Mapping[str, set[str]], ca
             })
     df = pl.DataFrame(rows, schema=T.coding_feedback.full_schema) if rows else T.coding_feedback.empty()
     return df, quarantined
+
+
+def with_workbench_decisions(csv_rows: pl.DataFrame, stored: pl.DataFrame) -> pl.DataFrame:
+    """The feedback read from the CSV files plus the decisions the workbench appended to the stored table
+    (``source_file=workbench``): rewriting the table from the files must never drop them."""
+    kept = stored.filter(pl.col("source_file") == WORKBENCH_SOURCE).select(list(T.coding_feedback.full_schema))
+    return pl.concat([csv_rows.select(list(T.coding_feedback.full_schema)), kept]) if kept.height else csv_rows
 
 
 def _valid_reviewed_at(value: str | None) -> bool:

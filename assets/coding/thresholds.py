@@ -11,11 +11,14 @@ whose (weighted) precision reaches the target, with a 95 % interval; a new versi
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from assets.coding.calibration import wilson_interval
+
+if TYPE_CHECKING:
+    import polars as pl
 
 
 def choose_threshold_weighted(confidence: np.ndarray, correct: np.ndarray, weight: np.ndarray, target: float,
@@ -77,3 +80,56 @@ def reestimate(validation_confidence: np.ndarray | None, validation_correct: np.
     return {"threshold": t, "expected": weighted_precision(conf, ok, w, t), "n_validation": int(len(vc)),
             "n_reviews": int(sum(d.get("reason") != "audit" for d in decisions)),
             "n_audits": int(sum(d.get("reason") == "audit" for d in decisions))}
+
+
+def decisions_on(feedback: "pl.DataFrame", coded: "pl.DataFrame", classification: str, model_version: str
+                 ) -> list[dict[str, Any]]:
+    """Coders' latest valid decisions on records ``model_version`` suggested a code for, with the confidence
+    that version gave them (from ``gold.coded_records``) and whether its first code was the coder's."""
+    import polars as pl
+
+    from assets.coding.pipeline import latest_feedback
+
+    fb = latest_feedback(feedback, classification).filter(
+        (pl.col("model_version") == model_version) & pl.col("suggested_code").is_not_null())
+    if fb.height == 0:
+        return []
+    conf = coded.filter((pl.col("classification") == classification) & (pl.col("model_version") == model_version)
+                        & pl.col("confidence").is_not_null()).select("record_id", "confidence")
+    rows = fb.join(conf, on="record_id", how="inner")
+    return [{"confidence": c, "correct": s == h, "reason": r}
+            for c, s, h, r in rows.select("confidence", "suggested_code", "code", "queue_reason").iter_rows()]
+
+
+def threshold_versions(classification: str, model_version: str, engine: Any, previous: "pl.DataFrame",
+                       decisions: list[dict[str, Any]], audit_rate: float, now: Any) -> list[dict[str, Any]]:
+    """The threshold versions of one model (``gold.coding_thresholds`` rows): version 1 from its fit, and a new
+    version whenever the decisions it rests on changed since the latest one. The last is current."""
+    mine = previous.filter((previous["classification"] == classification)
+                           & (previous["model_version"] == model_version)).sort("threshold_version")
+    rows = [dict(r, is_current=False) for r in mine.iter_rows(named=True)]
+    target = engine.settings.target_precision
+    cal = getattr(engine, "calibration", None)
+    val_c = cal.oof_confidence if cal is not None else None
+    val_ok = cal.oof_correct if cal is not None else None
+    if not rows:
+        exp = ((engine.report.validation or {}).get("expected_auto_precision") if engine.report else None) or {}
+        ci = exp.get("ci95") or [None, None]
+        rows.append({"classification": classification, "model_version": model_version, "threshold_version": 1,
+                     "threshold": engine.threshold, "source": "fit", "target_precision": target,
+                     "n_validation": int(len(val_c)) if val_c is not None else 0, "n_reviews": 0, "n_audits": 0,
+                     "expected_precision": exp.get("precision"), "ci_low": ci[0], "ci_high": ci[1],
+                     "estimated_at": now, "is_current": False})
+    latest = rows[-1]
+    n_rev = sum(d.get("reason") != "audit" for d in decisions)
+    n_aud = sum(d.get("reason") == "audit" for d in decisions)
+    if decisions and (n_rev, n_aud) != (latest["n_reviews"], latest["n_audits"]):
+        est = reestimate(val_c, val_ok, decisions, target, audit_rate, engine.settings.min_auto)
+        e = est["expected"]
+        rows.append({"classification": classification, "model_version": model_version,
+                     "threshold_version": latest["threshold_version"] + 1, "threshold": est["threshold"],
+                     "source": "review", "target_precision": target, "n_validation": est["n_validation"],
+                     "n_reviews": est["n_reviews"], "n_audits": est["n_audits"], "expected_precision": e["precision"],
+                     "ci_low": e["ci95"][0], "ci_high": e["ci95"][1], "estimated_at": now, "is_current": False})
+    rows[-1]["is_current"] = True
+    return rows

@@ -175,6 +175,29 @@ coding_quality = TableSpec(
                 "the model was calibrated on (split=validation) and against the codes coders returned "
                 "(split=review: how often the model's first code matched the human one).")
 
+coding_thresholds = TableSpec(
+    "gold", "coding_thresholds", {
+        "classification": Col(U, CLASSIFICATION),
+        "model_version": Col(U, MODEL_VERSION),
+        "threshold_version": Col(I, "1 = the threshold the model's fit chose on its backtests; each later "
+                                    "version re-estimated from coders' decisions on records this model coded."),
+        "threshold": Col(F, "Confidence at or above which a record is coded automatically; null = none "
+                            "reaches the target precision (every record goes to review)."),
+        "source": Col(U, "fit (chosen in training) | review (re-estimated from review and audit decisions)."),
+        "target_precision": Col(F, "Precision the threshold must reach (the classification's config)."),
+        "n_validation": Col(I, "Held-out records of the fit's backtests the estimate rests on."),
+        "n_reviews": Col(I, "Coders' decisions on manual (low-confidence) records of this model used."),
+        "n_audits": Col(I, "Coders' decisions on audited auto-coded records used (each weighs 1/audit_rate)."),
+        "expected_precision": Col(F, "Estimated precision of automatic coding at the threshold (weighted)."),
+        "ci_low": Col(F, "Lower end of its 95 % interval (Wilson, effective sample size)."),
+        "ci_high": Col(F, "Upper end of its 95 % interval."),
+        "estimated_at": Col(TS, "When this version was estimated (UTC)."),
+        "is_current": Col(B, "The version gold.coded_records uses for this model (the latest)."),
+    },
+    primary_key=("classification", "model_version", "threshold_version"), domain="coding",
+    description="Versions of the auto-coding threshold of each model: the one chosen in training, then "
+                "re-estimated (without retraining) as coders' review and audit decisions on its records come in.")
+
 TABLES: tuple[TableSpec, ...] = (
     coding_feedback,
     coding_training_set,
@@ -182,4 +205,5 @@ TABLES: tuple[TableSpec, ...] = (
     coded_records,
     coding_review_queue,
     coding_quality,
+    coding_thresholds,
 )

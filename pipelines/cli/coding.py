@@ -163,7 +163,8 @@ def evaluate_cmd(train_path, test_path, train_years, test_years, text_col, code_
     if as_json:
         click.echo(json.dumps(metrics, ensure_ascii=False))
         return
-    for key in ("accuracy", "accuracy_by_level", "auto_share", "auto_precision", "macro_f1", "train_seconds",
+    for key in ("accuracy", "accuracy_by_level", "auto_share", "auto_precision", "oracle_auto_share",
+                "calibration_efficiency", "expected_auto_precision", "macro_f1", "train_seconds",
                 "predict_rows_per_second", "n_train", "n_test", "n_train_invalid", "threshold", "drift"):
         click.echo(f"{key:>24}: {metrics[key]}")
 
@@ -274,6 +275,110 @@ def _model_columns(model_dir: Path) -> dict:
     except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError) as exc:
         raise click.ClickException(f"{path}: not a model config written by 'fmlake coding train' ({exc!r})") from None
 
+
+@cli.command("bench")
+@click.option("--register", "register_path", required=True, type=click.Path(exists=True, dir_okay=False),
+              help="A coded register (the RETC file): trained on whole, then predicted.")
+@_with_common
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def bench_cmd(register_path, text_col, code_col, time_col, context_cols, classification, target_precision,
+              as_json) -> None:
+    """Training seconds (hyperparameter selection and calibration included) and prediction records/s."""
+    from assets.coding.bench import coding_benchmark
+    from assets.coding.evaluate import InputError, read_records
+
+    try:
+        if time_col == "":
+            time_col = None
+        config, catalog, tcol, contexts = _setup(classification, register_path, text_col, code_col, time_col,
+                                                 context_cols, target_precision, {})
+        rows = read_records(register_path, text_col, code_col, tcol, contexts)
+        result = coding_benchmark(rows, config, catalog,
+                                  log=(lambda m: click.echo(m, err=True)) if not as_json else None)
+    except (InputError, ValueError) as exc:
+        _fail(exc)
+    if as_json:
+        click.echo(json.dumps(result, ensure_ascii=False))
+        return
+    for key in ("n_records", "train_seconds", "predict_records_per_second", "predict_distinct_records_per_second",
+                "targets", "machine"):
+        click.echo(f"{key:>36}: {result[key]}")
+
+# ---------------------------------------------------------------- the coder's workbench
+def catalogue_search(classifications: dict, embedder) -> "callable":
+    """The search application's hybrid engine over each classification's catalogue (one index per
+    classification, its codes only): ``(classification, query, k) -> [{code, title, score}]``."""
+    import polars as pl
+
+    from assets.search.corpus import DOC_SCHEMA
+    from assets.search.engine import SearchIndex
+
+    indexes = {}
+    for name, (_, catalog) in classifications.items():
+        rows = [{"doc_id": f"{name}:{code}", "doc_type": "document", "ref": code, "title": catalog.entries[code].title,
+                 "body": "; ".join(catalog.entries[code].aliases), "url": None, "source": name, "examples": []}
+                for code in catalog.assignable()]
+        if rows:
+            frame = pl.DataFrame(rows).with_columns(
+                [pl.lit(None, dtype=t).alias(c) for c, t in DOC_SCHEMA.items() if c not in rows[0]])
+            indexes[name] = SearchIndex.build(frame.select(list(DOC_SCHEMA)).cast(DOC_SCHEMA), embedder)
+
+    def search(classification: str, query: str, k: int) -> list[dict]:
+        index = indexes.get(classification)
+        if index is None:
+            return []
+        return [{"code": h.ref, "title": h.title, "score": round(float(h.score), 4)}
+                for h in index.search(query, "hybrid", k)]
+
+    return search
+
+
+def load_classifications(names) -> dict:
+    from assets.coding.catalog import load_catalog
+    from assets.coding.config import load_config
+
+    out = {}
+    for name in names:
+        cfg = load_config(name)
+        out[cfg.name] = (cfg, load_catalog(cfg))
+    return out
+
+
+@cli.group("workbench")
+def workbench() -> None:
+    """The coder's workbench: a page and a JSON API over the review queue."""
+
+
+@workbench.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8040, show_default=True, type=int)
+@click.option("--classification", "names", multiple=True, default=("scian", "crime_types"), show_default=True,
+              help="Classification served (repeatable): shipped config name or YAML path.")
+@click.option("--claim-minutes", default=10.0, show_default=True, type=float,
+              help="How long a record handed to a coder stays claimed.")
+@click.option("--embedder", "backend", type=click.Choice(["use", "minilm", "ollama"]), default=None,
+              help="Embedder of the catalogue search (default: SEARCH_EMBEDDER or 'use').")
+@click.option("--allowed-host", "allowed_hosts", multiple=True,
+              help="A name:port the page is reached by (repeatable); default: the bound address (and localhost).")
+def workbench_serve(host: str, port: int, names: tuple[str, ...], claim_minutes: float, backend: str | None,
+                    allowed_hosts: tuple[str, ...]) -> None:
+    """Serve the workbench (claims, decisions appended to silver.coding_feedback, catalogue search, stats)."""
+    from assets.coding.config import ConfigError
+    from assets.coding.workbench import Workbench, make_server
+    from pipelines.cli import current_settings
+    from pipelines.cli.search import _embedder
+    from pipelines.serving import serve_until_interrupted
+
+    try:
+        classifications = load_classifications(names)
+    except (ConfigError, ValueError) as exc:
+        _fail(exc)
+    lh = current_settings().lakehouse()
+    bench = Workbench(lh, classifications, catalogue_search(classifications, _embedder(backend)),
+                      claim_seconds=claim_minutes * 60)
+    server = make_server(bench, host, port, allowed_hosts=set(allowed_hosts) or None)
+    click.echo(f"coder's workbench for {lh.root} at http://{host}:{server.server_address[1]}/ (Ctrl-C to stop)")
+    serve_until_interrupted(server)
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(cli())

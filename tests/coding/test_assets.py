@@ -12,8 +12,8 @@ from assets.ingestion.sample_data import CRIME_TYPES
 from lakehouse import get_table
 from tests.coding.conftest import coding_defs, run_coding
 
-ASSETS = ["coding_feedback", "coding_training_set", "coding_models", "coded_records", "coding_review_queue",
-          "coding_quality"]
+ASSETS = ["coding_feedback", "coding_training_set", "coding_models", "coding_thresholds", "coded_records",
+          "coding_review_queue", "coding_quality"]
 
 
 def read(resources, key):
@@ -23,7 +23,7 @@ def read(resources, key):
 def config_for_all(**cfg) -> dict:
     return {"ops": {f"{layer}__{name}": {"config": cfg} for layer, name in [
         ("silver", "coding_feedback"), ("silver", "coding_training_set"), ("gold", "coding_models"),
-        ("gold", "coded_records"), ("gold", "coding_review_queue"), ("gold", "coding_quality")]}}
+        ("gold", "coding_thresholds"), ("gold", "coded_records"), ("gold", "coding_review_queue"), ("gold", "coding_quality")]}}
 
 
 def checks(results, name):
@@ -186,7 +186,7 @@ def test_definitions_load_and_describe_every_asset(tmp_path):
     dg.Definitions.validate_loadable(coding_defs(resources))
     keys = {k.to_user_string() for a in coding.defs.assets for k in a.keys}
     assert keys == {"silver/coding_feedback", "silver/coding_training_set", "gold/coding_models",
-                    "gold/coded_records", "gold/coding_review_queue", "gold/coding_quality"}
+                    "gold/coding_thresholds", "gold/coded_records", "gold/coding_review_queue", "gold/coding_quality"}
     for a in coding.defs.assets:
         for key in a.keys:
             spec = a.specs_by_key[key]
