@@ -27,6 +27,7 @@ SUITES: dict[str, list[tuple[str, list[str], Path | None]]] = {
         ("imagery", ["imagery", "bench", "--json"], None),
         ("search", ["search", "benchmark", "--json"], None),
         ("lakehouse", ["lakehouse", "bench", "--json"], None),
+        ("cluster", ["cluster", "bench", "--json"], None),
         ("coding", ["coding", "evaluate", "--train", str(RETC), "--test", str(RETC), "--train-years", "2008-2014",
                     "--test-years", "2017,2019", "--json"], RETC),
     ],

@@ -22,6 +22,7 @@ DOMAIN_GROUPS = {
     "review": ("pipelines.cli.review", "Expert review of drafts (web page)."),
     "search": ("pipelines.cli.search", "Keyword, semantic and hybrid search."),
     "lakehouse": ("pipelines.cli.lakehouse", "Delta tables: maintenance (compact, vacuum) and the write-path benchmark."),
+    "cluster": ("pipelines.cli.cluster", "Beyond one machine: the loopback cluster demo and the worker-scaling bench."),
 }
 
 
@@ -107,12 +108,12 @@ def sql(query: str, as_json: bool, catalog: str | None) -> None:
 
     from lakehouse.catalog import open_catalog
 
-    env, _ = _lakehouse()
+    env, lh = _lakehouse()
     path = catalog or env.catalog_path
     if not Path(path).exists():
         raise click.ClickException(f"catalog {path} does not exist yet: run `make demo` or materialize it")
     try:
-        con = open_catalog(path)
+        con = open_catalog(path, lh.storage_options if lh.remote else None)   # (s3:// tables: httpfs secret)
     except duckdb.Error as exc:
         raise click.ClickException(f"catalog {path} cannot be opened: {exc}") from None
     try:
