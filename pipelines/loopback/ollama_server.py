@@ -418,7 +418,18 @@ class _Handler(BaseHTTPRequestHandler):
         self.owner._track(self.connection, False)
 
     # -------------------------------------------------------------- helpers
+    _in_flight: str | None = None
+
+    def _answered(self) -> None:
+        """The request stops counting as in flight, before the first byte of its response: a client that
+        got the response may send its next request before this thread runs again, and the server must not
+        count both (``max_concurrent`` is what the client actually had in flight)."""
+        if self._in_flight is not None:
+            self.owner._leave(self._in_flight)
+            self._in_flight = None
+
     def _send_json(self, status: int, obj: Any) -> None:
+        self._answered()
         data = json.dumps(obj).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json; charset=utf-8")
@@ -493,6 +504,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_json(404, {"error": f"model '{model}' not found"})
             return
         call_number = self.owner._enter(model, path, body)
+        self._in_flight = model
         try:
             if path == "/api/embed":
                 if behaviour.delay_s and not self._wait(behaviour.delay_s):  # a model's latency applies here too
@@ -552,6 +564,7 @@ class _Handler(BaseHTTPRequestHandler):
                 self.close_connection = True
                 return
             if isinstance(outcome, RawBody):
+                self._answered()
                 self.send_response(outcome.status)
                 self.send_header("Content-Type", outcome.content_type)
                 self.send_header("Content-Length", str(len(outcome.body)))
@@ -567,7 +580,7 @@ class _Handler(BaseHTTPRequestHandler):
                 # the client gave up (its timeout): nothing to answer to
                 self.close_connection = True
         finally:
-            self.owner._leave(model)
+            self._answered()
 
     def _final(self, path: str, model: str, content: str) -> dict:
         out: dict[str, Any] = {"model": model, "created_at": _now(), "done": True, "done_reason": "stop",
@@ -586,6 +599,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _trickle(self, path: str, model: str, outcome: Trickle, stream: bool) -> None:
         """The whole response, status line included, one byte at a time."""
+        self._answered()
         body = json.dumps(self._final(path, model, outcome.text)).encode() + (b"\n" if stream else b"")
         for byte in self._raw_response(body, stream):
             self.wfile.write(bytes([byte]))
@@ -594,6 +608,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _answer_bytes(self, path: str, model: str, content: bytes, stream: bool) -> None:
         """A response whose answer text is ``content`` as raw bytes inside the JSON string."""
+        self._answered()
         marker = "\u0000MARK\u0000"
         text = json.dumps(self._final(path, model, marker))
         body = text.encode().replace(json.dumps(marker)[1:-1].encode(), content) + (b"\n" if stream else b"")
@@ -602,6 +617,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _huge(self, path: str, model: str, size: int, stream: bool) -> None:
         """An answer of ``size`` bytes, sent piece by piece (Content-Length: the whole JSON)."""
+        self._answered()
         marker = "\u0000MARK\u0000"
         text = json.dumps(self._final(path, model, marker))
         token = json.dumps(marker)[1:-1]
@@ -620,6 +636,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.flush()
 
     def _answer(self, path: str, model: str, text: str, stream: bool) -> None:
+        self._answered()
         stats = {"total_duration": 1_000_000, "load_duration": 10_000, "prompt_eval_count": 10,
                  "prompt_eval_duration": 100_000, "eval_count": max(1, len(text) // 4),
                  "eval_duration": 500_000}
