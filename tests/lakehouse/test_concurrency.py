@@ -27,9 +27,10 @@ def two_writers():
     writers.close()
 
 
-def race(writers: Writers, root: str, options, scenario: str) -> None:
+def race(writers: Writers, root: str, options, scenario: str, seed: bool = True) -> None:
     lake = Lakehouse(root, options)
-    lake.write(spec(), frame([("seed", "d0", 0.0)]))
+    if seed:
+        lake.write(spec(), frame([("seed", "d0", 0.0)]))
     out = writers.round([(n, root, [(key, day, float(n))], mode)
                          for n, (key, day, mode) in enumerate(SCENARIOS[scenario])])
     errors = [detail for outcome, detail in out.values() if outcome == "error"]
@@ -49,6 +50,11 @@ def race(writers: Writers, root: str, options, scenario: str) -> None:
 def test_racing_writers_never_store_a_key_twice(tmp_path, two_writers, scenario):
     for trial in range(TRIALS):
         race(two_writers, str(tmp_path / f"trial{trial}"), None, scenario)
+
+
+def test_first_writes_of_a_new_table_racing_on_a_key_store_it_once(tmp_path, two_writers):
+    for trial in range(TRIALS):
+        race(two_writers, str(tmp_path / f"trial{trial}"), None, "two partition rewrites", seed=False)
 
 
 @pytest.mark.cluster
@@ -96,8 +102,18 @@ def test_eight_writers_appending_at_once_lose_nothing(tmp_path, eight_writers):
 
 
 def test_four_writers_rewriting_their_partitions_at_once_lose_nothing(tmp_path, eight_writers):
-    root = str(tmp_path / "root")
-    lake = Lakehouse(root)
+    rewrites(eight_writers, str(tmp_path / "root"), None)
+
+
+@pytest.mark.cluster
+def test_four_writers_rewriting_their_partitions_at_once_on_s3_lose_nothing(s3_root, eight_writers_s3):
+    root, options = s3_root
+    rewrites(eight_writers_s3, root, options)
+
+
+def rewrites(eight_writers: Writers, root: str, options) -> None:
+    """4 writers rewrite one partition each, 4 others write a partition of their own, all at once, twice."""
+    lake = Lakehouse(root, options)
     lake.write(spec(), frame([("seed", "d0", 0.0)]))
     for rerun in range(2):   # the second round rewrites the same partitions (idempotent reruns)
         out = eight_writers.round([(w, root, [(f"p{w % 4}r{r}", f"q{w % 4}", float(rerun)) for r in range(3)]
