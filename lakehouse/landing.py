@@ -123,6 +123,9 @@ class Landing:
         """Why ``path`` must not be read (a symbolic link, a real path outside its source folder), or None."""
         if path.is_symlink():
             return "symbolic link: refused, not followed (landing reads only files inside its root)"
+        if not is_valid_name(path.name):
+            return (f"file name is not valid UTF-8 text ({printable_path(path.name)}): refused unread; "
+                    "rename it and deliver it again")
         base = self.source_dir(source)
         base = base if base.is_dir() else base.parent
         try:

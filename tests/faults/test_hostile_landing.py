@@ -195,3 +195,42 @@ def test_deleting_a_landing_file_keeps_its_rows_and_says_so(res, instance, sourc
     assert meta["files_removed_from_landing"].value == 1
     assert meta["rows_of_removed_files"].value >= 1
     assert "second." in meta["removed_files"].value
+
+
+# ------------------------------------------------------------------ the other landing readers (feedback, tiles)
+def _hostile_folder(folder: Path, outside: Path, ext: str, content: bytes) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(os.path.join(os.fsencode(folder), b"caf\xe9." + ext.encode()), "wb") as f:
+        f.write(content)
+    outside.write_bytes(content.replace(b"r1", SECRET.encode()))
+    (folder / f"link.{ext}").symlink_to(outside)
+
+
+def test_coding_feedback_never_reads_a_hostile_name_or_a_link(tmp_path):
+    from assets.coding.pipeline import read_feedback
+    from lakehouse.landing import Landing
+
+    landing = Landing(tmp_path / "landing")
+    folder = landing.root / "coding_feedback"
+    good = b"classification,record_id,code\nscian,r1,111110\n"
+    _hostile_folder(folder, tmp_path / "outside.csv", "csv", good)
+    (folder / "ok.csv").write_bytes(good)
+    rows, _ = read_feedback(landing, {}, {})           # no crash on the name, the link is not followed
+    assert rows.height == 1 and SECRET not in str(rows.to_dicts())
+    refused = {p.name: why for p, why in landing.refused_files("coding_feedback", ("*.csv",))}
+    assert any("not valid UTF-8" in why for why in refused.values()) and "symbolic link" in refused["link.csv"]
+
+
+def test_tiles_never_read_a_hostile_name_or_a_link(tmp_path):
+    from assets.imagery.pipeline import inspect_paths, tiles_frame
+    from lakehouse.landing import Landing
+
+    landing = Landing(tmp_path / "landing")
+    batch = landing.root / "tiles" / "b1"
+    _hostile_folder(batch, tmp_path / "outside.tif", "tif", b"II*\x00garbage")
+    (batch / "ok.tif").write_bytes(b"II*\x00not really a tiff")
+    files = landing.files("tiles", ("*.tif",), batch="b1")
+    assert [p.name for p in files] == ["ok.tif"]
+    frame = tiles_frame(inspect_paths(files, "b1", batch, band_roles=None, zero_is_nodata=True))
+    assert frame.height == 1 and frame.get_column("status").to_list() == ["skipped"]
+    assert len(landing.refused_files("tiles", ("*.tif",), batch="b1")) == 2
