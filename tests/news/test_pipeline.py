@@ -411,3 +411,25 @@ def test_the_answer_cache_is_shared_by_every_host(news_lake, ollama_server_facto
     for hosts in ([b.url], [b.url, a.url]):
         assert dg.materialize([news.news_llm_answers], resources={"lakehouse": lake, "llm": llm(hosts)}).success
     assert a.total_calls == b.total_calls == 0
+
+
+def test_a_server_dying_mid_batch_leaves_failed_rows_and_a_rerun_asks_only_those(news_lake, ollama_server_factory):
+    lake, articles = news_lake
+    server = ollama_server_factory({"m": Behaviour.die(after=12)})
+    llm = LLMResource(backend="ollama", host=server.url, models=["m"], timeout_s=5, max_retries=1, backoff_s=0.01,
+                      max_concurrency=1)
+    result = dg.materialize([news.news_article_locations, news.news_llm_answers],
+                            resources={"lakehouse": lake, "llm": llm})
+    assert result.success  # the batch finishes: what the dead server could not answer is failed, with why
+    rows = lake.lakehouse.read(T.llm_answers).filter(pl.col("model") == "m")
+    assert rows.height == len(articles)
+    assert rows.filter(pl.col("status") == "valid").height == 12
+    failed = rows.filter(pl.col("status") == "failed")
+    assert failed.height == len(articles) - 12
+    assert all("Connection refused" in e or "Server disconnected" in e or "reset" in e.lower()
+               for e in failed.get_column("error").to_list())
+    back = ollama_server_factory({"m": Behaviour.clean()}, port=server.port)  # the server comes back
+    cfg = dg.RunConfig(ops={"gold__news_llm_answers": NewsAnswersConfig(retry_failed=True)})
+    assert dg.materialize([news.news_llm_answers], resources={"lakehouse": lake, "llm": llm}, run_config=cfg).success
+    assert back.calls["m"] == len(articles) - 12
+    assert (lake.lakehouse.read(T.llm_answers).filter(pl.col("model") == "m").get_column("status") == "valid").all()
