@@ -151,8 +151,9 @@ def coding_training_set(config: CodingConfig, lakehouse: LakehouseResource) -> d
 
 
 # ---------------------------------------------------------------- models
-def _models_dir(lh) -> "object":
-    return lh.local_dir("models", "coding")
+def _models_location(lh) -> str:
+    """``<root>/models/coding`` (a folder, or a prefix of the object store; written through lh.artifacts)."""
+    return lh.path("models", "coding")
 
 
 @_asset(key=K_MODELS, group_name=GROUP, kinds={"scikitlearn", "delta"}, deps=[K_TRAINING],
@@ -181,7 +182,9 @@ def coding_models(context: dg.AssetExecutionContext, config: CodingConfig,
                              f"to train on (source {cfg.source.table if cfg.source else '-'})")
         columns = {"text_col": cfg.source.text if cfg.source else "text",
                    "context_cols": list(cfg.source.context) if cfg.source else [], "time_col": cfg.source.time if cfg.source else None}
-        stored = train_and_store(_models_dir(lh), cfg, cat, records, columns, log=context.log.info)
+        with lh.artifacts.directory("models", "coding", cfg.name) as cls_dir:   # local, or a mirror uploaded after
+            stored = train_and_store(cls_dir.parent, cfg, cat, records, columns, log=context.log.info)
+            artifact_path = lh.artifacts.location(stored.path)
         m = stored.metrics
         val = m.get("validation") or {}
         old = previous.filter(pl.col("classification") == cfg.name)
@@ -194,7 +197,7 @@ def coding_models(context: dg.AssetExecutionContext, config: CodingConfig,
             "n_validation": m.get("n_validation"), "threshold": m.get("threshold"),
             "val_accuracy": val.get("accuracy"), "val_auto_share": val.get("auto_share"),
             "val_auto_precision": val.get("auto_precision"), "val_macro_f1": val.get("macro_f1"),
-            "train_seconds": m.get("seconds"), "artifact_path": str(stored.path),
+            "train_seconds": m.get("seconds"), "artifact_path": artifact_path,
             "metrics_json": json.dumps(m, ensure_ascii=False, default=str), "is_current": True,
         }
         new_rows.append(row)
@@ -226,7 +229,7 @@ def coding_models(context: dg.AssetExecutionContext, config: CodingConfig,
                   "promotion_tolerance": config.promotion_tolerance})
     return table_result(T.coding_models, lh, written, new, check_results=[check], extra={
         "models": dg.MetadataValue.md("\n".join(notes)),
-        "artifacts": dg.MetadataValue.path(str(_models_dir(lh))),
+        "artifacts": dg.MetadataValue.path(_models_location(lh)),
         "versions_in_table": df.height,
     })
 
@@ -251,7 +254,7 @@ def coding_thresholds(config: CodingConfig, lakehouse: LakehouseResource) -> dg.
             raise dg.Failure(f"classification {cfg.name}: no current model; materialize {K_MODELS.to_user_string()}")
         m = current.row(0, named=True)
         decisions = TH.decisions_on(feedback, coded, cfg.name, m["model_version"])
-        engine = load_engine(m["artifact_path"])
+        engine = load_engine(lh.artifacts.fetch(m["artifact_path"]))
         rows += TH.threshold_versions(cfg.name, m["model_version"], engine, previous, decisions, config.audit_rate,
                                       now)
         names.append(cfg.name)
@@ -301,7 +304,7 @@ def coded_records(context: dg.AssetExecutionContext, config: CodingConfig, lakeh
             raise dg.Failure(f"classification {cfg.name}: {current.height} current models in "
                              f"{T.coding_models.key}; materialize {K_MODELS.to_user_string()} first")
         model = current.row(0, named=True)
-        engine = load_engine(model["artifact_path"])
+        engine = load_engine(lh.artifacts.fetch(model["artifact_path"]))
         found, threshold = current_threshold(thresholds, cfg.name, model["model_version"])
         if found:  # the threshold version re-estimated from coders' decisions, else the fit's
             engine.threshold = threshold
@@ -364,7 +367,10 @@ def coding_review_queue(config: CodingConfig, lakehouse: LakehouseResource) -> d
     coded = lh.read(T.coded_records)
     df = P.review_queue(coded, config.audit_rate)
     written = lh.write(T.coding_review_queue, df, mode="overwrite")
-    exports = P.export_review_queue(df, lh.local_dir("exports", "coding_review")) if df.height else []
+    exports = []
+    if df.height:
+        with lh.artifacts.directory("exports", "coding_review") as export_dir:
+            exports = [lh.artifacts.location(p) for p in P.export_review_queue(df, export_dir)]
     reasons = df.group_by("classification", "reason").len().sort("classification", "reason")
     return table_result(T.coding_review_queue, lh, written, df, extra={
         "by_reason": dg.MetadataValue.md(markdown_preview(reasons, rows=20)),
