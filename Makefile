@@ -69,7 +69,7 @@ demo: setup
 lint: $(STAMP)
 	$(BIN)/lint-imports
 
-test: setup browser lint
+test: setup browser lint cluster-setup
 	$(BIN)/python -m pytest
 
 ui: setup

@@ -12,25 +12,17 @@ import socket
 import time
 
 import dagster as dg
-import polars as pl
 
-from lakehouse import TableSpec
 from pipelines.definitions import build_executor
 from pipelines.settings import load_settings
+from tests.cluster.tables import PARTS, ROWS_PER_PART, rows
 
-PARTS = TableSpec("silver", "cluster_parts", {"part": pl.Utf8(), "row": pl.Int64(), "value": pl.Float64()},
-                  primary_key=("part", "row"), partition_by="part", description="cluster test rows")
-ROWS_PER_PART = 250
+__all__ = ["PARTS", "ROWS_PER_PART", "rows", "defs"]
 parts = dg.StaticPartitionsDefinition([f"p{i}" for i in range(8)])
 
 
 class PartConfig(dg.Config):
     seconds: float = 0.0
-
-
-def rows(part: str) -> pl.DataFrame:
-    return pl.DataFrame({"part": [part] * ROWS_PER_PART, "row": list(range(ROWS_PER_PART)),
-                         "value": [float(i) for i in range(ROWS_PER_PART)]})
 
 
 @dg.asset(key=["silver", "cluster_parts"], partitions_def=parts)

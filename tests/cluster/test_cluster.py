@@ -23,6 +23,7 @@ import pytest
 from lakehouse import Lakehouse, LakehouseError
 from pipelines.cluster.services import free_port, wait_for_port
 from tests.cluster import cluster_defs as C
+from tests.cluster.tables import write_partition
 
 pytestmark = [pytest.mark.cluster, pytest.mark.timeout(600)]
 
@@ -102,12 +103,12 @@ def test_gpu_pool_step_goes_to_the_gpu_worker(cluster):
 def _authenticating_s3(cluster):
     """A second S3 server that checks signatures (moto: after 3 unauthenticated IAM calls that create the
     one valid key). Returns (service, endpoint, good options)."""
-    import os
+    import sys
 
     import boto3
 
     port = free_port()
-    svc = cluster.services.spawn("s3-auth", [os.sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+    svc = cluster.services.spawn("s3-auth", [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
                                  env={**cluster.env, "INITIAL_NO_AUTH_ACTION_COUNT": "3"})
     wait_for_port(port, 60, svc)
     endpoint = f"http://127.0.0.1:{port}"
@@ -171,17 +172,12 @@ def test_s3_outage_fails_the_step_cleanly_and_a_rerun_succeeds(cluster):
     assert lh.read(C.PARTS).filter(pl.col("part") == "p2").height == C.ROWS_PER_PART
 
 
-def _write_partition(root: str, options: dict, part: str) -> int:
-    lh = Lakehouse(root, options)
-    return lh.write(C.PARTS, C.rows(part), mode="partitions").version
-
-
 def test_four_writers_rewriting_partitions_of_one_table_lose_nothing(cluster):
     lh = cluster.settings().lakehouse()
     parts = ["p4", "p5", "p6", "p7"]
     ctx = mp.get_context("spawn")   # deltalake must not run in a forked child
     with ctx.Pool(4) as pool:
-        versions = pool.starmap(_write_partition, [(lh.root, lh.storage_options, p) for p in parts])
+        versions = pool.starmap(write_partition, [(lh.root, lh.storage_options, p) for p in parts])
     assert len(set(versions)) == 4
     df = lh.read(C.PARTS).filter(pl.col("part").is_in(parts))
     assert df.height == 4 * C.ROWS_PER_PART and df.select("part", "row").is_unique().all()
