@@ -169,3 +169,19 @@ def test_the_maintenance_job_runs_every_night():
 
     schedule = next(s for s in defs.schedules if s.job_name == "lakehouse_maintenance_job")
     assert schedule.cron_schedule == "0 3 * * *"
+
+
+@pytest.mark.cluster
+def test_maintenance_on_s3_compacts_and_keeps_what_versions_need(s3_root):
+    root, options = s3_root
+    lake = Lakehouse(root, options)
+    s = spec()
+    for day in ("d1", "d2", "d3"):
+        lake.write(s, frame([(f"{day}-{i}", day, float(i)) for i in range(20)]), mode="append")
+    before = lake.read(s).sort("id")
+    report = maintain(lake, [s], retention_hours=1)
+    [done] = report.tables
+    assert done.error is None and done.compacted_files_removed == 3 and done.compacted_files_added == 1
+    assert done.vacuumed_files == 0        # everything is younger than the retention: nothing may go
+    assert lake.read(s).sort("id").equals(before)
+    assert lake.read(s, version=0).height == 20 and lake.read(s, version=1).height == 40
