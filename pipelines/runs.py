@@ -20,9 +20,11 @@ that:
   whether that run is alive), and on Ctrl-C or SIGTERM it marks the run canceled, frees its slots and
   raises :class:`RunInterrupted`.
 
-A run of another host, or one launched by the daemon without the tag, is never declared dead here unless
-it has finished (the daemon's run monitoring owns those); ``fmlake pools reclaim --run-id`` frees one by
-hand.
+A run without the tag (launched by the daemon, ``dagster dev``, the UI) is judged by the processes its
+engine events name, and only on a local (SQLite) instance, where every run ran on this machine: the default
+run launcher cannot tell the daemon that a run worker was killed, so run monitoring alone never frees those.
+On a shared instance (Postgres, Celery workers) such a run is never declared dead here unless it has ended;
+``fmlake pools reclaim --run-id`` frees one by hand.
 """
 
 from __future__ import annotations
@@ -127,12 +129,54 @@ def run_liveness(instance: dg.DagsterInstance, run_id: str) -> tuple[str, bool |
         return status, False, f"the run has ended ({status})"
     tag = run.tags.get(PROCESS_TAG)
     if tag is None:
-        return status, None, "not started by fmlake here (run monitoring of the daemon decides)"
+        return (status, *_liveness_from_engine_events(instance, run_id))
     alive = process_alive(tag)
     host, pid = tag.rsplit(":", 2)[:2]
     if alive is None:
         return status, None, f"its process runs on host {host}"
     return status, alive, f"process {pid} on {host} {'is running' if alive else 'is gone'}"
+
+
+def _started_at(pid: int) -> float | None:
+    """Epoch seconds at which process ``pid`` started (Linux), or None."""
+    ticks = _start_ticks(pid)
+    if ticks is None:
+        return None
+    try:
+        with open("/proc/stat") as f:
+            btime = next(int(line.split()[1]) for line in f if line.startswith("btime"))
+    except (OSError, StopIteration, ValueError):
+        return None
+    return btime + int(ticks) / os.sysconf("SC_CLK_TCK")
+
+
+def _is_local_instance(instance: dg.DagsterInstance) -> bool:
+    """A SQLite (or in-memory) instance: every run it records ran on this machine."""
+    return instance.is_ephemeral or "sqlite" in type(instance.run_storage).__name__.lower()
+
+
+def _liveness_from_engine_events(instance: dg.DagsterInstance, run_id: str) -> tuple[bool | None, str]:
+    """For a run not started by fmlake (the daemon's, ``dagster dev``'s): the processes its engine events name
+    (``Started process for run (pid: N)``, ``Executing steps in process (pid: N)``). Trusted only on a local
+    (SQLite) instance, where every run ran on this machine; elsewhere (Postgres, Celery workers) unknown."""
+    if not _is_local_instance(instance):
+        return None, "a run of a shared instance (its worker may be on another host): run monitoring decides"
+    pids: list[tuple[int, float]] = []
+    records = instance.get_records_for_run(run_id, of_type=dg.DagsterEventType.ENGINE_EVENT, limit=100).records
+    for record in records:
+        entry = record.event_log_entry
+        data = entry.dagster_event.engine_event_data if entry.dagster_event else None
+        pid = data.metadata.get("pid") if data is not None else None
+        if pid is not None and str(getattr(pid, "value", pid)).isdigit():
+            pids.append((int(getattr(pid, "value", pid)), entry.timestamp))
+    if not pids:
+        return None, "no process recorded for the run yet"
+    for pid, at in pids:
+        started = _started_at(pid)
+        if started is not None and started <= at + 2 and not _is_zombie(pid):
+            return True, f"its process {pid} is running"
+    return False, f"its process{'es' if len(pids) > 1 else ''} {', '.join(str(p) for p, _ in pids)} " \
+                  f"{'are' if len(pids) > 1 else 'is'} gone"
 
 
 def slot_holders(instance: dg.DagsterInstance) -> list[SlotHolder]:

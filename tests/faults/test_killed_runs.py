@@ -33,7 +33,7 @@ SCRIPT = textwrap.dedent('''
     @dg.asset(pool="llm")
     def llm_step() -> None:
         pathlib.Path(marker).write_text(str(os.getpid()))
-        if mode == "hold":
+        if mode.startswith("hold"):
             time.sleep(600)
 
     defs = dg.Definitions(assets=[llm_step])
@@ -42,7 +42,8 @@ SCRIPT = textwrap.dedent('''
         for h in reclaim_slots(instance):
             print("freed", h.describe(), flush=True)
         try:
-            materialize_everything(defs, resources, instance, report=lambda m: print(m, flush=True), guard=True)
+            materialize_everything(defs, resources, instance, report=lambda m: print(m, flush=True),
+                                   guard=mode != "hold-untagged")   # untagged: as a run of `dagster dev` is
         except RunInterrupted as exc:
             print("stopped:", exc, flush=True)
             os._exit(128 + exc.signum)
@@ -152,3 +153,26 @@ def test_fmlake_pools_lists_and_reclaims_a_dead_runs_slot(runner, tmp_path):
     assert "1 slot(s) freed" in freed.stdout and "is gone" in freed.stdout
     again = subprocess.run([*fmlake, "pools"], cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert "no pool slot is claimed" in again.stdout
+
+
+def test_an_untagged_run_killed_holding_a_slot_is_judged_by_its_engine_events(runner, tmp_path):
+    """A run fmlake did not start (no process tag, like one of ``dagster dev``) on a local instance: its slot
+    is freed once the process its engine events name is gone, and not while it runs."""
+    import dagster as dg
+
+    from pipelines.demo import dagster_home
+    from pipelines.runs import reclaim_slots, slot_holders
+
+    first, started = runner("hold-untagged", "first")
+    _wait_for(started, first)
+    with dg.DagsterInstance.from_config(str(dagster_home(tmp_path / "home"))) as instance:
+        (holder,) = slot_holders(instance)
+        assert holder.alive is True and "is running" in holder.why, holder
+        assert reclaim_slots(instance) == []
+        os.killpg(first.pid, signal.SIGKILL)
+        first.wait()
+        (holder,) = slot_holders(instance)
+        assert holder.alive is False and "gone" in holder.why, holder
+        assert [h.run_id for h in reclaim_slots(instance)] == [holder.run_id]
+        assert slot_holders(instance) == []
+        assert instance.get_run_by_id(holder.run_id).status == dg.DagsterRunStatus.FAILURE
