@@ -234,3 +234,21 @@ def test_tiles_never_read_a_hostile_name_or_a_link(tmp_path):
     frame = tiles_frame(inspect_paths(files, "b1", batch, band_roles=None, zero_is_nodata=True))
     assert frame.height == 1 and frame.get_column("status").to_list() == ["skipped"]
     assert len(landing.refused_files("tiles", ("*.tif",), batch="b1")) == 2
+
+
+def test_deleting_a_whole_batch_folder_keeps_its_rows_and_the_next_batch_run_says_so(res, instance):
+    import shutil
+
+    instance.add_dynamic_partitions("crime_narrative_batches", ["b2"])
+    root = Path(res.landing.root) / "crime_narratives"
+    for batch, rid in (("b1", "r1"), ("b2", "r2")):
+        (root / batch).mkdir(parents=True, exist_ok=True)
+        (root / batch / "n.csv").write_text(f"record_id,narrative\n{rid},texto {rid}\n")
+    for batch in ("b1", "b2"):
+        dg.materialize([D.bronze_crime], resources={"lakehouse": res}, partition_key=batch, instance=instance)
+    shutil.rmtree(root / "b2")
+    result = dg.materialize([D.bronze_crime], resources={"lakehouse": res}, partition_key="b1", instance=instance)
+    (mat,) = [e.event_specific_data.materialization for e in result.get_asset_materialization_events()]
+    assert sorted(res.lakehouse.read(get_table("bronze.crime_narratives")).get_column("record_id")) == ["r1", "r2"]
+    assert mat.metadata["files_removed_from_landing"].value == 1
+    assert "b2/n.csv" in mat.metadata["removed_files"].value
