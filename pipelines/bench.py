@@ -30,6 +30,7 @@ SUITES: dict[str, list[tuple[str, list[str], Path | None]]] = {
         ("cluster", ["cluster", "bench", "--json"], None),
         ("coding", ["coding", "evaluate", "--train", str(RETC), "--test", str(RETC), "--train-years", "2008-2014",
                     "--test-years", "2017,2019", "--json"], RETC),
+        ("coding-speed", ["coding", "bench", "--register", str(RETC), "--json"], RETC),
     ],
     "evaluate": [
         ("coding", ["coding", "evaluate", "--train", str(RETC), "--test", str(RETC), "--train-years", "2008-2014",

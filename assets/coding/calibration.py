@@ -112,12 +112,23 @@ def probabilities(base: BaseModel, raw: dict[str, Any], temperature: float, memo
     return P, purity, hit
 
 
+def top_k(P: np.ndarray, k: int) -> np.ndarray:
+    """Column indices of the ``k`` largest values of each row, largest first (ties: lower column first).
+    A partial sort: prediction needs the top 3 of hundreds of codes."""
+    n, m = P.shape
+    if k >= m:
+        return np.argsort(-P, axis=1, kind="stable")[:, :k]
+    part = np.argpartition(-P, k - 1, axis=1)[:, :k]
+    order = np.lexsort((part, np.take_along_axis(-P, part, axis=1)), axis=1)
+    return np.take_along_axis(part, order, axis=1)
+
+
 def confidence_features(base: BaseModel, raw: dict[str, Any], P: np.ndarray, purity: np.ndarray) -> np.ndarray:
     """The calibrator's inputs (``FEATURES``), one row per record."""
     n = len(P)
     if n == 0:
         return np.zeros((0, len(FEATURES)))
-    top2 = np.argsort(-P, axis=1)[:, :2] if P.shape[1] > 1 else np.zeros((n, 2), dtype=int)
+    top2 = top_k(P, 2) if P.shape[1] > 1 else np.zeros((n, 2), dtype=int)
     rows = np.arange(n)
     p1 = P[rows, top2[:, 0]]
     p2 = P[rows, top2[:, 1]] if P.shape[1] > 1 else np.zeros(n)

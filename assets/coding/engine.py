@@ -37,6 +37,7 @@ for the others the longest code prefix that is reliable (``backoff_code``) to he
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -46,7 +47,8 @@ import polars as pl
 
 from assets.coding import persistence
 from assets.coding.calibration import (FEATURES, TEMPERATURES, Calibration, Fold, calibrate, choose_threshold, confidence,
-                                       confidence_features, level_probs, macro_f1, probabilities, softmax)
+                                       confidence_features, level_probs, macro_f1, probabilities, softmax,
+                                       top_k)
 from assets.coding.catalog import Catalog
 from assets.coding.config import ClassificationConfig, EngineSettings
 from assets.coding.errors import EngineError
@@ -175,6 +177,7 @@ class CodingEngine:
         notes: list[str] = []
         n_val = int(val_mask.sum())
         validation: dict[str, Any] = {}
+        final = None
         if n_val >= s.min_validation and (~val_mask).sum() >= 2 and len(set(np.asarray(codes)[~val_mask])) >= 2:
             tr = ~val_mask
             part_newest = float(np.nanmax(times[tr])) if has_time else None
@@ -196,7 +199,11 @@ class CodingEngine:
             self._attach_embeddings(base_v, tr_args[0], tr_args[2], w_tr)
             log(f"validation model fitted on {int(tr.sum())} records ({time.perf_counter() - t0:.1f}s)")
             folds = [Fold(base_v, self._raw(base_v, val_args[0], val_args[1]), val_args[2], by)]
-            folds += self._backtests(backtest_masks(s, times, val_mask), texts, contexts, codes, times, title_docs)
+            # the final model does not depend on calibration: it trains beside the backtests (two cores)
+            pool = ThreadPoolExecutor(max_workers=2)
+            final = pool.submit(self._new_base().fit, texts, contexts, codes, weights, title_docs)
+            folds += self._backtests(backtest_masks(s, times, val_mask), texts, contexts, codes, times, title_docs,
+                                     pool)
             if len(folds) > 1:
                 log(f"{len(folds) - 1} earlier period(s) backtested ({time.perf_counter() - t0:.1f}s)")
             cal, validation = calibrate(folds, s, self.config.levels)
@@ -210,7 +217,11 @@ class CodingEngine:
             notes.append(f"validation split too small ({n_val} records, need {s.min_validation}): "
                          "no threshold, every record goes to review")
             self.threshold = None
-        self.base = self._new_base().fit(texts, contexts, codes, weights, title_docs)
+        if final is not None:
+            self.base = final.result()
+            pool.shutdown()
+        else:
+            self.base = self._new_base().fit(texts, contexts, codes, weights, title_docs)
         self._attach_embeddings(self.base, texts, codes, weights)
         self._fit_catalog_index()
         seconds = time.perf_counter() - t0
@@ -223,10 +234,8 @@ class CodingEngine:
             validation=validation, notes=notes)
         return self.report
 
-    def _backtests(self, masks, texts, contexts, codes, times, title_docs) -> list[Fold]:
+    def _backtests(self, masks, texts, contexts, codes, times, title_docs, pool) -> list[Fold]:
         """One fold per earlier period: a model fitted (the chosen settings) on the records before it codes it."""
-        from concurrent.futures import ThreadPoolExecutor
-
         s = self.settings
 
         def run(item):
@@ -241,8 +250,7 @@ class CodingEngine:
             p_texts, p_ctx = [texts[i] for i in pi], [contexts[i] for i in pi]
             return Fold(b, self._raw(b, p_texts, p_ctx), [codes[i] for i in pi], f"period {period}")
 
-        with ThreadPoolExecutor(max_workers=2) as pool:
-            return [f for f in pool.map(run, masks) if f is not None]
+        return [f for f in pool.map(run, masks) if f is not None]
 
     def _new_base(self, settings: EngineSettings | None = None) -> BaseModel:
         settings = settings or self.settings
@@ -347,7 +355,7 @@ class CodingEngine:
             raw = self._raw(base, t_ok, c_ok)
             P, purity, hit = probabilities(base, raw, self.temperature, self.memory_weight, self.settings)
             cf = confidence(self.calibrator, confidence_features(base, raw, P, purity))
-            top = np.argsort(-P, axis=1)[:, :k]
+            top = top_k(P, k)
             cat_sim, cat_code = self.catalog_index.matches(t_ok)
             levels = [L for L in sorted(self.config.levels, reverse=True)[1:]]
             level_best = {L: level_probs(base.classes, P, L) for L in levels
