@@ -22,6 +22,7 @@ from pathlib import Path
 
 import polars as pl
 
+from assets.search.everyday import everyday_names
 from lakehouse.lineage import text_hash
 
 DOC_TYPES = ("scian_class", "table", "mart", "document", "section", "fact", "place", "synthetic")
@@ -135,6 +136,8 @@ def scian_documents(catalog: pl.DataFrame, *, with_ciiu: bool = True,
             body_parts.append("Parte de: " + "; ".join(parents) + ".")
         if notes.get(code):
             body_parts.append("CIIU: " + "; ".join(notes[code]) + ".")
+        if everyday_names(code):
+            body_parts.append("Nombres comunes: " + ", ".join(everyday_names(code)) + ".")
         rows.append({"doc_id": f"scian:{code}", "doc_type": "scian_class", "ref": code, "title": titles[code],
                      "body": " ".join(body_parts), "url": None, "source": source,
                      "examples": list(dict.fromkeys(examples.get(code, [])))})

@@ -42,10 +42,11 @@ class IndexConfig:
     """How the index scores. Defaults were tuned on a development split (see ``fmlake search evaluate``)."""
 
     fusion: str = "weighted"
-    alpha: float = 0.3          # weight of BM25 in the weighted fusion
+    alpha: float = 0.6          # weight of BM25 in the weighted fusion (chosen on the site dev set)
     rrf_k: int = 60
     depth: int = 100            # candidates per retriever for RRF and for the HNSW index
     expand_weight: float = 0.6  # BM25 weight of a query stem's word-family expansions (0 = exact stems only)
+    example_discount: float = 0.2  # subtracted from an example vector's cosine (the document's own text counts more)
     k1: float = 1.2
     b: float = 0.75
     exact_max_vectors: int = 200_000
@@ -59,6 +60,8 @@ class IndexConfig:
             raise SearchError(f"alpha must be in [0, 1], got {self.alpha}")
         if self.vector_index not in ("auto", "exact", "hnsw"):
             raise SearchError(f"vector_index must be auto, exact or hnsw, got {self.vector_index!r}")
+        if not 0.0 <= self.example_discount <= 1.0:
+            raise SearchError(f"example_discount must be in [0, 1], got {self.example_discount}")
         if not 0.0 <= self.expand_weight <= 1.0:
             raise SearchError(f"expand_weight must be in [0, 1], got {self.expand_weight}")
         if self.rrf_k < 1 or self.depth < 1:
@@ -216,6 +219,8 @@ class SearchIndex:
             raise SearchError("every document needs its vectors, stored contiguously in document order")
         # where each document's vectors start (owners is sorted): the maximum per document is one reduceat
         self._starts = np.searchsorted(owners, np.arange(self._n)) if len(owners) else np.zeros(0, dtype=np.int64)
+        self._is_example = np.ones(len(owners), dtype=np.float32)   # every vector but a document's first
+        self._is_example[self._starts] = 0.0
         self._ids = corpus["doc_id"].to_list()
         self._types = corpus["doc_type"].to_list()
         self._refs = corpus["ref"].to_list()
@@ -323,6 +328,8 @@ class SearchIndex:
             return self.vectors[docs] @ q
         rows = np.flatnonzero(np.isin(self.owners, docs))
         sims = self.vectors[rows] @ q
+        if self.config.example_discount:
+            sims = sims - self.config.example_discount * self._is_example[rows]
         starts = np.searchsorted(self.owners[rows], docs)   # docs is sorted, every doc has >= 1 vector
         return np.maximum.reduceat(sims, starts).astype(np.float32)
 
@@ -360,7 +367,10 @@ class SearchIndex:
         return np.stack([self._aggregate(row) for row in sims])
 
     def _aggregate(self, sims: np.ndarray) -> np.ndarray:
-        """A document's dense score: the best cosine over its vectors (one scale for one vector or many)."""
+        """A document's dense score: the best cosine over its vectors (one scale for one vector or many; an
+        example vector's cosine less ``example_discount``)."""
+        if self.config.example_discount:
+            sims = sims - self.config.example_discount * self._is_example
         return np.maximum.reduceat(sims, self._starts).astype(np.float32)
 
     def fuse(self, bm25: np.ndarray, dense: np.ndarray, dense_stats: tuple[float, float] | None = None

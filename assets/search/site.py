@@ -75,6 +75,7 @@ class SiteSearch:
         self._facts = np.flatnonzero(self._types == "fact")
         self._place_pos = {self._refs[i]: int(i) for i in np.flatnonzero(self._types == "place")}
         self._classes = self._types == "scian_class"
+        self._place_or_fact = np.isin(self._types, ["place", "fact"])
         self._fact_sectors = set(self._sector[self._facts].tolist())
         # base_year of a change fact is in its id (<sector>:<geo>:<y0>-<y1>:<metric>)
         self._base = np.array([_base_year(self._refs[i]) for i in self._facts], dtype=np.int64)
@@ -161,7 +162,11 @@ class SiteSearch:
         first = self.lookup(parsed) if understand else []
         final, bm25, dense = self.index.scores(query, mode)
         need = k + len(first)
-        top = self.index_top(final, bm25, mode, need)
+        ranked = final
+        if understand and not (parsed.places or parsed.figure or parsed.profile):
+            # no place, no figure: an activity or a topic; facts and place profiles only after everything else
+            ranked = np.where(self._place_or_fact, final - 1e6, final).astype(np.float32)
+        top = self.index_top(ranked, bm25, mode, need)
         taken = set(first)
         order = first + [int(i) for i in top if int(i) not in taken]
         order = order[:k]

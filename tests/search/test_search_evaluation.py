@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pytest
 
+from assets.search.engine import IndexConfig
 from assets.search.evaluation import (CachedEmbedder, EvaluationError, Queries, read_queries, run_evaluation)
 from assets.search.metrics import mrr_at, ndcg_at, recall_at, summarise
 
@@ -98,7 +99,7 @@ def test_run_evaluation_of_later_years_takes_examples_from_another_file(small_ca
     alone = run_evaluation(later, small_catalog, hash_embedder, test_from=2014, latency_sample=0)
     assert "with_examples" not in alone and "pass --examples" in alone["note"]
     assert alone["catalogue_only"]["eval"]["modes"]["bm25"]["n"] == 4
-    assert alone["catalogue_only"]["tuning"]["alpha"] == 0.3   # the default: nothing to tune on
+    assert alone["catalogue_only"]["tuning"]["alpha"] == IndexConfig().alpha   # the default: nothing to tune on
     report = run_evaluation(later, small_catalog, hash_embedder, test_from=2014, latency_sample=0, examples=earlier)
     ex = report["with_examples"]
     assert report["examples_file"] == {"path": "mem", "rows": 5, "years": [2010, 2011]}
