@@ -38,5 +38,12 @@ def same_origin(headers: Mapping[str, str]) -> bool:
     return origin != "null" and urlsplit(origin).netloc.lower() == headers.get("host", "").lower()
 
 
+def not_cross_site(headers: Mapping[str, str]) -> bool:
+    """False for a request a browser marks as made by another site (``Sec-Fetch-Site: cross-site`` or
+    ``same-site``): a GET with side effects (claiming records) must not be triggerable by an image tag
+    elsewhere. Clients that send no such header (scripts, older browsers) pass."""
+    return headers.get("sec-fetch-site", "same-origin").lower() in ("same-origin", "none")
+
+
 def token_matches(given: str | None, expected: str) -> bool:
     return isinstance(given, str) and hmac.compare_digest(given.encode(), expected.encode())

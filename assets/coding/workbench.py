@@ -42,7 +42,8 @@ import polars as pl
 
 from assets.coding.catalog import Catalog
 from assets.coding.config import ClassificationConfig
-from assets.coding.http_guard import default_allowed_hosts, host_allowed, same_origin, token_matches
+from assets.coding.http_guard import (default_allowed_hosts, host_allowed, not_cross_site, same_origin,
+                                      token_matches)
 from assets.coding.pipeline import CANNOT_CODE, WORKBENCH_SOURCE
 from lakehouse import Lakehouse, get_table
 from lakehouse.tables import coding as T
@@ -282,6 +283,8 @@ class Workbench:
         url = urlsplit(target)
         path, query = unquote(url.path), {k: v[0] for k, v in parse_qs(url.query).items()}
         try:
+            if path.startswith("/api/") and not not_cross_site(headers):
+                raise WorkbenchError(403, "cross_site", "the workbench API answers its own page only")
             if method == "GET":
                 return self._get(path, query)
             if method == "POST":

@@ -134,6 +134,8 @@ def test_a_decision_is_appended_at_once_and_bad_input_is_a_4xx_naming_the_proble
         (get(wb, "/api/search?classification=nope&q=pan"), 404, "unknown_classification"),
         (get(wb, "/api/nothing"), 404, "not_found"),
         (get(wb, "/api/queue", Host="evil.example:8040"), 403, "host_not_allowed"),
+        (get(wb, "/api/queue?limit=50", **{"Sec-Fetch-Site": "cross-site"}), 403, "cross_site"),   # an <img> elsewhere
+        (post(wb, decision(b, code), token, **{"Sec-Fetch-Site": "same-site"}), 403, "cross_site"),
     ]
     for (status, body), want_status, want_error in bad:
         assert (status, body["error"]) == (want_status, want_error), body
