@@ -107,8 +107,8 @@ def embedder_resource(settings: Settings, **overrides: Any) -> EmbedderResource:
 
 def search_index_resource(settings: Settings) -> SearchIndexResource:
     s = settings.search
-    return SearchIndexResource(fusion=s.fusion, alpha=s.alpha, vector_index=s.vector_index,
-                               exact_max_vectors=s.exact_max_vectors)
+    return SearchIndexResource(fusion=s.fusion, alpha=s.alpha, expand_weight=s.expand_weight,
+                               vector_index=s.vector_index, exact_max_vectors=s.exact_max_vectors)
 
 
 def catalog_resource(settings: Settings) -> DuckDBCatalogResource:

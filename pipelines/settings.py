@@ -213,6 +213,7 @@ class SearchSettings:
     embedder_workers: int
     fusion: str
     alpha: float
+    expand_weight: float
     vector_index: str
     exact_max_vectors: int
 
@@ -413,7 +414,8 @@ def _search(r: _Reader) -> SearchSettings:
         embedder_threads=r.num("SEARCH_EMBEDDER_THREADS", int, 1, minimum=1),
         embedder_workers=r.num("SEARCH_EMBEDDER_WORKERS", int, 2, minimum=1),
         fusion=r.choice("SEARCH_FUSION", ("weighted", "rrf"), "weighted"),
-        alpha=r.num("SEARCH_ALPHA", float, 0.3, minimum=0, maximum=1),
+        alpha=r.num("SEARCH_ALPHA", float, 0.6, minimum=0, maximum=1),
+        expand_weight=r.num("SEARCH_EXPAND_WEIGHT", float, 0.6, minimum=0, maximum=1),
         vector_index=r.choice("SEARCH_VECTOR_INDEX", ("auto", "exact", "hnsw"), "auto"),
         exact_max_vectors=r.num("SEARCH_EXACT_MAX_VECTORS", int, 200000, minimum=1))
 
