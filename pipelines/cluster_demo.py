@@ -170,10 +170,10 @@ def run_cluster_demo(seed: int = 7) -> dict:
                               "marts.mart_news_migration_intensity ORDER BY rank LIMIT 3").fetchall()
         finally:
             con.close()
-    layers: Counter = Counter()
-    for info in table_infos(lh):
-        if info.rows > 0 and info.path.startswith("s3://"):
-            layers[info.layer] += 1
+        layers: Counter = Counter()   # non-empty tables under the s3:// root, read back from the object store
+        for info in table_infos(lh):
+            if info.rows > 0 and info.path.startswith("s3://"):
+                layers[info.layer] += 1
     return {
         "instance_storage": "postgres" if "Postgres" in storage else storage,
         "executor": "celery",
