@@ -90,7 +90,8 @@ def test_assets_write_corpus_vectors_and_checks(seeded):
     index, origin = load_index(lh, res["embedder"].get_embedder(), source="lakehouse")
     assert origin.startswith("lakehouse") and index.stats.embedded == 0
     assert index.search("maquila de galvanizado", "hybrid", 1)[0].ref == "332810"  # found through its examples
-    assert index.search("industria del pan tamaulipas", "bm25", 3)[0].doc_id == "document:cli-311"
+    top = index.search("industria del pan tamaulipas", "bm25", 3)[0].doc_id
+    assert top == "document:cli-311" or top.startswith("section:cli-311#")   # the document or one of its sections
 
 
 def test_cli_query_and_errors(seeded, lakehouse_env):

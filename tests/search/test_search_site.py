@@ -97,9 +97,10 @@ def test_tortilleria_meets_tortillas(hash_embedder):
 
 
 def test_dense_score_is_one_scale_for_one_vector_or_many(site):
-    index = site.index
+    index = site.index.with_config(example_discount=0.0)
     qvec = index.embed_queries(["panaderia numero 7"])[0]
     scores = index.dense_scores(qvec)
+    assert (site.index.dense_scores(qvec) <= scores + 1e-6).all()   # the discount only lowers example matches
     assert float(scores.max()) <= 1.0 + 1e-5
     # a class with 40 example vectors scores exactly its best vector, never more
     i = index.corpus["doc_id"].to_list().index("scian:311812")
