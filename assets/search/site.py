@@ -95,12 +95,15 @@ class SiteSearch:
 
     def lookup(self, parsed: ParsedQuery) -> list[int]:
         """Corpus positions of the facts (and place profiles) the parsed query asks for, best first."""
-        out: list[int] = []
+        return self._lookup(parsed)[0]
+
+    def _lookup(self, parsed: ParsedQuery) -> tuple[list[int], bool]:
+        """(positions, whether the facts are of a sector the query named or its words found)."""
         places = [p.cve_geo for p in parsed.places]
         profiles = [self._place_pos[g] for g in places if g in self._place_pos]
         metrics = parsed.metrics
         if not metrics:
-            return profiles if parsed.places else []
+            return (profiles if parsed.places else []), False
         sectors = list(parsed.sectors)
         if not sectors:
             s = self._activity_sector(parsed.rest)
@@ -114,7 +117,7 @@ class SiteSearch:
         cand = f[mask]
         base = self._base[mask]
         if not len(cand):
-            return profiles
+            return profiles, False
         years = self._year[cand]
         if parsed.years:
             want = np.isin(years, parsed.years) | np.isin(base, parsed.years)
@@ -134,7 +137,7 @@ class SiteSearch:
         facts = [int(cand[j]) for j in order][:MAX_STRUCTURED]
         # a place question with no sector: the profile (all sectors at a glance) before the sector facts
         out = (profiles + facts) if (profiles and not sectors) else (facts + profiles)
-        return list(dict.fromkeys(out))
+        return list(dict.fromkeys(out)), bool(sectors)
 
     def answer_card(self, parsed: ParsedQuery, pos: int) -> dict[str, Any] | None:
         """The answer card of a fact (None when the position is not a published fact the query asked about)."""
@@ -159,7 +162,7 @@ class SiteSearch:
     def search(self, query: Any, mode: Any = "hybrid", k: Any = 10, understand: bool = True) -> SiteResult:
         query, mode, k = validate_query(query, mode, k)
         parsed = self.parse(query) if understand else ParsedQuery(text=query)
-        first = self.lookup(parsed) if understand else []
+        first, of_sector = self._lookup(parsed) if understand else ([], False)
         final, bm25, dense = self.index.scores(query, mode)
         need = k + len(first)
         ranked = final
@@ -172,7 +175,8 @@ class SiteSearch:
         order = order[:k]
         hits = [self.index.hit(i, r + 1, float(final[i]), float(bm25[i]), float(dense[i]))
                 for r, i in enumerate(order)]
-        answer = self.answer_card(parsed, first[0]) if first else None
+        # a card only for the figure of a named (or found) sector: with none, the largest sector is no answer
+        answer = self.answer_card(parsed, first[0]) if first and of_sector else None
         groups: dict[str, list[int]] = {}
         for h in hits[1 if answer else 0:]:
             groups.setdefault(h.doc_type, []).append(h.rank)

@@ -163,6 +163,11 @@ def test_figure_question_puts_the_fact_first_with_an_answer_card(site):
     assert res.answer["value"] is None and res.answer["value_text"] == "confidencial"
 
 
+def test_no_card_without_a_sector(site):
+    res = site.search("empleo", "hybrid", 3)   # national employment of every sector: the largest is no answer
+    assert res.hits[0].doc_id == "fact:21:00:2023:employment" and res.answer is None
+
+
 def test_place_questions_and_free_text(site):
     res = site.search("población de Reynosa", "hybrid", 3)
     assert res.hits[0].doc_id == "place:28032" and res.answer is None
