@@ -120,10 +120,8 @@ def steps_by_worker(instance: dg.DagsterInstance, run_ids: list[str]) -> dict[st
     for run_id in run_ids:
         for record in instance.all_logs(run_id, of_type=dg.DagsterEventType.ENGINE_EVENT):
             event = record.dagster_event
-            if event is None or not record.message.startswith("Executing steps"):
-                continue
-            md = event.engine_event_data.metadata or {}
-            worker = md.get("Celery worker")
+            data = getattr(event, "engine_event_data", None) if event is not None else None
+            worker = (data.metadata or {}).get("Celery worker") if data is not None else None
             if worker is not None:
                 counts[str(getattr(worker, "value", worker)).split("@")[0]] += 1
     return dict(sorted(counts.items()))

@@ -22,7 +22,9 @@ import pytest
 
 from lakehouse import Lakehouse, LakehouseError
 from pipelines.cluster.services import free_port, wait_for_port
-from tests.cluster import cluster_defs as C
+# (not tests.cluster.cluster_defs: the workers and the runs load it by module name once the cluster's settings
+# are in the environment, so that its executor is the Celery one)
+from tests.cluster import tables as C
 from tests.cluster.tables import write_partition
 
 pytestmark = [pytest.mark.cluster, pytest.mark.timeout(600)]
@@ -60,8 +62,8 @@ def _run_in_thread(instance, partition: str, seconds: float, keys=(("silver", "c
 def _workers_of(instance, run_id: str) -> list[tuple[str, str]]:
     out = []
     for record in instance.all_logs(run_id, of_type=dg.DagsterEventType.ENGINE_EVENT):
-        if record.message.startswith("Executing steps"):
-            md = record.dagster_event.engine_event_data.metadata
+        md = record.dagster_event.engine_event_data.metadata or {}
+        if "Celery worker" in md:   # "Executing steps ... in celery worker", reported by the worker
             out.append((record.step_key, str(md["Celery worker"].value).split("@")[0]))
     return out
 
