@@ -23,6 +23,7 @@ from lakehouse import get_table
 from pipelines.jobs import jobs
 from pipelines.resources import build_resources
 from pipelines.schedules import schedules
+from pipelines.runs import build_dead_run_slots_sensor
 from pipelines.sensors import batch_jobs, build_landing_sensor
 from pipelines.settings import Settings, load_settings
 
@@ -71,7 +72,7 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
             asset_checks=_key_checks(merged),
             jobs=[*jobs, lakehouse_maintenance_job, *per_batch.values()],
             schedules=schedules,
-            sensors=[build_landing_sensor(per_batch)],
+            sensors=[build_landing_sensor(per_batch), build_dead_run_slots_sensor()],
             resources=build_resources(settings),
             executor=build_executor(settings),
         ),

@@ -297,3 +297,21 @@ def run_guarded(instance: dg.DagsterInstance, guard: str, fn: Callable[[], objec
     if "error" in outcome:
         raise outcome["error"]   # type: ignore[misc]
     return outcome.get("value")
+
+
+def build_dead_run_slots_sensor() -> dg.SensorDefinition:
+    """A sensor the daemon (``make ui`` / ``dagster dev``) runs every minute: it frees the pool slots of runs
+    that are provably dead (:func:`reclaim_slots`), which run monitoring with the default run launcher never
+    does for a started run whose worker was killed. It requests no run."""
+
+    @dg.sensor(name="dead_run_slots_sensor", minimum_interval_seconds=60,
+               default_status=dg.DefaultSensorStatus.RUNNING,
+               description="Frees the pool slots (llm, embedding, ...) of runs whose process is gone and marks "
+                           "those runs failed; `fmlake pools` shows the holders.")
+    def dead_run_slots_sensor(context: dg.SensorEvaluationContext):
+        freed = reclaim_slots(context.instance)
+        for holder in freed:
+            context.log.warning(f"freed a slot of a dead run: {holder.describe()}")
+        return dg.SkipReason(f"freed {len(freed)} slot(s) of dead runs" if freed else "no slot held by a dead run")
+
+    return dead_run_slots_sensor
