@@ -6,7 +6,6 @@ interrupted: ``slow_part`` writes one partition of ``silver.cluster_parts`` afte
 ``PartConfig.seconds``, and records in ``silver.cluster_attempts`` which worker ran it.
 """
 
-from __future__ import annotations
 
 import socket
 import time

@@ -68,12 +68,15 @@ def _workers_of(instance, run_id: str) -> list[tuple[str, str]]:
     return out
 
 
-def _wait(predicate, timeout: float, what: str):
+def _wait(predicate, timeout: float, what: str, fut: Future | None = None):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = predicate()
         if value:
             return value
+        if fut is not None and fut.done():
+            fut.result()   # the run ended (or raised) before what we wait for: show why
+            raise AssertionError(f"the run ended before {what}")
         time.sleep(0.3)
     raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
 
@@ -83,8 +86,8 @@ def test_killed_worker_step_is_retried_on_the_other_worker(cluster):
     with _instance(cluster) as instance:
         fut = _run_in_thread(instance, "p1", seconds=6)
         run_id = _wait(lambda: next((r.run_id for r in instance.get_runs(limit=1)
-                                     if r.tags.get("dagster/partition") == "p1"), None), 60, "the run")
-        first = _wait(lambda: _workers_of(instance, run_id), 90, "a worker to take the step")[0][1]
+                                     if r.tags.get("dagster/partition") == "p1"), None), 120, "the run", fut)
+        first = _wait(lambda: _workers_of(instance, run_id), 120, "a worker to take the step", fut)[0][1]
         cluster.services.kill(cluster.workers.pop(first))   # SIGKILL mid-step (it sleeps 6 s before writing)
         result = fut.result(timeout=240)
         assert result.success
@@ -156,8 +159,8 @@ def test_s3_outage_fails_the_step_cleanly_and_a_rerun_succeeds(cluster):
     with _instance(cluster) as instance:
         fut = _run_in_thread(instance, "p2", seconds=3)
         run_id = _wait(lambda: next((r.run_id for r in instance.get_runs(limit=1)
-                                     if r.tags.get("dagster/partition") == "p2"), None), 60, "the run")
-        _wait(lambda: _workers_of(instance, run_id), 90, "a worker to take the step")
+                                     if r.tags.get("dagster/partition") == "p2"), None), 120, "the run", fut)
+        _wait(lambda: _workers_of(instance, run_id), 120, "a worker to take the step", fut)
         os.killpg(cluster.s3.pid, signal.SIGSTOP)   # the object store stops answering mid-step
         try:
             result = fut.result(timeout=300)
