@@ -61,7 +61,8 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
     apps = dg.Definitions.merge(
         dg.Definitions(assets=ingestion_assets),
         # each domain module exposes its own Definitions (assets, checks, jobs, sensors; no resources)
-        coding.defs, news.defs, imagery.defs, documents.defs, search.defs,
+        coding.build_defs(settings.coding.retrain_after_decisions), news.defs, imagery.defs, documents.defs,
+        search.defs,
     )
     transform = build_transform_defs(apps)
     merged = dg.Definitions.merge(apps, transform)

@@ -219,6 +219,15 @@ class SearchSettings:
 
 
 @dataclass(frozen=True)
+class CodingSettings:
+    """The coder's workbench and the feedback loop."""
+
+    retrain_after_decisions: int
+    workbench_port: int
+    claim_minutes: float
+
+
+@dataclass(frozen=True)
 class DocumentsSettings:
     model: str
     instructions_dir: str
@@ -304,6 +313,7 @@ class Settings:
     imagery: ImagerySettings
     search: SearchSettings
     documents: DocumentsSettings
+    coding: CodingSettings
     cluster: ClusterSettings
     limits: LimitsSettings = field(default_factory=LimitsSettings)
     delta: DeltaSettings = field(default_factory=DeltaSettings)
@@ -420,6 +430,13 @@ def _search(r: _Reader) -> SearchSettings:
         exact_max_vectors=r.num("SEARCH_EXACT_MAX_VECTORS", int, 200000, minimum=1))
 
 
+def _coding(r: _Reader) -> CodingSettings:
+    return CodingSettings(
+        retrain_after_decisions=r.num("FMLAKE_CODING_RETRAIN_AFTER_DECISIONS", int, 20, minimum=1),
+        workbench_port=r.num("FMLAKE_CODING_WORKBENCH_PORT", int, 8040, minimum=0, maximum=65535),
+        claim_minutes=r.num("FMLAKE_CODING_CLAIM_MINUTES", float, 10.0, minimum=0.1))
+
+
 def _documents(r: _Reader) -> DocumentsSettings:
     return DocumentsSettings(model=r.str("FMLAKE_DOCS_MODEL", "mixtral:8x7b"),
                              instructions_dir=r.str("FMLAKE_DOC_INSTRUCTIONS_DIR"))
@@ -480,7 +497,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     r = _TrackingReader(os.environ if env is None else env)
     core = _core(r)
     return Settings(core=core, llm=_llm(r), imagery=_imagery(r), search=_search(r), documents=_documents(r),
-                    cluster=_cluster(r, core), limits=_limits(r), delta=_delta(r))
+                    coding=_coding(r), cluster=_cluster(r, core), limits=_limits(r), delta=_delta(r))
 
 
 def known_variables() -> set[str]:

@@ -476,9 +476,11 @@ coding_feedback_sensor = feedback_sensor()
 
 
 @functools.cache
-def build_defs() -> dg.Definitions:
-    return dg.Definitions(assets=list(build_coding_assets()), jobs=[coding_feedback_job],
-                          sensors=[coding_feedback_sensor])
+def build_defs(retrain_after_decisions: int = 20) -> dg.Definitions:
+    """The coding domain's assets, feedback job and sensor (``retrain_after_decisions``: workbench decisions
+    that trigger retraining; FMLAKE_CODING_RETRAIN_AFTER_DECISIONS through pipelines/definitions.py)."""
+    sensor = coding_feedback_sensor if retrain_after_decisions == 20 else feedback_sensor(retrain_after_decisions)
+    return dg.Definitions(assets=list(build_coding_assets()), jobs=[coding_feedback_job], sensors=[sensor])
 
 
 def __getattr__(name: str):

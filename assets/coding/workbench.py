@@ -42,7 +42,7 @@ import polars as pl
 
 from assets.coding.catalog import Catalog
 from assets.coding.config import ClassificationConfig
-from assets.coding.http_guard import (default_allowed_hosts, host_allowed, not_cross_site, same_origin,
+from assets.web import (RequestDeadline, default_allowed_hosts, host_allowed, not_cross_site, same_origin,
                                       token_matches)
 from assets.coding.pipeline import CANNOT_CODE, WORKBENCH_SOURCE
 from lakehouse import Lakehouse, get_table
@@ -333,11 +333,13 @@ def _int(value: str | None, default: int, name: str) -> int:
 
 
 def make_server(workbench: Workbench, host: str = "127.0.0.1", port: int = 8040, quiet: bool = False,
-                allowed_hosts: set[str] | None = None) -> ThreadingHTTPServer:
+                allowed_hosts: set[str] | None = None, timeout_s: float = 30.0) -> ThreadingHTTPServer:
     """A threaded HTTP server around ``workbench`` (not started). Port 0 = any free port. ``allowed_hosts``:
     the Host values (name:port) requests may carry; default: the bound address's names."""
 
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(RequestDeadline, BaseHTTPRequestHandler):
+        timeout = timeout_s   # per read and in total per request: a byte-at-a-time client is cut off
+
         def _respond(self, method: str) -> None:
             length = self.headers.get("Content-Length") or "0"
             n = int(length) if length.isdigit() else 0

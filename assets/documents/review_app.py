@@ -34,7 +34,7 @@ from urllib.parse import parse_qs, quote, unquote, urlsplit
 from assets.documents import review
 from assets.documents.render import markdown_blocks, render_template
 from assets.documents.store import exhibits, get_draft
-from assets.documents.webserve import RequestDeadline
+from assets.web import RequestDeadline, default_allowed_hosts, host_allowed, same_origin, token_matches
 from lakehouse import Lakehouse
 
 MAX_BODY = 64 * 1024
@@ -74,7 +74,7 @@ class ReviewApp:
     # ------------------------------------------------------------------ dispatch
     def handle(self, method: str, target: str, body: bytes = b"", headers: dict[str, str] | None = None) -> Response:
         headers = {k.lower(): v for k, v in (headers or {}).items()}
-        if self.allowed_hosts is not None and headers.get("host", "").lower() not in self.allowed_hosts:
+        if not host_allowed(headers, self.allowed_hosts):
             return self.message(403, "Host no permitido",
                                 "Abra la página con la dirección en la que se inició el servidor.")
         url = urlsplit(target)
@@ -94,15 +94,14 @@ class ReviewApp:
             return self.message(404, "No encontrado", f"No existe la página {path}.")
         if method == "POST":
             if m := _REVIEW.match(path):
-                origin = headers.get("origin")
-                if origin is not None and (origin == "null" or urlsplit(origin).netloc != headers.get("host", "")):
+                if not same_origin(headers):
                     return self.message(403, "Origen no permitido", "La decisión debe enviarse desde esta página.")
                 if len(body) > MAX_BODY:
                     return self.message(413, "Solicitud demasiado grande", "El comentario es demasiado largo.")
                 form = {k: v[0] for k, v in parse_qs(body.decode("utf-8", "replace")).items()}
                 version = form.get("version", "")
-                if not version.isdigit() or not hmac.compare_digest(
-                        form.get("csrf", ""), self.csrf_token(m.group(1), int(version))):
+                if not version.isdigit() or not token_matches(form.get("csrf"), self.csrf_token(m.group(1),
+                                                                                                 int(version))):
                     return self.message(403, "Formulario no válido",
                                         "Envíe la decisión desde la página del borrador (recárguela si el servidor "
                                         "se reinició).")
@@ -166,8 +165,6 @@ class ReviewApp:
         return Response(303, b"", "text/plain", {"Location": location})
 
 
-LOOPBACK = {"127.0.0.1", "localhost", "::1"}
-ALL_INTERFACES = {"", "0.0.0.0", "::"}
 
 
 def make_server(lh: Lakehouse, host: str = "127.0.0.1", port: int = 8020, quiet: bool = False,
@@ -225,9 +222,8 @@ def make_server(lh: Lakehouse, host: str = "127.0.0.1", port: int = 8020, quiet:
     server = ThreadingHTTPServer((host, port), Handler)
     server.daemon_threads = True
     bound = server.server_address[1]
-    if allowed_hosts is None and host not in ALL_INTERFACES:
-        names = LOOPBACK if host in LOOPBACK else {host}
-        allowed_hosts = {f"[{n}]:{bound}" if ":" in n else f"{n}:{bound}" for n in names}
+    if allowed_hosts is None:
+        allowed_hosts = default_allowed_hosts(host, bound)
     app.allowed_hosts = {h.lower() for h in allowed_hosts} if allowed_hosts else None
     server.app = app  # type: ignore[attr-defined]
     return server

@@ -3,37 +3,11 @@
 from __future__ import annotations
 
 import functools
-import socket
-import threading
 from http import HTTPStatus
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-
-class RequestDeadline:
-    """Mixin for ``BaseHTTPRequestHandler``s: each request (request line, headers, body and answer) must be
-    done within ``timeout`` seconds in total, or the connection is shut. The socket timeout alone is per read:
-    a client sending a byte every second would hold its thread forever."""
-
-    timeout = 30.0
-
-    def handle_one_request(self):
-        timer = threading.Timer(self.timeout, self._cut_off)
-        timer.daemon = True
-        timer.start()
-        try:
-            super().handle_one_request()
-        except OSError:              # the connection was cut (deadline) or dropped by the client
-            self.close_connection = True
-        finally:
-            timer.cancel()
-
-    def _cut_off(self):
-        self.close_connection = True
-        try:
-            self.connection.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
+from assets.web import RequestDeadline
 
 
 class _SiteHandler(RequestDeadline, SimpleHTTPRequestHandler):

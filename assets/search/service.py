@@ -25,6 +25,7 @@ from urllib.parse import parse_qs, quote, urlsplit
 
 from assets.search.engine import MAX_K, MAX_QUERY_CHARS, MODES, SearchError, SearchIndex, validate_query
 from assets.search.site import SiteSearch
+from assets.web import RequestDeadline
 
 MAX_URL_CHARS = 16_384
 MAX_BODY_BYTES = 8_192
@@ -140,7 +141,7 @@ def render_document(doc: dict) -> str:
                        mode_options="".join(f'<option value="{m}">{m}</option>' for m in MODES), body=body)
 
 
-class SearchHandler(BaseHTTPRequestHandler):
+class SearchHandler(RequestDeadline, BaseHTTPRequestHandler):
     site: SiteSearch
     quiet: bool = False
     origin: str = ""
@@ -278,11 +279,13 @@ class SearchHandler(BaseHTTPRequestHandler):
 
 
 def make_server(index: SearchIndex | SiteSearch, host: str = "127.0.0.1", port: int = 8030, quiet: bool = False,
-                origin: str = "") -> ThreadingHTTPServer:
+                origin: str = "", timeout_s: float = 30.0) -> ThreadingHTTPServer:
     """A threaded server over ``index`` (a SiteSearch, or a bare SearchIndex: free-text ranking only; not
-    started: call ``serve_forever``). Port 0 = any free port."""
+    started: call ``serve_forever``). Port 0 = any free port. ``timeout_s``: per read and in total per request
+    (a client sending a byte at a time is cut off, :class:`assets.web.RequestDeadline`)."""
     site = index if isinstance(index, SiteSearch) else SiteSearch(index, None)
-    handler = type("BoundSearchHandler", (SearchHandler,), {"site": site, "quiet": quiet, "origin": origin})
+    handler = type("BoundSearchHandler", (SearchHandler,), {"site": site, "quiet": quiet, "origin": origin,
+                                                            "timeout": timeout_s})
     server = ThreadingHTTPServer((host, port), handler)
     server.daemon_threads = True
     return server

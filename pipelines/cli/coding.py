@@ -351,11 +351,11 @@ def workbench() -> None:
 
 @workbench.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=8040, show_default=True, type=int)
+@click.option("--port", default=None, type=int, help="Port (default FMLAKE_CODING_WORKBENCH_PORT, 8040).")
 @click.option("--classification", "names", multiple=True, default=("scian", "crime_types"), show_default=True,
               help="Classification served (repeatable): shipped config name or YAML path.")
-@click.option("--claim-minutes", default=10.0, show_default=True, type=float,
-              help="How long a record handed to a coder stays claimed.")
+@click.option("--claim-minutes", default=None, type=float,
+              help="How long a record handed to a coder stays claimed (default FMLAKE_CODING_CLAIM_MINUTES, 10).")
 @click.option("--embedder", "backend", type=click.Choice(["use", "minilm", "ollama"]), default=None,
               help="Embedder of the catalogue search (default: SEARCH_EMBEDDER or 'use').")
 @click.option("--allowed-host", "allowed_hosts", multiple=True,
@@ -373,12 +373,16 @@ def workbench_serve(host: str, port: int, names: tuple[str, ...], claim_minutes:
         classifications = load_classifications(names)
     except (ConfigError, ValueError) as exc:
         _fail(exc)
-    lh = current_settings().lakehouse()
+    settings = current_settings()
+    lh = settings.lakehouse()
+    minutes = settings.coding.claim_minutes if claim_minutes is None else claim_minutes
     bench = Workbench(lh, classifications, catalogue_search(classifications, _embedder(backend)),
-                      claim_seconds=claim_minutes * 60)
-    server = make_server(bench, host, port, allowed_hosts=set(allowed_hosts) or None)
+                      claim_seconds=minutes * 60)
+    server = make_server(bench, host, settings.coding.workbench_port if port is None else port,
+                         allowed_hosts=set(allowed_hosts) or None)
     click.echo(f"coder's workbench for {lh.root} at http://{host}:{server.server_address[1]}/ (Ctrl-C to stop)")
     serve_until_interrupted(server)
+
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(cli())

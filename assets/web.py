@@ -1,15 +1,44 @@
-"""Request guards for the project's loopback web apps: Host allow-list (DNS rebinding), same-origin POSTs and
-CSRF token comparison, in the form ``assets/documents/review_app.py`` applies them inline.
+"""What the domains' small HTTP services share (review page, published site, search service, coding workbench).
 
-Written domain-free so it can move down to a shared module (the documents review page does the same checks
-in its ``handle``); until then the coder's workbench uses it from here.
+Stdlib only, no Dagster: a mixin that bounds the total time of one request, and the request guards of the
+loopback web apps — a Host allow-list (DNS rebinding), same-origin POSTs, cross-site GETs refused, CSRF token
+comparison.
 """
 
 from __future__ import annotations
 
 import hmac
+import socket
+import threading
 from typing import Mapping
 from urllib.parse import urlsplit
+
+
+class RequestDeadline:
+    """Mixin for ``BaseHTTPRequestHandler``s: each request (request line, headers, body and answer) must be
+    done within ``timeout`` seconds in total, or the connection is shut. The socket timeout alone is per read:
+    a client sending a byte every second would hold its thread forever."""
+
+    timeout = 30.0
+
+    def handle_one_request(self):
+        timer = threading.Timer(self.timeout, self._cut_off)
+        timer.daemon = True
+        timer.start()
+        try:
+            super().handle_one_request()
+        except OSError:              # the connection was cut (deadline) or dropped by the client
+            self.close_connection = True
+        finally:
+            timer.cancel()
+
+    def _cut_off(self):
+        self.close_connection = True
+        try:
+            self.connection.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
 
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 ALL_INTERFACES = {"", "0.0.0.0", "::"}
