@@ -39,6 +39,8 @@ class Service:
     proc: subprocess.Popen
     log: Path
     stop_fn: Callable[[], None] | None = None
+    # Postgres: SIGINT is its fast shutdown (SIGTERM waits for every client to disconnect)
+    stop_signal: int = signal.SIGTERM
 
     @property
     def pid(self) -> int:
@@ -150,7 +152,7 @@ class Services:
                 except Exception:  # noqa: BLE001 - fall back to the signal below
                     pass
             try:
-                os.killpg(service.pid, signal.SIGTERM)
+                os.killpg(service.pid, service.stop_signal)
             except ProcessLookupError:
                 pass
             try:
@@ -212,6 +214,7 @@ class Services:
                 "-k", str(sock_dir), "-c", "max_connections=200", "-c", "fsync=off"]
         service = self.spawn("postgres", argv, env={"PATH": self.env.get("PATH", "/usr/bin:/bin"),
                                                      "LANG": "C.UTF-8"})
+        service.stop_signal = signal.SIGINT
         wait_for_port(port, 60, service)
         psql = [*as_pg, _pg_tool("psql"), "-h", str(sock_dir), "-p", str(port), "-U", "postgres", "-v",
                 "ON_ERROR_STOP=1", "-qAt"]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import tempfile
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,6 +45,7 @@ class Cluster:
     env: dict[str, str]
     s3_port: int
     pg_port: int
+    pg_dir: Path | None = None
     workers: dict[str, object] = field(default_factory=dict)
 
     @property
@@ -68,10 +70,9 @@ def cluster(tmp_path_factory):
     if missing:
         pytest.skip(missing)
     base = tmp_path_factory.mktemp("cluster")
-    os.chmod(base, 0o755)
-    for parent in base.parents:   # the postgres user must reach its data directory
-        if str(parent).startswith("/tmp/"):
-            os.chmod(parent, os.stat(parent).st_mode | 0o005)
+    # the postgres user must reach its data directory: outside pytest's private (0700) temporary tree
+    pg_dir = Path(tempfile.mkdtemp(prefix="fmlake-cluster-pg-"))
+    os.chmod(pg_dir, 0o755)
     redis_port, s3_port, pg_port = free_port(), free_port(), free_port()
     home = base / "dagster_home"
     home.mkdir()
@@ -99,9 +100,9 @@ def cluster(tmp_path_factory):
         mp.setenv(k, v)
     services = Services(base, env)
     try:
-        services.postgres(pg_port, "dagster", overrides["DAGSTER_PG_PASSWORD"], "dagster", base / "postgres")
+        services.postgres(pg_port, "dagster", overrides["DAGSTER_PG_PASSWORD"], "dagster", pg_dir / "data")
         services.redis(redis_port)
-        c = Cluster(services, env, s3_port, pg_port)
+        c = Cluster(services, env, s3_port, pg_port, pg_dir=pg_dir / "data")
         c.start_s3()
         for name, queues in (("w1", ("default",)), ("w2", ("default", "gpu"))):
             c.workers[name] = services.celery_worker(name, queues, env)
@@ -112,3 +113,4 @@ def cluster(tmp_path_factory):
             services.stop_all()
         finally:
             mp.undo()
+            shutil.rmtree(pg_dir, ignore_errors=True)

@@ -211,7 +211,7 @@ def test_webserver_on_postgres_lists_the_runs_and_recovers_after_a_postgres_rest
         pg = next(s for s in cluster.services.started if s.name == "postgres")
         cluster.services.stop(pg, grace=10)
         cluster.services.postgres(cluster.pg_port, "dagster", cluster.env["DAGSTER_PG_PASSWORD"], "dagster",
-                                  cluster.services.workdir / "postgres")
+                                  cluster.pg_dir)
         listed = _wait(lambda: _try_runs(port), 60, "the webserver to answer after the restart")
         assert run_ids <= listed
         time.sleep(3)
