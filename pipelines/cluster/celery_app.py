@@ -16,8 +16,9 @@ from pipelines.cluster.executor import QUEUES, celery_app_config
 from pipelines.settings import load_settings
 
 
-def make_worker_app() -> Celery:
-    cluster = load_settings().cluster
+def make_worker_app(env=None) -> Celery:
+    """The app of the settings of ``env`` (default: this process's environment)."""
+    cluster = load_settings(env).cluster
     app = Celery("dagster", broker=cluster.broker_url, backend=cluster.result_backend)
     app.conf.update(celery_app_config(cluster))
     app.conf.task_queues = [Queue(q, routing_key=f"{q}.#") for q in QUEUES]

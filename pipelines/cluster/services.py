@@ -272,7 +272,7 @@ class Services:
         """Until every worker in ``names`` answers a ping on the broker."""
         from pipelines.cluster.celery_app import make_worker_app
 
-        app = make_worker_app()
+        app = make_worker_app(env)   # the broker the workers were given
         deadline = time.monotonic() + timeout
         seen: set[str] = set()
         while time.monotonic() < deadline:
