@@ -28,7 +28,7 @@ help:
 # installs use it as constraints, so a fresh machine next month gets the same set. `make lock` rebuilds it.
 LOCK := requirements.lock
 EXTRAS := test
-LOCK_EXTRAS := test,lock
+LOCK_EXTRAS := test,lock,cluster
 
 $(STAMP): pyproject.toml $(LOCK)
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
