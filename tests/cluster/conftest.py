@@ -64,7 +64,7 @@ class Cluster:
         self.s3 = self.services.s3_server(self.s3_port, buckets=("fmtest",))
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")   # torn down (environment restored) after the last cluster test
 def cluster(tmp_path_factory):
     missing = _have_binaries()
     if missing:
