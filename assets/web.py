@@ -76,3 +76,20 @@ def not_cross_site(headers: Mapping[str, str]) -> bool:
 
 def token_matches(given: str | None, expected: str) -> bool:
     return isinstance(given, str) and hmac.compare_digest(given.encode(), expected.encode())
+
+
+def write_response(handler, status: int, content_type: str, body: bytes, csp: str,
+                   headers: Mapping[str, str] | None = None, no_store: bool = False) -> None:
+    """Send one complete answer from a ``BaseHTTPRequestHandler``: status, type, length, ``nosniff``, the page's
+    Content-Security-Policy (and ``no-store`` for answers that must not be cached), extra headers, the body."""
+    handler.send_response(status)
+    handler.send_header("Content-Type", content_type)
+    handler.send_header("Content-Length", str(len(body)))
+    handler.send_header("X-Content-Type-Options", "nosniff")
+    if no_store:
+        handler.send_header("Cache-Control", "no-store")
+    handler.send_header("Content-Security-Policy", csp)
+    for k, v in (headers or {}).items():
+        handler.send_header(k, v)
+    handler.end_headers()
+    handler.wfile.write(body)

@@ -69,24 +69,20 @@ def asset_job():
 def materialize_through_executor(instance: dg.DagsterInstance, report=print) -> list[str]:
     """Every asset, every partition in landing/ (the plan of ``make demo``), each run executed by the definitions'
     executor (Celery here): returns the run ids. A failed run raises, naming it and its failed steps."""
-    from assets.partitions import BATCH_SOURCES
-    from lakehouse.batches import FINGERPRINT_KEY, batch_fingerprint
     from pipelines.definitions import defs
-    from pipelines.demo import QUIET, partition_plan
+    from pipelines.demo import QUIET, run_plan
 
     job = asset_job()
-    landing = defs.resources["lakehouse"].landing
-    source_of = {pdef.name: source for source, pdef in BATCH_SOURCES.items()}
-    graph = defs.resolve_asset_graph()
-    reference, rest, plan = partition_plan(defs, instance, landing)
     run_ids: list[str] = []
 
-    def run(keys, label, tags=None):
+    def run(keys, label, tags, partition_key):
         if not keys:
             return
         t0 = time.time()
+        if partition_key is not None:
+            tags = {**tags, "dagster/partition": partition_key}
         result = dg.execute_job(job, instance, run_config=QUIET, asset_selection=list(keys),
-                                tags={"fmlake/demo": "cluster", **(tags or {})})
+                                tags={"fmlake/demo": "cluster", **tags})
         run_ids.append(result.run_id)
         failed = [e.step_key for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
         if not result.success:
@@ -94,23 +90,7 @@ def materialize_through_executor(instance: dg.DagsterInstance, report=print) -> 
         n = sum(1 for e in result.all_events if e.event_type_value == "ASSET_MATERIALIZATION")
         report(f"  {label}: {n} materializations in {time.time() - t0:.1f}s (run {result.run_id[:8]})")
 
-    run(reference, "reference data")
-    for pdef, (pkeys, partition_keys) in plan.items():
-        policies = {graph.get(k).backfill_policy for k in pkeys}
-        name = getattr(pdef, "name", None) or "daily news"
-        if partition_keys and policies == {dg.BackfillPolicy.single_run()}:
-            run(pkeys, f"{name} [{partition_keys[0]} .. {partition_keys[-1]}]", tags={
-                "dagster/asset_partition_range_start": partition_keys[0],
-                "dagster/asset_partition_range_end": partition_keys[-1]})
-            continue
-        source = source_of.get(getattr(pdef, "name", None))
-        for pk in partition_keys:
-            tags = {"dagster/partition": pk}
-            if source is not None:
-                state = batch_fingerprint(landing, source, pk)
-                tags.update({"fmlake/source": source, **({FINGERPRINT_KEY: state[0]} if state else {})})
-            run(pkeys, f"{name} [{pk}]", tags=tags)
-    run(rest, "applications, marts and catalog")
+    run_plan(defs, instance, defs.resources["lakehouse"].landing, run)
     return run_ids
 
 

@@ -94,32 +94,57 @@ def _json_records(path) -> list[dict]:
     return [r for r in data if isinstance(r, dict)] if isinstance(data, list) else []
 
 
+def run_plan(defs: dg.Definitions, instance: dg.DagsterInstance, landing, run: Callable[..., None],
+             keys: set | None = None) -> None:
+    """Call ``run(selection, label, tags, partition_key)`` for every run of the plan of ``make demo``, in
+    dependency order: the reference data, each partitioned group (a single-run backfill as one range run, else a run
+    per partition in landing/), then the applications, marts and catalog. A landing batch's run carries the tags the
+    landing sensor gives its own runs (``fmlake/source``, ``fmlake/batch_fingerprint``, taken before the run reads
+    the files), so the sensor knows the batch is ingested. ``run`` executes one run (in process, or through the
+    definitions' executor)."""
+    from assets.partitions import BATCH_SOURCES
+    from lakehouse.batches import FINGERPRINT_KEY, batch_fingerprint
+
+    source_of = {pdef.name: source for source, pdef in BATCH_SOURCES.items()}
+    graph = defs.resolve_asset_graph()
+    reference, rest, plan = partition_plan(defs, instance, landing, keys)
+    run(reference, "reference data", {}, None)
+    for pdef, (pkeys, partition_keys) in plan.items():
+        policies = {graph.get(k).backfill_policy for k in pkeys}
+        name = getattr(pdef, "name", None) or "daily news"
+        if partition_keys and policies == {dg.BackfillPolicy.single_run()}:
+            run(pkeys, f"{name} [{partition_keys[0]} .. {partition_keys[-1]}]", {
+                "dagster/asset_partition_range_start": partition_keys[0],
+                "dagster/asset_partition_range_end": partition_keys[-1]}, None)
+            continue
+        source = source_of.get(getattr(pdef, "name", None))
+        for pk in partition_keys:
+            tags = {}
+            if source is not None:
+                state = batch_fingerprint(landing, source, pk)
+                tags = {"fmlake/source": source, **({FINGERPRINT_KEY: state[0]} if state else {})}
+            run(pkeys, f"{name} [{pk}]", tags, pk)
+    run(rest, "applications, marts and catalog", {}, None)
+
+
 def materialize_everything(defs: dg.Definitions, resources: dict, instance: dg.DagsterInstance,
                            keys: set | None = None, report: Callable[[str], None] = lambda _: None,
                            raise_on_error: bool = True, guard: bool = False) -> list[dg.ExecuteInProcessResult]:
-    """Materialize ``keys`` (default: every asset) in dependency order, every partition in landing/.
-
-    A landing batch's run carries the tags the landing sensor gives its own runs (``fmlake/source``,
-    ``fmlake/batch_fingerprint``), so the sensor knows the batch is ingested.
+    """Materialize ``keys`` (default: every asset) in process, in dependency order, every partition in landing/
+    (:func:`run_plan`).
 
     ``guard`` (the demo): each run carries this process in its tags and runs under
     :func:`pipelines.runs.run_guarded`, so a step waiting for a pool says what holds it, slots of dead runs
     are freed, and Ctrl-C / SIGTERM stop the run (:class:`pipelines.runs.RunInterrupted`)."""
     import uuid
 
-    from assets.partitions import BATCH_SOURCES
-    from lakehouse.batches import FINGERPRINT_KEY, batch_fingerprint
     from pipelines.runs import guard_tags, run_guarded
 
-    landing = resources["lakehouse"].landing
-    source_of = {pdef.name: source for source, pdef in BATCH_SOURCES.items()}
-    graph = defs.resolve_asset_graph()
     assets = [a for a in (defs.assets or []) if isinstance(a, (dg.AssetsDefinition, dg.AssetSpec))]
     checks = list(defs.asset_checks or [])
-    reference, rest, plan = partition_plan(defs, instance, landing, keys)
     results = []
 
-    def run(selection, label, tags=None, **kwargs):
+    def run(selection, label, tags, partition_key):
         if not selection:
             return
         t0 = time.time()
@@ -128,31 +153,15 @@ def materialize_everything(defs: dg.Definitions, resources: dict, instance: dg.D
 
         def go():
             return dg.materialize([*assets, *checks], selection=selection, resources=resources, instance=instance,
-                                  tags={"fmlake/demo": "true", **extra, **(tags or {})}, run_config=QUIET,
-                                  raise_on_error=raise_on_error, **kwargs)
+                                  tags={"fmlake/demo": "true", **extra, **tags}, run_config=QUIET,
+                                  raise_on_error=raise_on_error, partition_key=partition_key)
 
         result = run_guarded(instance, token, go, report=report) if guard else go()
         results.append(result)
         n = len(result.get_asset_materialization_events())
         report(f"  {label}: {n} materializations in {time.time() - t0:.1f}s")
 
-    run(reference, "reference data")
-    for pdef, (pkeys, partition_keys) in plan.items():
-        policies = {graph.get(k).backfill_policy for k in pkeys}
-        name = getattr(pdef, "name", None) or "daily news"
-        if partition_keys and policies == {dg.BackfillPolicy.single_run()}:
-            run(pkeys, f"{name} [{partition_keys[0]} .. {partition_keys[-1]}]", tags={
-                "dagster/asset_partition_range_start": partition_keys[0],
-                "dagster/asset_partition_range_end": partition_keys[-1]})
-        else:
-            source = source_of.get(getattr(pdef, "name", None))
-            for pk in partition_keys:
-                tags = None
-                if source is not None:
-                    state = batch_fingerprint(landing, source, pk)   # taken before the run reads the files
-                    tags = {"fmlake/source": source, **({FINGERPRINT_KEY: state[0]} if state else {})}
-                run(pkeys, f"{name} [{pk}]", partition_key=pk, tags=tags)
-    run(rest, "applications, marts and catalog")
+    run_plan(defs, instance, resources["lakehouse"].landing, run, keys)
     return results
 
 

@@ -42,9 +42,9 @@ import polars as pl
 
 from assets.coding.catalog import Catalog
 from assets.coding.config import ClassificationConfig
-from assets.web import (RequestDeadline, default_allowed_hosts, host_allowed, not_cross_site, same_origin,
-                                      token_matches)
 from assets.coding.pipeline import CANNOT_CODE, WORKBENCH_SOURCE
+from assets.web import (RequestDeadline, default_allowed_hosts, host_allowed, not_cross_site, same_origin,
+                        token_matches, write_response)
 from lakehouse import Lakehouse, get_table
 from lakehouse.tables import coding as T
 
@@ -53,6 +53,8 @@ MAX_FIELD = 500
 MAX_LIMIT = 100
 MAX_QUERY = 500
 STATIC = Path(__file__).resolve().parent / "static"
+CSP = ("default-src 'self'; style-src 'self' 'unsafe-inline'; script-src 'self'; connect-src 'self'; "
+       "form-action 'self'")
 
 SearchFn = Callable[[str, str, int], list[dict[str, Any]]]   # (classification, query, k) -> [{code, title, score}]
 
@@ -349,17 +351,7 @@ def make_server(workbench: Workbench, host: str = "127.0.0.1", port: int = 8040,
             except Exception as exc:  # an unexpected failure is a 500 *and* a log line, never silent
                 self.log_error("error handling %s %s: %r", method, self.path, exc)
                 resp = _json(500, {"error": "internal", "message": type(exc).__name__})
-            self.send_response(resp.status)
-            self.send_header("Content-Type", resp.content_type)
-            self.send_header("Content-Length", str(len(resp.body)))
-            self.send_header("X-Content-Type-Options", "nosniff")
-            self.send_header("Cache-Control", "no-store")
-            self.send_header("Content-Security-Policy", "default-src 'self'; style-src 'self' 'unsafe-inline'; "
-                                                        "script-src 'self'; connect-src 'self'; form-action 'self'")
-            for k, v in resp.headers.items():
-                self.send_header(k, v)
-            self.end_headers()
-            self.wfile.write(resp.body)
+            write_response(self, resp.status, resp.content_type, resp.body, CSP, resp.headers, no_store=True)
 
         def do_GET(self) -> None:  # noqa: N802
             self._respond("GET")

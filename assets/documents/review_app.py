@@ -34,7 +34,10 @@ from urllib.parse import parse_qs, quote, unquote, urlsplit
 from assets.documents import review
 from assets.documents.render import markdown_blocks, render_template
 from assets.documents.store import exhibits, get_draft
-from assets.web import RequestDeadline, default_allowed_hosts, host_allowed, same_origin, token_matches
+from assets.web import (RequestDeadline, default_allowed_hosts, host_allowed, same_origin, token_matches,
+                        write_response)
+
+CSP = "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self'; form-action 'self'"
 from lakehouse import Lakehouse
 
 MAX_BODY = 64 * 1024
@@ -198,16 +201,7 @@ def make_server(lh: Lakehouse, host: str = "127.0.0.1", port: int = 8020, quiet:
             except Exception as exc:  # an unexpected failure is a 500 page *and* a log line, never silent
                 self.log_error("error handling %s %s: %r", method, self.path, exc)
                 resp = Response(500, f"internal error: {type(exc).__name__}".encode(), "text/plain")
-            self.send_response(resp.status)
-            self.send_header("Content-Type", resp.content_type)
-            self.send_header("Content-Length", str(len(resp.body)))
-            self.send_header("X-Content-Type-Options", "nosniff")
-            self.send_header("Content-Security-Policy", "default-src 'self'; style-src 'self' 'unsafe-inline'; "
-                                                        "img-src 'self'; form-action 'self'")
-            for k, v in resp.headers.items():
-                self.send_header(k, v)
-            self.end_headers()
-            self.wfile.write(resp.body)
+            write_response(self, resp.status, resp.content_type, resp.body, CSP, resp.headers)
 
         def do_GET(self) -> None:  # noqa: N802
             self._respond("GET")
