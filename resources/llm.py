@@ -50,9 +50,7 @@ Usage::
 
 from __future__ import annotations
 
-import codecs
 import errno
-import itertools
 import json
 import random
 import re
@@ -65,6 +63,10 @@ from typing import Any, Callable, Iterable, Mapping, Sequence, TypeVar
 
 import dagster as dg
 from pydantic import Field, PrivateAttr
+
+from resources.ollama_hosts import DEFAULT_HOST, HOSTS_COND, HostState, host_limiter, next_pick, normalise_hosts
+from resources.ollama_transport import (AnswerTooLarge, BadAnswerText, RequestGuard, check_text, guarded,
+                                        guarded_transport, strict_text)
 
 
 BACKENDS = ("embedded", "ollama")
@@ -190,248 +192,9 @@ def model_key(name: str) -> str:
     return "/".join([*parts, last]).casefold()
 
 
-DEFAULT_HOST = "http://127.0.0.1:11434"
 DEFAULT_MAX_ANSWER_BYTES = 16 * 1024 * 1024
 # the status codes that say the server (not the request) is in trouble: they count against the host
 HOST_FAULT_STATUS = frozenset({500, 502, 503, 504})
-
-
-class AnswerTooLarge(Exception):
-    """The server's response passed the client's ``max_answer_bytes`` (reading stopped there)."""
-
-
-class BadAnswerText(ValueError):
-    """The answer is not valid UTF-8 text (invalid bytes, or lone surrogates escaped in the JSON)."""
-
-
-# ------------------------------------------------------------------ per-request guard on the socket
-# httpx's timeouts apply to each read: a server sending a byte every few seconds never trips them.
-# Every request of the client runs with a guard in a thread-local (sync httpx does its I/O in the
-# calling thread); the network streams below clamp each connect/read/write to what is left of the
-# request's deadline and count the bytes received.
-_local = threading.local()
-
-
-class _Guard:
-    def __init__(self, deadline: float, max_bytes: int) -> None:
-        self.deadline = deadline
-        self.max_bytes = max_bytes
-        self.received = 0
-        self.expired = False
-
-    def clamp(self, timeout: float | None, exc_type: type[Exception]) -> float:
-        remaining = self.deadline - time.monotonic()
-        if remaining <= 0:
-            self.expired = True
-            raise exc_type("the request's total deadline has passed")
-        return remaining if timeout is None else min(timeout, remaining)
-
-    def note_timeout(self) -> None:
-        if time.monotonic() >= self.deadline - 1e-3:
-            self.expired = True
-
-    def count(self, n: int) -> None:
-        self.received += n
-        if self.received > self.max_bytes:
-            raise AnswerTooLarge(f"answer larger than {self.max_bytes} bytes (FMLAKE_LLM_MAX_ANSWER_BYTES); "
-                                 f"reading stopped there")
-
-
-def _guard() -> _Guard | None:
-    return getattr(_local, "guard", None)
-
-
-def _guarded_stream_classes():
-    import httpcore
-
-    class GuardedStream(httpcore.NetworkStream):
-        def __init__(self, inner) -> None:
-            self._inner = inner
-
-        def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
-            g = _guard()
-            if g is None:
-                return self._inner.read(max_bytes, timeout)
-            try:
-                data = self._inner.read(max_bytes, g.clamp(timeout, httpcore.ReadTimeout))
-            except httpcore.TimeoutException:
-                g.note_timeout()
-                raise
-            g.count(len(data))
-            return data
-
-        def write(self, buffer: bytes, timeout: float | None = None) -> None:
-            g = _guard()
-            if g is None:
-                return self._inner.write(buffer, timeout)
-            try:
-                return self._inner.write(buffer, g.clamp(timeout, httpcore.WriteTimeout))
-            except httpcore.TimeoutException:
-                g.note_timeout()
-                raise
-
-        def close(self) -> None:
-            self._inner.close()
-
-        def start_tls(self, ssl_context, server_hostname=None, timeout=None):
-            g = _guard()
-            if g is not None:
-                timeout = g.clamp(timeout, httpcore.ConnectTimeout)
-            return GuardedStream(self._inner.start_tls(ssl_context, server_hostname, timeout))
-
-        def get_extra_info(self, info: str) -> Any:
-            return self._inner.get_extra_info(info)
-
-    class GuardedBackend(httpcore.NetworkBackend):
-        def __init__(self, inner) -> None:
-            self._inner = inner
-
-        def connect_tcp(self, host, port, timeout=None, local_address=None, socket_options=None):
-            g = _guard()
-            if g is not None:
-                timeout = g.clamp(timeout, httpcore.ConnectTimeout)
-            try:
-                stream = self._inner.connect_tcp(host, port, timeout=timeout, local_address=local_address,
-                                                 socket_options=socket_options)
-            except httpcore.TimeoutException:
-                if g is not None:
-                    g.note_timeout()
-                raise
-            return GuardedStream(stream)
-
-        def connect_unix_socket(self, path, timeout=None, socket_options=None):
-            g = _guard()
-            if g is not None:
-                timeout = g.clamp(timeout, httpcore.ConnectTimeout)
-            return GuardedStream(self._inner.connect_unix_socket(path, timeout=timeout,
-                                                                 socket_options=socket_options))
-
-        def sleep(self, seconds: float) -> None:
-            self._inner.sleep(seconds)
-
-    return GuardedStream, GuardedBackend
-
-
-def _guarded_transport(limits):
-    """An httpx transport whose connections obey the thread's request guard (deadline, byte bound)."""
-    import httpx
-
-    _, backend_cls = _guarded_stream_classes()
-    transport = httpx.HTTPTransport(limits=limits)
-    pool = transport._pool
-    if not hasattr(pool, "_network_backend"):  # httpcore changed: fail loudly rather than lose the deadline
-        raise RuntimeError("httpcore's ConnectionPool has no _network_backend: the request deadline cannot be "
-                           "installed with this httpcore version")
-    pool._network_backend = backend_cls(pool._network_backend)
-    return transport
-
-
-# Text of streamed answers is decoded by httpx with errors="replace", which would hide invalid bytes
-# behind U+FFFD: the client's responses are decoded with this strict UTF-8 codec instead.
-STRICT_UTF8 = "fmlake_strict_utf8"
-
-
-class _StrictIncrementalDecoder(codecs.BufferedIncrementalDecoder):
-    def __init__(self, errors: str = "strict") -> None:
-        super().__init__("strict")  # whatever the caller asks: invalid bytes raise
-
-    def _buffer_decode(self, data, errors, final):
-        return codecs.utf_8_decode(data, "strict", final)
-
-
-def _strict_codec(name: str):
-    if name != STRICT_UTF8:
-        return None
-    utf8 = codecs.lookup("utf-8")
-    return codecs.CodecInfo(utf8.encode, utf8.decode, incrementalencoder=utf8.incrementalencoder,
-                            incrementaldecoder=_StrictIncrementalDecoder, name=STRICT_UTF8)
-
-
-codecs.register(_strict_codec)
-
-
-def _strict_text(response) -> None:
-    response.encoding = STRICT_UTF8
-
-
-def _check_text(text: str | None, what: str = "answer") -> None:
-    if text is None:
-        return
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError as exc:
-        raise BadAnswerText(f"{what} is not valid UTF-8 ({exc.reason} at character {exc.start})") from None
-
-
-# ------------------------------------------------------------------ hosts: one record per server per process
-def host_key(url: str) -> str:
-    """The registry key of a host URL: scheme and host lower-cased, no trailing slash."""
-    from urllib.parse import urlsplit
-
-    parts = urlsplit(url.strip())
-    return f"{parts.scheme.lower()}://{parts.netloc.lower()}{parts.path.rstrip('/')}"
-
-
-class HostState:
-    """What the process knows of one server: requests in flight (the shared limit) and its health."""
-
-    def __init__(self, url: str) -> None:
-        self.url = url
-        self.in_flight = 0
-        self.max_in_flight = 0
-        self.requests = 0
-        self.last_pick = 0  # sequence number of the last request given to the host (round robin on ties)
-        self.streak = 0  # host failures in a row
-        self.down_until = 0.0  # monotonic time until which the host gets no requests (if another can)
-        self.last_error: str | None = None
-        self.drops = 0  # times the host was dropped
-
-    def up(self, now: float) -> bool:
-        return self.down_until <= now
-
-
-_HOSTS: dict[str, HostState] = {}
-# one condition for every host: a released slot or a re-admitted host wakes the waiting requests
-_HOSTS_COND = threading.Condition()
-_PICKS = itertools.count(1)
-
-
-def host_limiter(url: str) -> HostState:
-    """The process-wide record of the server at ``url`` (created on first use)."""
-    key = host_key(url)
-    with _HOSTS_COND:
-        state = _HOSTS.get(key)
-        if state is None:
-            state = _HOSTS[key] = HostState(url.rstrip("/"))
-        return state
-
-
-def reset_host_states() -> None:
-    """Forget every host's health and counters (tests; requests in flight keep their slots)."""
-    with _HOSTS_COND:
-        for state in _HOSTS.values():
-            state.streak, state.down_until, state.last_error, state.drops = 0, 0.0, None, 0
-            state.max_in_flight, state.requests = state.in_flight, 0
-
-
-def normalise_hosts(host: str | Sequence[str] | None, hosts: Sequence[str] | None = None) -> list[str]:
-    """The host list of a client or resource: ``hosts`` if given, else ``host`` (a URL or a list)."""
-    raw: Sequence[str]
-    if hosts:
-        raw = list(hosts)
-    elif isinstance(host, str):
-        raw = [h for h in host.split(",")] if "," in host else [host]
-    elif host:
-        raw = list(host)
-    else:
-        raw = [DEFAULT_HOST]
-    out = list(dict.fromkeys(h.strip().rstrip("/") for h in raw if h and h.strip()))
-    if not out:
-        raise ValueError("no Ollama host given")
-    for h in out:
-        if not h.startswith(("http://", "https://")):
-            raise ValueError(f"Ollama host {h!r} must start with http:// or https://")
-    return out
 
 
 @dataclass
@@ -523,8 +286,8 @@ class LLMClient:
                 limits = httpx.Limits(max_connections=max(self.max_concurrency * 2, 10),
                                       max_keepalive_connections=max(self.max_concurrency, 5))
                 client = self._clients[url] = ollama.Client(
-                    host=url, timeout=timeout, transport=_guarded_transport(limits),
-                    event_hooks={"response": [_strict_text]})
+                    host=url, timeout=timeout, transport=guarded_transport(limits),
+                    event_hooks={"response": [strict_text]})
             return client
 
     def close(self) -> None:
@@ -559,7 +322,7 @@ class LLMClient:
     def _acquire(self, model: str | None, tried: set[str]) -> HostState:
         """A slot on the best host for ``model``: healthy and untried first, least busy; waits for a slot."""
         candidates = self._candidates(model)
-        with _HOSTS_COND:
+        with HOSTS_COND:
             while True:
                 now = time.monotonic()
                 up = [h for h in candidates if h.up(now)]
@@ -568,45 +331,45 @@ class LLMClient:
                 free = [h for h in tier if h.in_flight < self.max_concurrency]
                 if free:
                     best = min(free, key=lambda h: (h.in_flight, h.last_pick))
-                    best.last_pick = next(_PICKS)
+                    best.last_pick = next_pick()
                     best.in_flight += 1
                     best.requests += 1
                     best.max_in_flight = max(best.max_in_flight, best.in_flight)
                     return best
                 downs = [h.down_until - now for h in candidates if not h.up(now)]
-                _HOSTS_COND.wait(timeout=min([0.5, *[d for d in downs if d > 0]]))
+                HOSTS_COND.wait(timeout=min([0.5, *[d for d in downs if d > 0]]))
 
     @staticmethod
     def _release(state: HostState) -> None:
-        with _HOSTS_COND:
+        with HOSTS_COND:
             state.in_flight -= 1
-            _HOSTS_COND.notify_all()
+            HOSTS_COND.notify_all()
 
     def _host_failed(self, state: HostState, outcome: _Outcome, *, force: bool = False) -> None:
-        with _HOSTS_COND:
+        with HOSTS_COND:
             state.streak += 1
             state.last_error = outcome.description
             if force or outcome.refused or state.streak >= self.host_failures:
                 if state.up(time.monotonic()):
                     state.drops += 1
                 state.down_until = time.monotonic() + self.host_cooldown_s
-            _HOSTS_COND.notify_all()
+            HOSTS_COND.notify_all()
 
     @staticmethod
     def _host_ok(state: HostState) -> None:
         if state.streak or state.down_until:
-            with _HOSTS_COND:
+            with HOSTS_COND:
                 state.streak, state.down_until = 0, 0.0
 
     def host_status(self) -> list[dict[str, Any]]:
         """Each host of this client: up or down, requests in flight and sent, the last failure."""
         now = time.monotonic()
-        with _HOSTS_COND:
+        with HOSTS_COND:
             return [{"host": s.url, "up": s.up(now), "in_flight": s.in_flight, "requests": s.requests,
                      "max_in_flight": s.max_in_flight, "drops": s.drops, "last_error": s.last_error}
                     for s in self._states]
 
-    def _classify(self, exc: BaseException, guard: _Guard) -> _Outcome:
+    def _classify(self, exc: BaseException, guard: RequestGuard) -> _Outcome:
         import ollama
 
         description = _describe(exc)
@@ -645,17 +408,16 @@ class LLMClient:
             with self._lock:
                 self.stats["attempts"] += 1
                 self.stats["by_host"][state.url] = self.stats["by_host"].get(state.url, 0) + 1
-            guard = _Guard(time.monotonic() + self.timeout_s, self.max_answer_bytes)
+            guard = RequestGuard(time.monotonic() + self.timeout_s, self.max_answer_bytes)
             try:
-                _local.guard = guard
                 try:
-                    response = fn(self._ollama(state.url))
+                    with guarded(guard):
+                        response = fn(self._ollama(state.url))
                 finally:
-                    _local.guard = None
                     self._release(state)
                 text, thinking = extract(response)
-                _check_text(text)
-                _check_text(thinking, "thinking")
+                check_text(text)
+                check_text(thinking, "thinking")
                 raw = response.model_dump(exclude_none=True) if hasattr(response, "model_dump") else {}
                 raw.pop("context", None)
                 raw.pop("embeddings", None)  # the caller has them; the reply keeps only metadata
@@ -757,12 +519,8 @@ class LLMClient:
         return [list(map(float, v)) for v in box["r"].embeddings]
 
     def _list(self, url: str) -> list[str]:
-        guard = _Guard(time.monotonic() + self.timeout_s, self.max_answer_bytes)
-        _local.guard = guard
-        try:
+        with guarded(RequestGuard(time.monotonic() + self.timeout_s, self.max_answer_bytes)):
             listing = self._ollama(url).list()
-        finally:
-            _local.guard = None
         return [m.model for m in listing.models if m.model]
 
     def list_models(self) -> list[str]:

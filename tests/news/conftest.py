@@ -37,7 +37,7 @@ def closed_port_url():
 @pytest.fixture(autouse=True)
 def _fresh_ollama_host_states():
     """The Ollama client keeps each host's health per process: a port reused by a later test starts healthy."""
-    from resources.llm import reset_host_states
+    from resources.ollama_hosts import reset_host_states
 
     reset_host_states()
     yield
