@@ -17,7 +17,6 @@ instance: when it recorded the batch's current fingerprint, the batch is adopted
 
 import json
 import time
-from pathlib import Path
 from typing import Any
 
 import dagster as dg

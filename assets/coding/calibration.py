@@ -233,7 +233,6 @@ def calibrate(folds: "list[Fold] | Fold", settings: EngineSettings, levels: Sequ
     folds = [folds] if isinstance(folds, Fold) else list(folds)
     s = settings
     ys = [np.asarray(f.codes, dtype=object) for f in folds]
-    y = np.concatenate(ys)
     # temperature: the one that makes the softmax probabilities most likely on validation
     idxs = [np.array([f.base.class_index.get(c, -1) for c in f.codes]) for f in folds]
     knowns = [i >= 0 for i in idxs]

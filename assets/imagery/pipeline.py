@@ -15,7 +15,7 @@ from typing import Iterable
 
 import polars as pl
 
-from assets.imagery.objects import (FEATURE_COLUMNS, FrameSource, MaskSource, Naming, ObjectExporter,
+from assets.imagery.objects import (FEATURE_COLUMNS, MaskSource, Naming, ObjectExporter,
                                     ParquetSource, Summary, label_frame, name_clusters, remove_exports)
 from assets.imagery.raster import TileError, TileInfo, inspect_or_skip, list_tiles
 from assets.imagery.segmentation import ParquetMaskSink, SegmentOptions, TileSegmentation, segment_tile

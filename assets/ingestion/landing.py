@@ -25,7 +25,7 @@ from typing import Callable
 import polars as pl
 
 from lakehouse import Lakehouse, TableSpec
-from lakehouse.errors import LakehouseError, LandingFileError
+from lakehouse.errors import LandingFileError
 from lakehouse.landing import Landing, QuarantinedFile, is_valid_name, printable_path
 from lakehouse.lineage import file_hash, with_lineage
 
