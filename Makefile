@@ -75,7 +75,7 @@ test: setup browser lint cluster-setup
 ui: setup
 	$(BIN)/dagster dev -w workspace.yaml
 
-bench: setup
+bench: cluster-setup
 	$(BIN)/python -m pipelines.bench bench
 
 evaluate: setup
