@@ -10,6 +10,7 @@ from __future__ import annotations
 import hmac
 import socket
 import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Mapping
 from urllib.parse import urlsplit
 
@@ -93,3 +94,33 @@ def write_response(handler, status: int, content_type: str, body: bytes, csp: st
         handler.send_header(k, v)
     handler.end_headers()
     handler.wfile.write(body)
+
+
+class AppHandler(RequestDeadline, BaseHTTPRequestHandler):
+    """Base of the apps' request handlers: GET and POST go to ``_respond(method)``; ``quiet`` silences the
+    access log; ``timeout`` bounds each request in total (:class:`RequestDeadline`)."""
+
+    quiet = False
+
+    def _respond(self, method: str) -> None:  # pragma: no cover - every app defines it
+        raise NotImplementedError
+
+    def do_GET(self) -> None:  # noqa: N802
+        self._respond("GET")
+
+    def do_POST(self) -> None:  # noqa: N802
+        self._respond("POST")
+
+    def log_message(self, fmt, *args) -> None:
+        if not self.quiet:
+            super().log_message(fmt, *args)
+
+
+def app_server(handler: type[AppHandler], host: str, port: int,
+               allowed_hosts: set[str] | None) -> tuple[ThreadingHTTPServer, set[str] | None]:
+    """A threaded server for ``handler`` (not started; port 0 = any free port) and the lower-cased ``Host``
+    values its requests may carry (``allowed_hosts``, else :func:`default_allowed_hosts` of the bound port)."""
+    server = ThreadingHTTPServer((host, port), handler)
+    server.daemon_threads = True
+    hosts = allowed_hosts if allowed_hosts is not None else default_allowed_hosts(host, server.server_address[1])
+    return server, ({h.lower() for h in hosts} if hosts else None)

@@ -33,7 +33,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Callable, Mapping
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -43,8 +43,8 @@ import polars as pl
 from assets.coding.catalog import Catalog
 from assets.coding.config import ClassificationConfig
 from assets.coding.pipeline import CANNOT_CODE, WORKBENCH_SOURCE
-from assets.web import (RequestDeadline, default_allowed_hosts, host_allowed, not_cross_site, same_origin,
-                        token_matches, write_response)
+from assets.web import (AppHandler, app_server, host_allowed, not_cross_site, same_origin, token_matches,
+                        write_response)
 from lakehouse import Lakehouse, get_table
 from lakehouse.tables import coding as T
 
@@ -339,7 +339,7 @@ def make_server(workbench: Workbench, host: str = "127.0.0.1", port: int = 8040,
     """A threaded HTTP server around ``workbench`` (not started). Port 0 = any free port. ``allowed_hosts``:
     the Host values (name:port) requests may carry; default: the bound address's names."""
 
-    class Handler(RequestDeadline, BaseHTTPRequestHandler):
+    class Handler(AppHandler):
         timeout = timeout_s   # per read and in total per request: a byte-at-a-time client is cut off
 
         def _respond(self, method: str) -> None:
@@ -353,20 +353,7 @@ def make_server(workbench: Workbench, host: str = "127.0.0.1", port: int = 8040,
                 resp = _json(500, {"error": "internal", "message": type(exc).__name__})
             write_response(self, resp.status, resp.content_type, resp.body, CSP, resp.headers, no_store=True)
 
-        def do_GET(self) -> None:  # noqa: N802
-            self._respond("GET")
-
-        def do_POST(self) -> None:  # noqa: N802
-            self._respond("POST")
-
-        def log_message(self, fmt, *args) -> None:
-            if not quiet:
-                super().log_message(fmt, *args)
-
-    server = ThreadingHTTPServer((host, port), Handler)
-    server.daemon_threads = True
-    bound = server.server_address[1]
-    hosts = allowed_hosts if allowed_hosts is not None else default_allowed_hosts(host, bound)
-    workbench.allowed_hosts = {h.lower() for h in hosts} if hosts else None
+    Handler.quiet = quiet
+    server, workbench.allowed_hosts = app_server(Handler, host, port, allowed_hosts)
     server.workbench = workbench  # type: ignore[attr-defined]
     return server

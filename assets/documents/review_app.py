@@ -27,15 +27,14 @@ import re
 import secrets
 import threading
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 from assets.documents import review
 from assets.documents.render import markdown_blocks, render_template
 from assets.documents.store import exhibits, get_draft
-from assets.web import (RequestDeadline, default_allowed_hosts, host_allowed, same_origin, token_matches,
-                        write_response)
+from assets.web import AppHandler, app_server, host_allowed, same_origin, token_matches, write_response
 
 CSP = "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self'; form-action 'self'"
 from lakehouse import Lakehouse
@@ -180,7 +179,7 @@ def make_server(lh: Lakehouse, host: str = "127.0.0.1", port: int = 8020, quiet:
     (``0.0.0.0``) no check, as the names the machine is reached by are unknown (pass them to get the check)."""
     app = ReviewApp(lh)
 
-    class Handler(RequestDeadline, BaseHTTPRequestHandler):
+    class Handler(AppHandler):
         timeout = timeout_s   # per read and in total per request: a byte-at-a-time client is cut off
 
         def _respond(self, method: str) -> None:
@@ -203,21 +202,7 @@ def make_server(lh: Lakehouse, host: str = "127.0.0.1", port: int = 8020, quiet:
                 resp = Response(500, f"internal error: {type(exc).__name__}".encode(), "text/plain")
             write_response(self, resp.status, resp.content_type, resp.body, CSP, resp.headers)
 
-        def do_GET(self) -> None:  # noqa: N802
-            self._respond("GET")
-
-        def do_POST(self) -> None:  # noqa: N802
-            self._respond("POST")
-
-        def log_message(self, fmt, *args) -> None:
-            if not quiet:
-                super().log_message(fmt, *args)
-
-    server = ThreadingHTTPServer((host, port), Handler)
-    server.daemon_threads = True
-    bound = server.server_address[1]
-    if allowed_hosts is None:
-        allowed_hosts = default_allowed_hosts(host, bound)
-    app.allowed_hosts = {h.lower() for h in allowed_hosts} if allowed_hosts else None
+    Handler.quiet = quiet
+    server, app.allowed_hosts = app_server(Handler, host, port, allowed_hosts)
     server.app = app  # type: ignore[attr-defined]
     return server
