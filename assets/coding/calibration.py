@@ -114,7 +114,7 @@ def probabilities(base: BaseModel, raw: dict[str, Any], temperature: float, memo
 
 def top_k(P: np.ndarray, k: int) -> np.ndarray:
     """Column indices of the ``k`` largest values of each row, largest first (ties: lower column first).
-    A partial sort: prediction needs the top 3 of hundreds of codes."""
+    A partial sort: prediction needs the top 5 of hundreds of codes."""
     n, m = P.shape
     if k >= m:
         return np.argsort(-P, axis=1, kind="stable")[:, :k]

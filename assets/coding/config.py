@@ -50,7 +50,7 @@ class EngineSettings:
     memory_weights: tuple[float, ...] = (0.0, 0.25, 0.5, 0.75)  # blend weights tried on validation
     catalog_min_sim: float = 0.45               # title similarity to offer a code with no examples
     catalog_override_sim: float = 0.9           # ... and to put it first when the model is unsure
-    top_k: int = 3
+    top_k: int = 5                              # candidates per record (gold.coded_records, the workbench)
     validation_strategy: str = "time"           # time (latest period) | random
     validation_fraction: float = 0.1
     min_validation: int = 30

@@ -286,7 +286,7 @@ def current_threshold(thresholds: pl.DataFrame, classification: str, model_versi
 def coded_records(context: dg.AssetExecutionContext, config: CodingConfig, lakehouse: LakehouseResource,
                   llm: LLMResource) -> dg.MaterializeResult:
     """Every record without a source code, coded by the current model of its classification: code and
-    title, calibrated confidence (estimated probability the code is right), top-3 candidates,
+    title, calibrated confidence (estimated probability the code is right), top-5 candidates,
     decision ``auto`` (confidence above the threshold validated for the target precision), ``manual``
     (to a coder, with the reliable code prefix as ``backoff_code``), ``human`` (already coded in
     review) or ``invalid`` (empty text: never coded), and the model version.

@@ -84,7 +84,7 @@ class Predictions:
     def __len__(self) -> int:
         return len(self.codes)
 
-    def to_frame(self, k: int = 3) -> pl.DataFrame:
+    def to_frame(self, k: int = 5) -> pl.DataFrame:
         cols: dict[str, Any] = {"code": self.top1,
                                 "confidence": [None if r else float(c) for c, r in zip(self.confidence, self.invalid_reason)],
                                 "probability": [None if not c else float(p[0]) for c, p in zip(self.codes, self.probabilities)]}

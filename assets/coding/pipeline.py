@@ -225,7 +225,7 @@ def code_records(engine: CodingEngine, records: pl.DataFrame, training_set: pl.D
     """Code every record without a source code (``coded_records`` schema) and count the LLM re-ranking.
 
     Records a coder has already coded in review are ``decision=human`` with the coder's code; the
-    others get the model's code, confidence, top-3 and decision (auto / manual / invalid).
+    others get the model's code, confidence, top-5 and decision (auto / manual / invalid).
     ``rerank_fn`` (optional) reorders the candidates of manual records (``rerank.apply_rerank``).
     """
     now = now or datetime.now(timezone.utc)
@@ -250,7 +250,8 @@ def code_records(engine: CodingEngine, records: pl.DataFrame, training_set: pl.D
     out = out.join(titles, on="code", how="left")
     out = out.select(
         pl.lit(name).alias("classification"), "record_id", "text", "code", "code_title", "confidence",
-        "probability", "candidate_2", "probability_2", "candidate_3", "probability_3", "decision", "coded_by",
+        "probability", "candidate_2", "probability_2", "candidate_3", "probability_3", "candidate_4", "probability_4",
+        "candidate_5", "probability_5", "decision", "coded_by",
         "backoff_code", "backoff_level", "source", "invalid_reason",
         pl.lit(model_version).alias("model_version"), pl.lit(now, dtype=pl.Datetime("us", "UTC")).alias("coded_at"))
     # typed even when nothing is left to code (every record already has a source code): an empty frame of

@@ -121,7 +121,7 @@ class Workbench:
         return set(zip(done.get_column("classification").to_list(), done.get_column("record_id").to_list()))
 
     def _candidates(self, classification: str, rows: pl.DataFrame) -> dict[str, list[dict[str, Any]]]:
-        """Up to 5 codes per record: the model's top-3 with probabilities, then its reliable prefix's codes."""
+        """Up to 5 codes per record: the model's candidates (gold.coded_records) with their probabilities."""
         _, catalog = self.classifications[classification]
         coded = self.lh.read(T.coded_records).filter(
             (pl.col("classification") == classification)
@@ -129,8 +129,9 @@ class Workbench:
         out: dict[str, list[dict[str, Any]]] = {}
         for r in coded.iter_rows(named=True):
             cands = []
-            for code, p in ((r["code"], r["probability"]), (r["candidate_2"], r["probability_2"]),
-                            (r["candidate_3"], r["probability_3"])):
+            pairs = [(r["code"], r["probability"])] + [(r[f"candidate_{j}"], r[f"probability_{j}"])
+                                                       for j in range(2, 6)]
+            for code, p in pairs:
                 if code and code not in [c["code"] for c in cands]:
                     cands.append({"code": code, "title": catalog.title(code) if code in catalog else None,
                                   "confidence": round(float(p), 4) if p is not None else None})

@@ -41,15 +41,18 @@ coding_feedback = TableSpec(
         "model_version": Col(U, "Model version that made the suggestion (from the queue export)."),
         "source_file": Col(U, "Name of the feedback CSV under landing/coding_feedback/."),
         "source_row": Col(I, "Data row of the file (1 = first row after the header)."),
-        "status": Col(U, "valid | invalid (the row cannot be used; see invalid_reason)."),
+        "status": Col(U, "valid | invalid (the row cannot be used; see invalid_reason) | cannot_code (a coder "
+                         "decided in the workbench that the record cannot be coded; invalid_reason holds why)."),
         "invalid_reason": Col(U, "unknown_classification, unknown_record, empty_code, unknown_code (not in the "
-                                 "catalogue or not its pattern) or invalid_reviewed_at; null when valid."),
+                                 "catalogue or not its pattern) or invalid_reviewed_at; for cannot_code the "
+                                 "coder's reason; null when valid."),
         "ingested_at": Col(TS, "When the asset read the file (UTC)."),
     },
     primary_key=("classification", "record_id", "source_file", "source_row"), domain="coding",
     description="Codes that human coders returned from review (landing/coding_feedback/*.csv), one row per "
-                "file row; status valid|invalid with the reason (unknown_classification, unknown_record, "
-                "unknown_code, empty_code, invalid_reviewed_at). The valid row with the latest reviewed_at per "
+                "file row, and the decisions of the coder's workbench; status valid|invalid with the reason "
+                "(unknown_classification, unknown_record, unknown_code, empty_code, invalid_reviewed_at) or "
+                "cannot_code (the coder's reason). The valid row with the latest reviewed_at per "
                 "record wins (ISO or day-first DD/MM/YYYY dates; undated rows rank first; ties: later file, "
                 "later row).")
 
@@ -115,6 +118,10 @@ coded_records = TableSpec(
         "probability_2": Col(F, "Model probability of candidate_2."),
         "candidate_3": Col(U, "Third most probable code (null when the model has no third)."),
         "probability_3": Col(F, "Model probability of candidate_3."),
+        "candidate_4": Col(U, "Fourth most probable code (null when the model has no fourth)."),
+        "probability_4": Col(F, "Model probability of candidate_4."),
+        "candidate_5": Col(U, "Fifth most probable code (null when the model has no fifth)."),
+        "probability_5": Col(F, "Model probability of candidate_5."),
         "decision": Col(U, "auto (confidence at or above the model's threshold) | manual (to a coder) | human (a "
                            "coder's code from review) | invalid (empty text, never coded)."),
         "coded_by": Col(U, "model | review (decision=human)."),
@@ -128,8 +135,8 @@ coded_records = TableSpec(
         "coded_at": Col(TS, "When the record was coded (UTC)."),
     },
     primary_key=("classification", "record_id"), domain="coding",
-    description="Every record without a source code, coded: code with calibrated confidence and top-3 "
-                "candidates; decision auto (confidence above the validated threshold), manual (to review), "
+    description="Every record without a source code, coded: code with calibrated confidence and top-5 "
+                "candidates (the coder's workbench offers them); decision auto (confidence above the validated threshold), manual (to review), "
                 "human (a coder's code from review feedback) or invalid (empty text, never coded).")
 
 coding_review_queue = TableSpec(

@@ -215,7 +215,7 @@ def train_cmd(data_path, out_dir, years, text_col, code_col, time_col, context_c
 @click.option("--id-col", default=None, help="Column to copy to the output as the record id.")
 @click.option("--text-col", default=None, help="Default: the column the model was trained with.")
 def predict_cmd(model_dir, input_path, output_path, id_col, text_col) -> None:
-    """Code a CSV with a saved model: code, confidence, top-3, auto/manual/invalid, back-off prefix."""
+    """Code a CSV with a saved model: code, confidence, top-5, auto/manual/invalid, back-off prefix."""
     import time
 
     from assets.coding.engine import EngineError, context_string, load_engine

@@ -48,6 +48,7 @@ def test_sample_data_is_coded_end_to_end(sample_lake):
     assert set(crime.get_column("code").drop_nulls()) <= set(CRIME_TYPES)
     scian = coded.filter(pl.col("classification") == "scian")
     assert scian.get_column("code_title").null_count() == 0 and scian.get_column("candidate_2").null_count() == 0
+    assert scian.get_column("candidate_5").null_count() == 0     # the top 5 the coder's workbench offers
 
     models = read(resources, "gold.coding_models")
     assert models.height == 2 and models.get_column("is_current").all()
