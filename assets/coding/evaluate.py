@@ -110,6 +110,30 @@ def parse_years(spec: str | None) -> set[int] | None:
     return out
 
 
+def parse_time_splits(spec: str) -> list[tuple[int, set[int]]]:
+    """'2013:2014,2014:2017,2017:2019-2020' -> [(2013, {2014}), ...]: train on the years up to the first
+    number, test on the year (or range) after the colon."""
+    out: list[tuple[int, set[int]]] = []
+    for part in str(spec).split(","):
+        part = part.strip()
+        if not part:
+            continue
+        last, sep, test = part.partition(":")
+        try:
+            if not sep:
+                raise ValueError
+            train_last, test_years = int(last), parse_years(test)
+        except (ValueError, InputError):
+            raise InputError(f"cannot read time split {part!r}: use LAST_TRAIN_YEAR:TEST_YEARS, "
+                             "e.g. 2013:2014,2014:2017,2017:2019") from None
+        if not test_years or min(test_years) <= train_last:
+            raise InputError(f"time split {part!r}: the test years must come after {train_last}")
+        out.append((train_last, test_years))
+    if not out:
+        raise InputError(f"no time split in {spec!r}")
+    return out
+
+
 def read_records(path: str | Path, text_col: str, code_col: str | None, time_col: str | None = None,
                  context_cols: Sequence[str] = (), years: set[int] | None = None) -> pl.DataFrame:
     """A CSV as ``text``, ``code``, ``time`` (years), ``context`` columns plus ``row`` (1-based data row)."""

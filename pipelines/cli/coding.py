@@ -118,22 +118,37 @@ def _with_common(fn):
 
 @cli.command("evaluate")
 @click.option("--train", "train_path", required=True, type=click.Path(exists=True, dir_okay=False))
-@click.option("--test", "test_path", required=True, type=click.Path(exists=True, dir_okay=False))
+@click.option("--test", "test_path", default=None, type=click.Path(exists=True, dir_okay=False),
+              help="Test file (required unless --time-splits, which splits --train).")
 @click.option("--train-years", default=None, help="Keep only these years of --train, e.g. 2008-2014.")
 @click.option("--test-years", default=None, help="Keep only these years of --test, e.g. 2017,2019.")
+@click.option("--time-splits", default=None,
+              help="Evaluate several time splits of --train and print one row each: LAST_TRAIN_YEAR:TEST_YEARS, "
+                   "comma-separated, e.g. 2013:2014,2014:2017,2017:2019 (train on every year up to the first, "
+                   "test on the second).")
 @_with_common
 @click.option("--embeddings", default=None, type=click.Choice(["use", "minilm", "ollama"]),
               help="Add sentence-embedding kNN votes (slow on CPU; off by default).")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-def evaluate_cmd(train_path, test_path, train_years, test_years, text_col, code_col, time_col, context_cols,
-                 classification, target_precision, embeddings, as_json) -> None:
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object (a list of them with --time-splits).")
+def evaluate_cmd(train_path, test_path, train_years, test_years, time_splits, text_col, code_col, time_col,
+                 context_cols, classification, target_precision, embeddings, as_json) -> None:
     """Train on one file and evaluate on another (the threshold is chosen on the training data only).
 
     The dev split of the RETC benchmark comes from one file:
-    --train F --test F --train-years 2008-2014 --test-years 2017,2019.
+    --train F --test F --train-years 2008-2014 --test-years 2017,2019;
+    the time splits of issue 16: --train F --time-splits 2013:2014,2014:2017,2017:2019.
     """
     from assets.coding.evaluate import InputError, evaluate, parse_years, read_records
 
+    if time_splits is not None:
+        if test_path or train_years or test_years:
+            raise click.UsageError("--time-splits splits --train by year: give no --test, --train-years or "
+                                   "--test-years with it")
+        _evaluate_time_splits(train_path, time_splits, text_col, code_col, time_col, context_cols, classification,
+                              target_precision, embeddings, as_json)
+        return
+    if test_path is None:
+        raise click.UsageError("give --test (or --time-splits to split --train by year)")
     try:
         if time_col == "":
             time_col = None
@@ -167,6 +182,56 @@ def evaluate_cmd(train_path, test_path, train_years, test_years, text_col, code_
                 "calibration_efficiency", "expected_auto_precision", "macro_f1", "train_seconds",
                 "predict_rows_per_second", "n_train", "n_test", "n_train_invalid", "threshold", "drift"):
         click.echo(f"{key:>24}: {metrics[key]}")
+
+
+SPLIT_COLUMNS = ("accuracy", "auto_share", "auto_precision", "oracle_auto_share", "calibration_efficiency",
+                 "threshold", "train_seconds", "predict_rows_per_second")
+
+
+def _evaluate_time_splits(path, spec, text_col, code_col, time_col, context_cols, classification, target_precision,
+                          embeddings, as_json) -> None:
+    """``evaluate --time-splits``: one model per split, trained on the years up to it, scored on the next ones."""
+    import polars as pl
+
+    from assets.coding.evaluate import InputError, evaluate, parse_time_splits, read_records
+
+    try:
+        splits = parse_time_splits(spec)
+        if time_col == "":
+            raise InputError("--time-splits needs a time column (--time-col)")
+        config, catalog, tcol, contexts = _setup(classification, path, text_col, code_col, time_col, context_cols,
+                                                 target_precision, {"embeddings_backend": embeddings})
+        if not tcol:
+            raise InputError(f"{path}: no time column to split by (--time-col)")
+        rows = read_records(path, text_col, code_col, tcol, contexts)
+        year = pl.col("time").floor()
+        results = []
+        for last, test_years in splits:
+            train = rows.filter(year <= last)
+            test = rows.filter(year.is_in([float(y) for y in sorted(test_years)]))
+            label = f"<={last} -> {','.join(map(str, sorted(test_years)))}"
+            if train.height == 0 or test.height == 0:
+                raise InputError(f"time split {label}: {train.height} training rows, {test.height} test rows")
+            if not as_json:
+                click.echo(f"split {label}: training on {train.height} rows ...", err=True)
+            m = evaluate(train, test, config, catalog)
+            m["split"] = {"train_last_year": last, "test_years": sorted(test_years), "label": label}
+            results.append(m)
+    except (InputError, ValueError) as exc:
+        _fail(exc)
+    if as_json:
+        click.echo(json.dumps(results, ensure_ascii=False))
+        return
+    click.echo(f"{'split':<16} {'n_train':>7} {'n_test':>6} " + " ".join(f"{c:>{max(len(c), 7)}}" for c in SPLIT_COLUMNS))
+    for m in results:
+        cells = " ".join(f"{_cell(m[c]):>{max(len(c), 7)}}" for c in SPLIT_COLUMNS)
+        click.echo(f"{m['split']['label']:<16} {m['n_train']:>7} {m['n_test']:>6} {cells}")
+
+
+def _cell(value) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.4f}" if isinstance(value, float) and abs(value) < 10 else str(value)
 
 
 @cli.command("train")

@@ -68,6 +68,31 @@ def test_evaluate_splits_one_file_by_years(retc_slice):
     assert m["classification"] == "scian" and m["command"]["context_cols"] == ["state", "municipality"]
 
 
+def test_evaluate_time_splits_prints_one_row_per_split(retc_slice):
+    paths, _, n_test = retc_slice
+    result = invoke(["evaluate", "--train", str(paths["both"]), "--time-splits", "2013:2014,2014:2017",
+                     "--classification", "scian", "--json"])
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.output)
+    assert [r["split"]["label"] for r in rows] == ["<=2013 -> 2014", "<=2014 -> 2017"]
+    assert rows[1]["n_test"] == n_test and rows[0]["n_train"] < rows[1]["n_train"]
+    for r in rows:
+        assert {"oracle_auto_share", "calibration_efficiency", "train_seconds"} <= set(r)
+        assert r["validation"]["by"].startswith("time (latest")   # the threshold from training years only
+    table = invoke(["evaluate", "--train", str(paths["both"]), "--time-splits", "2014:2017", "--classification",
+                    "scian"])
+    assert table.exit_code == 0, table.output
+    header, row = table.output.strip().splitlines()[-2:]
+    assert header.split()[:4] == ["split", "n_train", "n_test", "accuracy"] and "calibration_efficiency" in header
+    assert row.startswith("<=2014 -> 2017")
+    for bad, said in (("2014", "LAST_TRAIN_YEAR:TEST_YEARS"), ("2017:2014", "must come after 2017")):
+        out = invoke(["evaluate", "--train", str(paths["both"]), "--time-splits", bad])
+        assert out.exit_code != 0 and said in out.output and "Traceback" not in out.output
+    both = invoke(["evaluate", "--train", str(paths["both"]), "--test", str(paths["both"]), "--time-splits", "2014:2017"])
+    assert both.exit_code == 2 and "--time-splits" in both.output
+    assert invoke(["evaluate", "--train", str(paths["both"])]).exit_code == 2   # neither --test nor --time-splits
+
+
 def test_evaluate_needs_only_text_and_code_in_the_test_file(retc_slice, tmp_path):
     paths, n_train, n_test = retc_slice
     bare = tmp_path / "bare.csv"
