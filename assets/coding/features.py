@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +22,11 @@ from assets.coding.config import EngineSettings
 from assets.coding.errors import EngineError
 from assets.coding.memory import EmbeddingIndex, NearDuplicateMemory
 from assets.coding.normalize import Normalizer
+
+# liblinear stops at max_iter on a few hard classes; the model is still usable and the validation metrics
+# measure it as it is. Filtered once here, by message: warnings.catch_warnings around each fit is not
+# thread-safe and the engine fits two models at once (the warning leaked from the other thread).
+warnings.filterwarnings("ignore", message="Liblinear failed to converge")
 
 
 def recency_weights(times: np.ndarray | None, tau: float | None, newest: float | None = None) -> np.ndarray:
@@ -168,15 +174,11 @@ class TfidfModel(BaseModel):
         w = self._docs(d.texts, d.contexts, d.codes, weights).get_column("w").to_numpy()
         if d.n_titles:
             w = np.concatenate([w, np.full(d.n_titles, float(s.catalog_title_weight))])
+        # to convergence: capping liblinear's passes (10-20) saves a fifth to a quarter of a fit but leaves
+        # heavily weighted duplicate documents (a text coded the same way for years) unsettled, and a code
+        # that changed meaning can then lose to its old majority
         self.svm = LinearSVC(C=s.C, tol=1e-3, random_state=s.seed, max_iter=2000)
-        import warnings
-
-        from sklearn.exceptions import ConvergenceWarning
-        with warnings.catch_warnings():
-            # liblinear stops at max_iter on a few hard classes; the model is still usable and the
-            # validation metrics measure it as it is.
-            warnings.simplefilter("ignore", ConvergenceWarning)
-            self.svm.fit(d.X, d.y, sample_weight=w)
+        self.svm.fit(d.X, d.y, sample_weight=w)
         self._set_classes(self.svm.classes_, d.codes, weights)
         self.memory.fit(d.texts, d.codes, weights)
         return self

@@ -365,7 +365,7 @@ def bench_cmd(register_path, text_col, code_col, time_col, context_cols, classif
     if as_json:
         click.echo(json.dumps(result, ensure_ascii=False))
         return
-    for key in ("n_records", "train_seconds", "predict_records_per_second", "predict_distinct_records_per_second",
+    for key in ("n_records", "train_seconds", "train_cpu_seconds", "predict_records_per_second", "predict_distinct_records_per_second",
                 "targets", "machine"):
         click.echo(f"{key:>36}: {result[key]}")
 
