@@ -426,8 +426,8 @@ def _search(r: _Reader) -> SearchSettings:
         fusion=r.choice("SEARCH_FUSION", ("weighted", "rrf"), "weighted"),
         alpha=r.num("SEARCH_ALPHA", float, 0.6, minimum=0, maximum=1),
         expand_weight=r.num("SEARCH_EXPAND_WEIGHT", float, 0.6, minimum=0, maximum=1),
-        vector_index=r.choice("SEARCH_VECTOR_INDEX", ("auto", "exact", "hnsw"), "auto"),
-        exact_max_vectors=r.num("SEARCH_EXACT_MAX_VECTORS", int, 200000, minimum=1))
+        vector_index=r.choice("SEARCH_VECTOR_INDEX", ("auto", "exact", "binary", "hnsw"), "auto"),
+        exact_max_vectors=r.num("SEARCH_EXACT_MAX_VECTORS", int, 20000, minimum=1))
 
 
 def _coding(r: _Reader) -> CodingSettings:

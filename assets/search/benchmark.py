@@ -1,9 +1,11 @@
 """Throughput and latency benchmark on a synthetic corpus (``fmlake search benchmark``; no Dagster).
 
 Builds the index over ``corpus.synthetic_corpus(n_docs)`` (embedding every document with the given embedder, BM25),
-then times ``SearchIndex.search`` one query at a time per mode, first with the exact numpy vector index and then
-with the DuckDB vss HNSW index built over the same vectors (its build time is measured apart). ``auto`` picks one of
-them by size (``IndexConfig.exact_max_vectors``); the report says which and what its full build rate is. Queries
+then times ``SearchIndex.search`` one query at a time per mode with the exact numpy vector index, the binary codes
+(Hamming pre-selection + exact rescoring) and the DuckDB vss HNSW index built over the same vectors (their build
+times are measured apart), and how much of the exact top 10 (dense and hybrid) each approximate index returns.
+``auto`` picks one of them by size (``IndexConfig.exact_max_vectors`` / ``binary_max_vectors``); the report says
+which and what its full build rate is. Queries
 are 2-6 word phrases cut from random documents, so every query has matching documents.
 """
 
@@ -60,19 +62,23 @@ def run_benchmark(n_docs: int, n_queries: int, embedder: Any, *, hnsw: bool = Tr
     report: dict[str, Any] = {"docs": n_docs, "avg_doc_chars": round(chars / n_docs, 1), "build": build,
                               "latency": {"exact": _latency(index, queries)}}
     progress(f"exact: {report['latency']['exact']}")
-    if hnsw:
+    approx = ["binary"] + (["hnsw"] if hnsw else [])
+    for kind in approx:
         t = time.perf_counter()
-        h = SearchIndex(corpus, index.vectors, index.owners, index.embedder, IndexConfig(vector_index="hnsw"),
-                        copy.deepcopy(index.stats), index._bm25, index._vocab)
-        report["hnsw_build_s"] = round(time.perf_counter() - t, 2)
-        report["latency"]["hnsw"] = _latency(h, queries)
-        # how much of the exact dense top 10 the approximate index returns
-        overlap = [len({x.doc_id for x in index.search(q, "dense", 10)} & {x.doc_id for x in h.search(q, "dense", 10)})
-                   / 10 for q in queries[:100]]
-        report["hnsw_dense_overlap@10_vs_exact"] = round(sum(overlap) / len(overlap), 3)
-        progress(f"hnsw ({report['hnsw_build_s']} s): {report['latency']['hnsw']}")
-    auto = "hnsw" if len(index.vectors) > IndexConfig().exact_max_vectors else "exact"
-    total = index.stats.total_s + (report.get("hnsw_build_s", 0.0) if auto == "hnsw" else 0.0)
+        other = SearchIndex(corpus, index.vectors, index.owners, index.embedder, IndexConfig(vector_index=kind),
+                            copy.deepcopy(index.stats), index._bm25, index._vocab)
+        report[f"{kind}_build_s"] = round(time.perf_counter() - t, 2)
+        report["latency"][kind] = _latency(other, queries)
+        # how much of the exact top 10 the approximate index returns (dense alone, and the hybrid ranking)
+        for mode in ("dense", "hybrid"):
+            overlap = [len({x.doc_id for x in index.search(q, mode, 10)} & {x.doc_id for x in other.search(q, mode, 10)})
+                       / 10 for q in queries[:100]]
+            report[f"{kind}_{mode}_overlap@10_vs_exact"] = round(sum(overlap) / len(overlap), 3)
+        progress(f"{kind} ({report[f'{kind}_build_s']} s): {report['latency'][kind]}")
+    cfg = IndexConfig()
+    auto = ("exact" if len(index.vectors) <= cfg.exact_max_vectors else
+            "binary" if len(index.vectors) <= cfg.binary_max_vectors else "hnsw")
+    total = index.stats.total_s + report.get(f"{auto}_build_s", 0.0)
     report["auto"] = {"vector_index": auto, "build_s": round(total, 2), "docs_per_s": round(n_docs / total, 1),
                       "latency": report["latency"].get(auto)}
     load = os.getloadavg() if hasattr(os, "getloadavg") else None

@@ -137,13 +137,34 @@ def scian_documents(catalog: pl.DataFrame, *, with_ciiu: bool = True,
         if notes.get(code):
             body_parts.append("CIIU: " + "; ".join(notes[code]) + ".")
         if everyday_names(code):
-            body_parts.append("Nombres comunes: " + ", ".join(everyday_names(code)) + ".")
+            body_parts.append(_names_sentence(everyday_names(code)))
         rows.append({"doc_id": f"scian:{code}", "doc_type": "scian_class", "ref": code, "title": titles[code],
                      "body": " ".join(body_parts), "url": None, "source": source,
                      "examples": list(dict.fromkeys(examples.get(code, [])))})
     if not rows:
         raise CorpusError("the SCIAN catalogue has no 6-digit classes")
     return _frame(rows)
+
+
+def _names_sentence(names: tuple[str, ...]) -> str:
+    return "Nombres comunes: " + ", ".join(names) + "." if names else ""
+
+
+_NAMES_RE = re.compile(r" ?Nombres comunes: [^.]*\.")
+
+
+def with_everyday_names(corpus: pl.DataFrame, leave_out: set[str] = frozenset()) -> pl.DataFrame:
+    """``corpus`` with each SCIAN class's ``Nombres comunes`` sentence written again from
+    :func:`assets.search.everyday.everyday_names` without the names sharing a word with ``leave_out`` (folded
+    words): the leave-out check of the site dev set."""
+    def rewrite(ref: str, body: str) -> str:
+        body = _NAMES_RE.sub("", body or "").strip()
+        sentence = _names_sentence(everyday_names(ref, leave_out))
+        return f"{body} {sentence}".strip() if sentence else body
+
+    is_class = corpus["doc_type"] == "scian_class"
+    bodies = [rewrite(r, b) if c else b for r, b, c in zip(corpus["ref"], corpus["body"], is_class)]
+    return corpus.with_columns(pl.Series("body", bodies, dtype=pl.Utf8()))
 
 
 def legacy_class_documents(catalog_codes: set[str], examples: dict[str, list[str]],

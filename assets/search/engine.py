@@ -8,8 +8,11 @@
 * dense: one unit vector per document text (lower-cased title + body: the USE encoder is case-sensitive and register
   answers are often written in capitals) and one per example description; a document's dense score is the best
   cosine over its vectors (a maximum, so one scale for every document: never above 1, and a class with 200 example
-  vectors does not outscore a fact with one because it has more of them). The vector index is exact numpy up to
-  ``exact_max_vectors`` vectors and DuckDB ``vss`` HNSW above;
+  vectors does not outscore a fact with one because it has more of them). The vector index (``auto``) is exact
+  numpy up to ``exact_max_vectors`` vectors; above, ``binary``: the sign bits of every vector (64 bytes for 512
+  dimensions) pick the ``rescore`` nearest vectors by Hamming distance and their documents are scored exactly from
+  all their vectors (a 100k x 512 float32 product streams 200 MB per query, 50-90 ms on two shared cores; the bits
+  are 6 MB), and DuckDB ``vss`` HNSW above ``binary_max_vectors``;
 * hybrid: ``weighted`` = ``alpha * z(bm25) + (1 - alpha) * z(dense)`` (z-scores over the corpus), or ``rrf`` =
   reciprocal rank fusion ``sum 1 / (rrf_k + rank)`` over each retriever's top ``depth``.
 """
@@ -24,13 +27,15 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from assets.search.text import VocabExpander, analyse
+from assets.search.everyday import base_words
+from assets.search.text import STOPWORDS, VocabExpander, analyse, tokens
 
 MODES = ("bm25", "dense", "hybrid")
+VECTOR_INDEXES = ("auto", "exact", "binary", "hnsw")
 FUSIONS = ("weighted", "rrf")
 MAX_QUERY_CHARS = 2000
 MAX_K = 100
-HNSW_STATS_SAMPLE = 2048   # documents scored exactly per query for the dense z-score with an HNSW index
+HNSW_STATS_SAMPLE = 1024   # documents scored exactly per query for the dense z-score of an approximate index
 
 
 class SearchError(ValueError):
@@ -49,8 +54,10 @@ class IndexConfig:
     example_discount: float = 0.2  # subtracted from an example vector's cosine (the document's own text counts more)
     k1: float = 1.2
     b: float = 0.75
-    exact_max_vectors: int = 200_000
-    vector_index: str = "auto"  # auto | exact | hnsw
+    exact_max_vectors: int = 20_000       # auto: exact numpy up to this many vectors, then binary
+    binary_max_vectors: int = 2_000_000   # auto: binary codes up to this many vectors, then HNSW
+    rescore: int = 2000         # binary: nearest vectors by Hamming distance scored exactly (at least 4 x depth)
+    vector_index: str = "auto"  # auto | exact | binary | hnsw
     embed_batch_size: int = 64
 
     def __post_init__(self) -> None:
@@ -58,8 +65,10 @@ class IndexConfig:
             raise SearchError(f"fusion must be one of {FUSIONS}, got {self.fusion!r}")
         if not 0.0 <= self.alpha <= 1.0:
             raise SearchError(f"alpha must be in [0, 1], got {self.alpha}")
-        if self.vector_index not in ("auto", "exact", "hnsw"):
-            raise SearchError(f"vector_index must be auto, exact or hnsw, got {self.vector_index!r}")
+        if self.vector_index not in VECTOR_INDEXES:
+            raise SearchError(f"vector_index must be one of {', '.join(VECTOR_INDEXES)}, got {self.vector_index!r}")
+        if self.rescore < 1:
+            raise SearchError(f"rescore must be >= 1, got {self.rescore}")
         if not 0.0 <= self.example_discount <= 1.0:
             raise SearchError(f"example_discount must be in [0, 1], got {self.example_discount}")
         if not 0.0 <= self.expand_weight <= 1.0:
@@ -196,6 +205,36 @@ class _HNSW:
         return np.asarray(vids, dtype=np.int64), -np.asarray(dists, dtype=np.float32)
 
 
+class _BinaryCodes:
+    """Sign bits of every vector, one uint64 array per 64 dimensions (column-major: the Hamming distance of a
+    query to all vectors is a few vectorised XOR + popcount passes over contiguous arrays)."""
+
+    def __init__(self, vectors: np.ndarray) -> None:
+        bits = np.packbits(vectors > 0, axis=1)
+        pad = (-bits.shape[1]) % 8
+        if pad:
+            bits = np.pad(bits, ((0, 0), (0, pad)))
+        self.cols = np.ascontiguousarray(bits.view(np.uint64).T)
+
+    def _code(self, q: np.ndarray) -> np.ndarray:
+        bits = np.packbits(np.asarray(q) > 0)
+        pad = (-len(bits)) % 8
+        return (np.pad(bits, (0, pad)) if pad else bits).view(np.uint64)
+
+    def distances(self, q: np.ndarray) -> np.ndarray:
+        code = self._code(q)
+        h = np.bitwise_count(self.cols[0] ^ code[0]).astype(np.uint16)
+        for j in range(1, len(code)):
+            h += np.bitwise_count(self.cols[j] ^ code[j])
+        return h
+
+    def search(self, q: np.ndarray, n: int) -> tuple[np.ndarray, None]:
+        """The ``n`` vectors nearest to ``q`` by Hamming distance (unordered)."""
+        h = self.distances(q)
+        n = min(n, len(h))
+        return (np.argpartition(h, n - 1)[:n] if n < len(h) else np.arange(len(h))), None
+
+
 class SearchIndex:
     """An in-memory BM25 + vector index over a corpus frame. Thread-safe for concurrent ``search`` calls."""
 
@@ -219,6 +258,7 @@ class SearchIndex:
             raise SearchError("every document needs its vectors, stored contiguously in document order")
         # where each document's vectors start (owners is sorted): the maximum per document is one reduceat
         self._starts = np.searchsorted(owners, np.arange(self._n)) if len(owners) else np.zeros(0, dtype=np.int64)
+        self._ends = np.append(self._starts[1:], len(owners)).astype(np.int64) if len(owners) else self._starts
         self._is_example = np.ones(len(owners), dtype=np.float32)   # every vector but a document's first
         self._is_example[self._starts] = 0.0
         self._ids = corpus["doc_id"].to_list()
@@ -227,19 +267,28 @@ class SearchIndex:
         self._titles = corpus["title"].to_list()
         self._urls = corpus["url"].to_list()
         self._bodies = corpus["body"].to_list()
-        self._hnsw: _HNSW | None = None
-        use_hnsw = config.vector_index == "hnsw" or (
-            config.vector_index == "auto" and len(vectors) > config.exact_max_vectors)
-        if use_hnsw and len(vectors):
+        kind = config.vector_index
+        if kind == "auto":
+            kind = ("exact" if len(vectors) <= config.exact_max_vectors else
+                    "binary" if len(vectors) <= config.binary_max_vectors else "hnsw")
+        self._hnsw: _HNSW | _BinaryCodes | None = None   # the approximate candidate search, when not exact
+        if kind != "exact" and len(vectors):
             t = time.perf_counter()
-            self._hnsw = _HNSW(vectors)
+            self._hnsw = _HNSW(vectors) if kind == "hnsw" else _BinaryCodes(vectors)
             stats.vector_index_s += time.perf_counter() - t
             stats.total_s += stats.vector_index_s
-        stats.vector_index = "hnsw" if self._hnsw else "exact"
-        # HNSW scores only its candidate documents: the corpus-wide mean and spread the weighted fusion needs
-        # come from a fixed sample of documents scored exactly (so hybrid ranks as with the exact index)
+        stats.vector_index = kind if self._hnsw is not None else "exact"
+        # an approximate index scores only its candidate documents: the corpus-wide mean and spread the weighted
+        # fusion needs come from a fixed sample of documents scored exactly (so hybrid ranks as with the exact
+        # index); their vectors are kept contiguous (a gather of 2048 scattered rows per query costs 10-20 ms)
         rng = np.random.default_rng(0)
         self._sample_docs = np.sort(rng.choice(self._n, size=min(self._n, HNSW_STATS_SAMPLE), replace=False))
+        if self._hnsw is not None:
+            rows = (self._sample_docs if self._single_vector
+                    else np.flatnonzero(np.isin(owners, self._sample_docs)))
+            self._sample_vectors = np.ascontiguousarray(vectors[rows])
+            self._sample_is_example = self._is_example[rows]
+            self._sample_starts = np.searchsorted(owners[rows], self._sample_docs)
 
     # ------------------------------------------------------------ building
     @classmethod
@@ -295,23 +344,44 @@ class SearchIndex:
 
     # ------------------------------------------------------------ scoring
     def query_terms(self, query: str) -> tuple[list[str], list[str]]:
-        """(the query's stems the index knows, their word-family expansions not already among them)."""
+        """(the query's stems the index knows, their expansions not already among them: the vocabulary stems of
+        each stem's word family and of the base words of each query word, ``taquería`` -> ``tacos``; see
+        :func:`assets.search.everyday.base_words`)."""
         stems = analyse(query)
         exact = [t for t in stems if t in self._vocab]
         if self.config.expand_weight <= 0:
             return exact, []
         have = set(stems)
-        extra = list(dict.fromkeys(v for t in stems for v in self._expander.expand(t) if v not in have))
+        derived = [s for w in tokens(query) if len(w) >= 2 and w not in STOPWORDS
+                   for b in base_words(w) for s in analyse(b) if s in self._vocab]
+        family = [v for t in (*stems, *derived) for v in self._expander.expand(t)]
+        extra = list(dict.fromkeys(v for v in (*derived, *family) if v not in have))
         return exact, extra
 
     def bm25_scores(self, query: str) -> np.ndarray:
         exact, extra = self.query_terms(query)
         out = np.zeros(self._n, dtype=np.float32)
-        if exact:
-            out += np.asarray(self._bm25.get_scores(exact), dtype=np.float32)
-        if extra:
-            out += self.config.expand_weight * np.asarray(self._bm25.get_scores(extra), dtype=np.float32)
+        self._add_bm25(out, exact, 1.0)
+        self._add_bm25(out, extra, self.config.expand_weight)
         return out
+
+    def _add_bm25(self, out: np.ndarray, terms: list[str], weight: float) -> None:
+        """Add ``weight`` x the BM25 score of each term to ``out``, from the index's precomputed term columns
+        (bm25s's own scorer adds with ``np.add.at``, ~50x slower without numba: 90 ms for a frequent word at 100k
+        documents; a term's column lists each document once, so a fancy-indexed add is the same sum)."""
+        if not terms or weight == 0:
+            return
+        sc = self._bm25.scores
+        data, indices, indptr = sc["data"], sc["indices"], sc["indptr"]
+        non = getattr(self._bm25, "nonoccurrence_array", None)   # BM25L / BM25+ only (we index with lucene)
+        for t in terms:
+            tid = self._vocab.get(t)
+            if tid is None:
+                continue
+            a, b = int(indptr[tid]), int(indptr[tid + 1])
+            out[indices[a:b]] += data[a:b] if weight == 1.0 else weight * data[a:b]
+            if non is not None:
+                out += weight * float(non[tid])
 
     def embed_queries(self, queries: list[str]) -> np.ndarray:
         return self.embedder.embed([q.lower() for q in queries], batch_size=self.config.embed_batch_size)
@@ -326,11 +396,13 @@ class SearchIndex:
         q = qvec.astype(np.float32)
         if self._single_vector:
             return self.vectors[docs] @ q
-        rows = np.flatnonzero(np.isin(self.owners, docs))
+        # the rows of each document are contiguous (owners is sorted): [starts[d], ends[d]) for each d in docs
+        begins, lens = self._starts[docs], self._ends[docs] - self._starts[docs]
+        starts = np.cumsum(lens) - lens
+        rows = np.repeat(begins - starts, lens) + np.arange(int(lens.sum()))
         sims = self.vectors[rows] @ q
         if self.config.example_discount:
             sims = sims - self.config.example_discount * self._is_example[rows]
-        starts = np.searchsorted(self.owners[rows], docs)   # docs is sorted, every doc has >= 1 vector
         return np.maximum.reduceat(sims, starts).astype(np.float32)
 
     def _dense(self, qvec: np.ndarray) -> tuple[np.ndarray, tuple[float, float] | None]:
@@ -338,24 +410,43 @@ class SearchIndex:
         if self._hnsw is None:
             sims = self.vectors @ qvec.astype(np.float32)
             return (sims if self._single_vector else self._aggregate(sims)), None
-        # candidate documents: vectors from HNSW until they cover ``depth`` documents (a class with many
-        # example vectors must not crowd the others out), then every vector of those documents scored exactly
+        # candidate documents: vectors from the approximate index until they cover ``depth`` documents (a class
+        # with many example vectors must not crowd the others out), then every vector of those documents scored
+        # exactly
         want = min(max(self.config.depth, 1), self._n)
-        n = want
+        n = want if isinstance(self._hnsw, _HNSW) else min(max(self.config.rescore, 4 * want), len(self.vectors))
+        if isinstance(self._hnsw, _BinaryCodes):
+            dist = self._hnsw.distances(qvec)   # once per query, however many vectors are fetched
+
+            def fetch(m: int) -> np.ndarray:
+                return np.argpartition(dist, m - 1)[:m] if m < len(dist) else np.arange(len(dist))
+        else:
+            def fetch(m: int) -> np.ndarray:
+                return self._hnsw.search(qvec, m)[0]
         while True:
-            vids, _ = self._hnsw.search(qvec, n)
+            vids = fetch(n)
             docs = np.unique(self.owners[vids])
             if len(docs) >= want or n >= len(self.vectors):
                 break
             n = min(n * 4, len(self.vectors))
         exact = self._doc_scores(qvec, docs)
-        sample = self._doc_scores(qvec, self._sample_docs)
+        sample = self._sample_scores(qvec)
         out = np.full(self._n, float(exact.min()) if len(exact) else 0.0, dtype=np.float32)
         out[docs] = exact
         return out, (float(sample.mean()), float(sample.std()))
 
+    def _sample_scores(self, qvec: np.ndarray) -> np.ndarray:
+        """Exact dense scores of the fixed sample of documents (the z-score statistics of an approximate index)."""
+        sims = self._sample_vectors @ qvec.astype(np.float32)
+        if self._single_vector:
+            return sims
+        if self.config.example_discount:
+            sims = sims - self.config.example_discount * self._sample_is_example
+        return np.maximum.reduceat(sims, self._sample_starts).astype(np.float32)
+
     @property
     def uses_hnsw(self) -> bool:
+        """Whether dense scores come from an approximate candidate search (binary codes or HNSW), per query."""
         return self._hnsw is not None
 
     def dense_scores_batch(self, qvecs: np.ndarray) -> np.ndarray:

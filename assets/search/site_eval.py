@@ -6,6 +6,11 @@ succeeds at 3 when one of its relevant documents is among the first 3 results; M
 
 Every mode (bm25, dense, hybrid) is reported twice: ``<mode>`` is the plain ranking, ``<mode>+qu`` the site search
 with query understanding (structured lookup of facts and places first, as the page and the API answer).
+
+``comparison`` sets the issue's target (hybrid MRR@10 at least ``TARGET_MRR_GAIN`` above keyword search) against
+two baselines, both reported: the institute's keyword search (plain BM25, no query understanding: what the site
+has today) against the site search we ship (hybrid+qu), and the same pipeline with only the ranking changed
+(hybrid+qu vs bm25+qu, hybrid vs bm25), which says how much of the gain the hybrid ranking itself brings.
 ``tune_site`` chooses the hybrid fusion weight and the word-family expansion weight on such a file: only ever on the
 development set.
 """
@@ -21,6 +26,13 @@ from assets.search.metrics import mrr_at, recall_at
 from assets.search.site import SiteSearch
 
 MODES = ("bm25", "dense", "hybrid")
+TARGET_MRR_GAIN = 0.15    # issue 14: hybrid MRR@10 at least this much above BM25 on the same corpus
+COMPARISONS = (  # (name, ours, baseline, what it compares)
+    ("site_vs_keyword_search", "hybrid+qu", "bm25",
+     "our site search (hybrid + query understanding) vs the institute's keyword search (plain BM25)"),
+    ("same_pipeline_with_qu", "hybrid+qu", "bm25+qu", "hybrid vs BM25, both with query understanding"),
+    ("same_pipeline_plain", "hybrid", "bm25", "hybrid vs BM25, both without query understanding"),
+)
 
 
 class SiteQueriesError(ValueError):
@@ -97,7 +109,21 @@ def evaluate_site(site: SiteSearch, queries: list[SiteQuery], modes: tuple[str, 
             report["per_query"].setdefault(q.id, {"query": q.query, "kind": q.kind})[name] = r
         everything = [r for k_ in kinds for r in ranks[k_]]
         report["modes"][name] = {**{k_: _summary(ranks[k_]) for k_ in kinds}, "all": _summary(everything)}
+    report["comparison"] = compare(report["modes"])
     return report
+
+
+def compare(modes: dict[str, Any], target: float = TARGET_MRR_GAIN) -> list[dict[str, Any]]:
+    """MRR@10 (all queries) of ours against each baseline of ``COMPARISONS`` present in ``modes``."""
+    out = []
+    for name, ours, base, what in COMPARISONS:
+        if ours not in modes or base not in modes:
+            continue
+        a, b = modes[ours]["all"]["mrr@10"], modes[base]["all"]["mrr@10"]
+        out.append({"name": name, "what": what, "ours": ours, "baseline": base, "ours_mrr@10": a,
+                    "baseline_mrr@10": b, "gain": round(a - b, 4), "target_gain": target,
+                    "met": bool(a - b >= target - 1e-9)})
+    return out
 
 
 def tune_site(site: SiteSearch, queries: list[SiteQuery], alphas: tuple[float, ...] = (
@@ -127,4 +153,8 @@ def format_site_report(report: dict[str, Any]) -> str:
     for name, m in report["modes"].items():
         lines.append(f"{name:<11}" + "".join(f"{m[k]['success@3']:>15.3f}{m[k]['mrr@10']:>8.3f}"
                                              for k in [*kinds, "all"]))
+    for c in report.get("comparison", []):
+        lines.append(f"MRR@10 {c['ours']} {c['ours_mrr@10']:.3f} vs {c['baseline']} {c['baseline_mrr@10']:.3f}: "
+                     f"{c['gain']:+.3f} (target {c['target_gain']:+.2f}: {'met' if c['met'] else 'NOT met'}) "
+                     f"- {c['what']}")
     return "\n".join(lines)

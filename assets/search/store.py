@@ -144,8 +144,9 @@ def embeddings_table(corpus: pl.DataFrame, embedder: Any, existing: pl.DataFrame
 
 # ---------------------------------------------------------------- loading an index for queries
 def load_index(lh: Lakehouse, embedder: Any, config: IndexConfig | None = None, source: str = "auto",
-               catalog_path: str | None = None) -> tuple[SearchIndex, str]:
-    """A ready SearchIndex and a description of where it came from.
+               catalog_path: str | None = None, transform=None) -> tuple[SearchIndex, str]:
+    """A ready SearchIndex and a description of where it came from (``transform``: a function applied to the
+    corpus before it is indexed, e.g. :func:`assets.search.corpus.with_everyday_names` for a leave-out check).
 
     ``lakehouse``: gold.search_documents + the vectors of gold.search_embeddings made by ``embedder``'s model (texts
     without a stored vector are embedded now). ``catalog``: the SCIAN classes and the table registry, built in
@@ -159,6 +160,8 @@ def load_index(lh: Lakehouse, embedder: Any, config: IndexConfig | None = None, 
         if docs.height:
             stored = lh.read(search_embeddings).filter(pl.col("model") == embedder.name)
             corpus = C.with_attr_columns(docs)
+            if transform is not None:
+                corpus = transform(corpus)
             index = SearchIndex.build(corpus, embedder, config, stored=stored)
             return index, (f"lakehouse {lh.uri(search_documents)} (v{lh.version(search_documents)}; "
                            f"{index.stats.reused_vectors} stored vectors, {index.stats.embedded} embedded now)")
@@ -167,6 +170,8 @@ def load_index(lh: Lakehouse, embedder: Any, config: IndexConfig | None = None, 
                                 "(or use --source catalog)")
     catalog, origin = _catalog(lh, catalog_path)
     corpus = C.combine(C.scian_documents(catalog, source=origin), C.registry_documents())
+    if transform is not None:
+        corpus = transform(corpus)
     return SearchIndex.build(corpus, embedder, config), f"catalog {origin} + table registry (in memory)"
 
 
@@ -198,10 +203,10 @@ def query_parser(lh: Lakehouse, corpus: pl.DataFrame):
 
 
 def load_site(lh: Lakehouse, embedder: Any, config: IndexConfig | None = None, source: str = "auto",
-              catalog_path: str | None = None):
+              catalog_path: str | None = None, transform=None):
     """(SiteSearch, origin): :func:`load_index` plus the query understanding of the site."""
     from assets.search.site import SiteSearch
 
-    index, origin = load_index(lh, embedder, config, source=source, catalog_path=catalog_path)
+    index, origin = load_index(lh, embedder, config, source=source, catalog_path=catalog_path, transform=transform)
     parser = query_parser(lh, index.corpus)
     return SiteSearch(index, parser), origin + ("" if parser else "; no silver.municipalities: no place lookup")

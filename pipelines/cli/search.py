@@ -47,7 +47,7 @@ def _index_options(f):
 
 
 def _load_site(source: str, catalog_path: str | None, backend: str | None, fusion: str | None, quiet: bool,
-               embedder=None):
+               embedder=None, transform=None):
     """(SiteSearch, origin): the index of the settings' lakehouse (or the catalogue) with query understanding."""
     from assets.search.store import load_site
     from pipelines.cli import current_settings
@@ -57,7 +57,7 @@ def _load_site(source: str, catalog_path: str | None, backend: str | None, fusio
     try:
         site, origin = load_site(settings.lakehouse(), embedder or _embedder(backend),
                                  search_index_resource(settings).index_config(fusion=fusion), source=source,
-                                 catalog_path=catalog_path)
+                                 catalog_path=catalog_path, transform=transform)
     except Exception as exc:  # noqa: BLE001 - shown to the user as a clean CLI error, with its type
         raise click.ClickException(f"could not load the search index: {type(exc).__name__}: {exc}") from exc
     index = site.index
@@ -169,6 +169,9 @@ def _examples_file(option: str, queries, queries_path: str, test_from: int) -> s
                    "of the settings' lakehouse.")
 @click.option("--tune", is_flag=True, help="With --site-queries: also grid-search the hybrid alpha and the "
               "word-family expansion weight on that file (a development set only).")
+@click.option("--everyday-leave-out", is_flag=True, help="With --site-queries: also report the file with every "
+              "hand-written everyday name (assets/search/everyday.py) that shares a word with one of its queries "
+              "left out of the class documents (how much of the result the hand-written list carries).")
 @click.option("--text-col", default="text", show_default=True)
 @click.option("--code-col", default="code", show_default=True)
 @click.option("--year-col", default="year", show_default=True,
@@ -198,7 +201,8 @@ def _examples_file(option: str, queries, queries_path: str, test_from: int) -> s
               help="Query-embedding cache (default: <tmp>/fmlake-search-cache); --no-cache to disable.")
 @click.option("--no-cache", is_flag=True)
 @click.option("--json", "as_json", is_flag=True)
-def evaluate(queries_path: str | None, site_queries_path: str | None, tune: bool, text_col: str, code_col: str,
+def evaluate(queries_path: str | None, site_queries_path: str | None, tune: bool, everyday_leave_out: bool,
+             text_col: str, code_col: str,
              year_col: str, title_col: str, legacy_classes: bool,
              catalog_path: str | None, protocol: str, test_from: int, examples_path: str, dev_year: int | None,
              latency_sample: int, limit: int | None,
@@ -214,7 +218,7 @@ def evaluate(queries_path: str | None, site_queries_path: str | None, tune: bool
     if bool(queries_path) == bool(site_queries_path):
         raise click.UsageError("give one of --queries (labelled CSV) or --site-queries (judged JSON)")
     if site_queries_path:
-        _evaluate_site(site_queries_path, tune, backend, cache_dir, no_cache, as_json)
+        _evaluate_site(site_queries_path, tune, backend, cache_dir, no_cache, as_json, everyday_leave_out)
         return
 
     progress = _progress(False)
@@ -253,7 +257,7 @@ def evaluate(queries_path: str | None, site_queries_path: str | None, tune: bool
 
 
 def _evaluate_site(path: str, tune: bool, backend: str | None, cache_dir: str | None, no_cache: bool,
-                   as_json: bool) -> None:
+                   as_json: bool, everyday_leave_out: bool = False) -> None:
     from assets.search.evaluation import CachedEmbedder
     from assets.search.site_eval import (SiteQueriesError, evaluate_site, format_site_report, read_site_queries,
                                          tune_site)
@@ -271,11 +275,29 @@ def _evaluate_site(path: str, tune: bool, backend: str | None, cache_dir: str | 
                         "fusion": site.index.config.fusion}
     if tune:
         report["tuning"] = tune_site(site, queries)
+    if everyday_leave_out:
+        from functools import partial
+
+        from assets.search.corpus import with_everyday_names
+        from assets.search.everyday import content_words
+
+        words = set().union(*(content_words(q.query) for q in queries))
+        left, _ = _load_site("lakehouse", None, backend, None, quiet=as_json, embedder=embedder,
+                             transform=partial(with_everyday_names, leave_out=words))
+        out = evaluate_site(left, queries)
+        report["everyday_leave_out"] = {"words": sorted(words), "modes": out["modes"],
+                                        "comparison": out["comparison"], "per_query": out["per_query"]}
     if as_json:
         _echo_json(report)
         return
     click.echo(f"index: {origin}\nconfig: {report['config']}")
     click.echo(format_site_report(report))
+    if everyday_leave_out:
+        lo = report["everyday_leave_out"]
+        click.echo(f"\nleave-out check: the hand-written everyday names sharing a word with a query of {path} "
+                   f"({len(lo['words'])} words) left out of the class documents")
+        click.echo(format_site_report({**report, "modes": lo["modes"], "comparison": lo["comparison"],
+                                       "relevant_not_in_corpus": {}}))
     if tune:
         t = report["tuning"]
         click.echo(f"tuning on {path} (hybrid+qu MRR@10): best alpha={t['alpha']} expand_weight={t['expand_weight']}")
@@ -287,7 +309,8 @@ def _evaluate_site(path: str, tune: bool, backend: str | None, cache_dir: str | 
 @cli.command()
 @click.option("--docs", "n_docs", default=100_000, show_default=True, type=int)
 @click.option("--queries", "n_queries", default=300, show_default=True, type=int)
-@click.option("--hnsw/--no-hnsw", default=True, show_default=True, help="Also time the HNSW vector index.")
+@click.option("--hnsw/--no-hnsw", default=True, show_default=True,
+              help="Also time the HNSW vector index (exact and binary codes are always timed).")
 @click.option("--embedder", "backend", type=click.Choice(["use", "minilm", "ollama"]), default=None)
 @click.option("--threads", default=None, type=int, help="Embedder threads per process (SEARCH_EMBEDDER_THREADS).")
 @click.option("--workers", default=None, type=int, help="USE worker processes (SEARCH_EMBEDDER_WORKERS).")
@@ -305,13 +328,16 @@ def benchmark(n_docs: int, n_queries: int, hnsw: bool, backend: str | None, thre
     b = report["build"]
     click.echo(f"{n_docs} docs ({report['avg_doc_chars']} chars avg): embed+bm25 {b['total_s']} s = "
                f"{b['docs_per_s']} docs/s (embed {b['embed_s']} s, bm25 {b['bm25_s']} s)"
+               + (f"; binary codes {report['binary_build_s']} s" if "binary_build_s" in report else "")
                + (f"; HNSW build {report['hnsw_build_s']} s" if "hnsw_build_s" in report else ""))
     for index_name, modes in report["latency"].items():
         for mode, m in modes.items():
             click.echo(f"{index_name:<6}{mode:<8} p50 {m['p50_ms']:.2f} ms  p95 {m['p95_ms']:.2f} ms  "
                        f"({m['queries']} queries)")
-    if "hnsw_dense_overlap@10_vs_exact" in report:
-        click.echo(f"hnsw dense top-10 overlap with exact: {report['hnsw_dense_overlap@10_vs_exact']}")
+    for kind in ("binary", "hnsw"):
+        if f"{kind}_dense_overlap@10_vs_exact" in report:
+            click.echo(f"{kind} top-10 overlap with exact: dense {report[f'{kind}_dense_overlap@10_vs_exact']}, "
+                       f"hybrid {report[f'{kind}_hybrid_overlap@10_vs_exact']}")
     a = report["auto"]
     click.echo(f"auto -> {a['vector_index']}: build {a['build_s']} s = {a['docs_per_s']} docs/s")
     m = report["machine"]

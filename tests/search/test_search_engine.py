@@ -155,7 +155,47 @@ def test_hnsw_with_example_vectors_still_finds_documents_crowded_out_by_big_clas
 def test_auto_vector_index_switches_by_size(small_catalog, hash_embedder):
     docs = scian_documents(small_catalog)
     assert SearchIndex.build(docs, hash_embedder, IndexConfig(exact_max_vectors=100)).stats.vector_index == "exact"
-    assert SearchIndex.build(docs, hash_embedder, IndexConfig(exact_max_vectors=3)).stats.vector_index == "hnsw"
+    assert SearchIndex.build(docs, hash_embedder, IndexConfig(exact_max_vectors=3)).stats.vector_index == "binary"
+    assert SearchIndex.build(docs, hash_embedder, IndexConfig(exact_max_vectors=3, binary_max_vectors=3)
+                             ).stats.vector_index == "hnsw"
+
+
+def test_binary_codes_rescore_exactly_and_rank_as_the_exact_index(hash_embedder):
+    # the test embedder's hashed vectors are sparse (their sign bits say little): the Hamming pre-selection is
+    # checked for exact rescoring here and for recall on real USE vectors by the benchmark (overlap@10 vs exact)
+    corpus = synthetic_corpus(1500, seed=3)
+    exact = SearchIndex.build(corpus, hash_embedder, IndexConfig(vector_index="exact"))
+
+    def binary(rescore):
+        return SearchIndex(corpus, exact.vectors, exact.owners, hash_embedder,
+                           IndexConfig(vector_index="binary", depth=20, rescore=rescore), exact.stats, exact._bm25,
+                           exact._vocab)
+
+    part, whole = binary(300), binary(1500)
+    assert part.stats.vector_index == "binary" and part.uses_hnsw
+    overlap = []
+    for q in corpus["body"].to_list()[:40]:
+        q = " ".join(q.split()[:6])
+        qvec = exact.embed_queries([q])[0]
+        e, b = exact.dense_scores(qvec), part.dense_scores(qvec)
+        cand = np.flatnonzero(b > b.min())
+        assert len(cand) >= 20
+        np.testing.assert_allclose(b[cand], e[cand], atol=1e-5)    # candidates are scored exactly
+        np.testing.assert_allclose(whole.dense_scores(qvec), e, atol=1e-5)   # every vector: the exact scores
+        x = [h.doc_id for h in exact.search(q, "hybrid", 10)]
+        overlap.append(len(set(x) & {h.doc_id for h in whole.search(q, "hybrid", 10)}) / 10)
+    assert np.mean(overlap) >= 0.95   # only the z-score statistics come from a sample
+
+
+def test_bm25_scores_are_those_of_bm25s(hash_embedder):
+    corpus = synthetic_corpus(400, seed=4)
+    index = SearchIndex.build(corpus, hash_embedder, IndexConfig())
+    for q in corpus["title"].to_list()[:15]:
+        exact, extra = index.query_terms(q)
+        want = np.asarray(index._bm25.get_scores(exact), dtype=np.float32) if exact else np.zeros(corpus.height)
+        if extra:
+            want = want + index.config.expand_weight * np.asarray(index._bm25.get_scores(extra), dtype=np.float32)
+        np.testing.assert_allclose(index.bm25_scores(q), want, rtol=1e-5, atol=1e-6)
 
 
 def test_hnsw_raw_search_matches_numpy():
@@ -177,6 +217,8 @@ def test_bad_config_is_refused():
 def test_benchmark_reports_build_and_latency(hash_embedder):
     report = run_benchmark(400, 20, hash_embedder, hnsw=True)
     assert report["build"]["documents"] == 400 and report["build"]["docs_per_s"] > 0
-    assert set(report["latency"]) == {"exact", "hnsw"} and report["auto"]["vector_index"] == "exact"
-    assert 0.5 <= report["hnsw_dense_overlap@10_vs_exact"] <= 1.0
+    assert set(report["latency"]) == {"exact", "binary", "hnsw"} and report["auto"]["vector_index"] == "exact"
+    for kind in ("binary", "hnsw"):
+        assert 0.5 <= report[f"{kind}_dense_overlap@10_vs_exact"] <= 1.0
+        assert 0.5 <= report[f"{kind}_hybrid_overlap@10_vs_exact"] <= 1.0
     assert all(m["queries"] == 20 for m in report["latency"]["exact"].values())

@@ -13,7 +13,7 @@ import pytest
 from assets.search import corpus as C
 from assets.search.engine import IndexConfig, SearchIndex
 from assets.search.site import sector_of_class
-from assets.search.site_eval import SiteQueriesError, evaluate_site, read_site_queries
+from assets.search.site_eval import SiteQueriesError, evaluate_site, format_site_report, read_site_queries
 from assets.search.text import VocabExpander, analyse, stems_meet
 from assets.search.wording import fact_sentence, fmt_value
 from tests.search.conftest import FACTS
@@ -94,6 +94,38 @@ def test_tortilleria_meets_tortillas(hash_embedder):
     index = SearchIndex.build(C.scian_documents(catalog, with_ciiu=False), hash_embedder, IndexConfig())
     assert index.search("tortillería", "bm25", 3)[0].ref == "311999"   # a code without everyday names
     assert index.with_config(expand_weight=0.0).search("tortillería", "bm25", 3) == []
+
+
+def test_everyday_suffix_rules_find_the_base_word():
+    from assets.search.everyday import base_words
+
+    for word, base in (("taquería", "taco"), ("tortillería", "tortilla"), ("marisquería", "marisco"),
+                       ("juguería", "jugo"), ("cervecería", "cerveza"), ("zapatero", "zapato"),
+                       ("gasolinera", "gasolina"), ("tiendita", "tienda"), ("purificadora", "purificacion"),
+                       ("panadería", "pan"), ("carnicería", "carne")):
+        assert base in base_words(word), (word, base_words(word))
+    assert base_words("agua") == () and base_words("madera") == ()
+
+
+def test_taqueria_meets_tacos_through_the_rules(hash_embedder):
+    catalog = pl.DataFrame({"code": ["722599", "332810"], "title": ["Preparación de tacos y tortas",
+                                                                   "Recubrimientos metálicos"]})
+    index = SearchIndex.build(C.scian_documents(catalog, with_ciiu=False), hash_embedder, IndexConfig())
+    assert index.search("taquería", "bm25", 3)[0].ref == "722599"
+    assert index.with_config(expand_weight=0.0).search("taquería", "bm25", 3) == []
+
+
+def test_everyday_names_leave_out_rewrites_the_class_documents():
+    from assets.search.everyday import EVERYDAY_NAMES
+
+    catalog = pl.DataFrame({"code": ["811191", "812110"], "title": ["Reparación menor de llantas",
+                                                                   "Salones y clínicas de belleza y peluquerías"]})
+    docs = C.scian_documents(catalog, with_ciiu=False)
+    assert "vulcanizadora" in EVERYDAY_NAMES["811191"] and "Nombres comunes: vulcanizadora" in docs["body"][0]
+    left = C.with_everyday_names(docs, leave_out={"vulcanizadora", "pelo"})
+    assert "vulcanizadora" not in left["body"][0] and "Nombres comunes" not in left["body"][0]
+    assert "estética" in left["body"][1] and "corte de pelo" not in left["body"][1]
+    assert C.with_everyday_names(docs)["body"].to_list() == docs["body"].to_list()
 
 
 def test_dense_score_is_one_scale_for_one_vector_or_many(site):
@@ -212,6 +244,15 @@ def test_evaluate_site_metrics(site, tmp_path):
     assert report["modes"]["bm25+qu"]["activity"]["success@3"] == 1.0
     assert report["modes"]["hybrid"]["topic"]["success@3"] == 0.0
     assert set(report["modes"]) == {"bm25+qu", "dense+qu", "hybrid+qu", "bm25", "dense", "hybrid"}
+    comp = {c["name"]: c for c in report["comparison"]}
+    assert [(c["ours"], c["baseline"]) for c in report["comparison"]] == [
+        ("hybrid+qu", "bm25"), ("hybrid+qu", "bm25+qu"), ("hybrid", "bm25")]
+    keyword = comp["site_vs_keyword_search"]
+    gain = report["modes"]["hybrid+qu"]["all"]["mrr@10"] - report["modes"]["bm25"]["all"]["mrr@10"]
+    assert keyword["gain"] == pytest.approx(gain, abs=1e-4) and keyword["met"] == (gain >= 0.15 - 1e-9)
+    text = format_site_report(report)
+    assert "MRR@10 hybrid+qu" in text and "vs bm25 " in text
+    assert ("NOT met" in text.splitlines()[-3]) == (not keyword["met"])
 
 
 def test_dev_set_is_judged_and_large_enough():
