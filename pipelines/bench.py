@@ -19,6 +19,9 @@ from pipelines.settings import PROJECT_ROOT, load_settings
 SHARED = load_settings().core.shared_data
 FMLAKE = str(Path(sys.executable).parent / "fmlake")
 RETC = SHARED / "coding" / "retc_scian_2008_2019.csv"
+# issue 16's time splits: train <= 2013 -> test 2014, <= 2014 -> 2017, <= 2017 -> 2019 (one model each)
+CODING_SPLITS = ["coding", "evaluate", "--train", str(RETC), "--time-splits", "2013:2014,2014:2017,2017:2019",
+                 "--json"]
 
 SUITES: dict[str, list[tuple[str, list[str], Path | None]]] = {
     # name, arguments of fmlake, real-data file it needs (None: self-contained)
@@ -28,13 +31,11 @@ SUITES: dict[str, list[tuple[str, list[str], Path | None]]] = {
         ("search", ["search", "benchmark", "--json"], None),
         ("lakehouse", ["lakehouse", "bench", "--json"], None),
         ("cluster", ["cluster", "bench", "--json"], None),
-        ("coding", ["coding", "evaluate", "--train", str(RETC), "--test", str(RETC), "--train-years", "2008-2014",
-                    "--test-years", "2017,2019", "--json"], RETC),
+        ("coding", CODING_SPLITS, RETC),
         ("coding-speed", ["coding", "bench", "--register", str(RETC), "--json"], RETC),
     ],
     "evaluate": [
-        ("coding", ["coding", "evaluate", "--train", str(RETC), "--test", str(RETC), "--train-years", "2008-2014",
-                    "--test-years", "2017,2019", "--json"], RETC),
+        ("coding", CODING_SPLITS, RETC),
         ("search", ["search", "evaluate", "--queries", str(RETC), "--json"], RETC),
         ("imagery", ["imagery", "evaluate", "--input", str(SHARED / "imagery" / "sentinel2"),
                      "--out", str(PROJECT_ROOT / "data" / "bench" / "imagery_sentinel2"), "--json"],
