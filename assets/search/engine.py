@@ -22,7 +22,7 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import asdict, dataclass, field, replace
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import polars as pl
@@ -204,6 +204,10 @@ class _HNSW:
         vids, dists = zip(*rows)
         return np.asarray(vids, dtype=np.int64), -np.asarray(dists, dtype=np.float32)
 
+    def nearest(self, q: np.ndarray) -> Callable[[int], np.ndarray]:
+        """``fetch(n)``: the ids of the ``n`` vectors nearest to ``q`` (one HNSW query per call)."""
+        return lambda n: self.search(q, n)[0]
+
 
 class _BinaryCodes:
     """Sign bits of every vector, one uint64 array per 64 dimensions (column-major: the Hamming distance of a
@@ -228,11 +232,14 @@ class _BinaryCodes:
             h += np.bitwise_count(self.cols[j] ^ code[j])
         return h
 
-    def search(self, q: np.ndarray, n: int) -> tuple[np.ndarray, None]:
-        """The ``n`` vectors nearest to ``q`` by Hamming distance (unordered)."""
+    def nearest(self, q: np.ndarray) -> Callable[[int], np.ndarray]:
+        """``fetch(n)``: the ``n`` vectors nearest to ``q`` by Hamming distance (unordered); the distances are
+        computed once per query, however many times ``fetch`` widens."""
         h = self.distances(q)
-        n = min(n, len(h))
-        return (np.argpartition(h, n - 1)[:n] if n < len(h) else np.arange(len(h))), None
+
+        def fetch(n: int) -> np.ndarray:
+            return np.argpartition(h, n - 1)[:n] if n < len(h) else np.arange(len(h))
+        return fetch
 
 
 class SearchIndex:
@@ -401,9 +408,7 @@ class SearchIndex:
         starts = np.cumsum(lens) - lens
         rows = np.repeat(begins - starts, lens) + np.arange(int(lens.sum()))
         sims = self.vectors[rows] @ q
-        if self.config.example_discount:
-            sims = sims - self.config.example_discount * self._is_example[rows]
-        return np.maximum.reduceat(sims, starts).astype(np.float32)
+        return self._best_per_document(sims, self._is_example[rows], starts)
 
     def _dense(self, qvec: np.ndarray) -> tuple[np.ndarray, tuple[float, float] | None]:
         """(scores, corpus (mean, sd) of the scores when they are not all exact)."""
@@ -415,14 +420,7 @@ class SearchIndex:
         # exactly
         want = min(max(self.config.depth, 1), self._n)
         n = want if isinstance(self._hnsw, _HNSW) else min(max(self.config.rescore, 4 * want), len(self.vectors))
-        if isinstance(self._hnsw, _BinaryCodes):
-            dist = self._hnsw.distances(qvec)   # once per query, however many vectors are fetched
-
-            def fetch(m: int) -> np.ndarray:
-                return np.argpartition(dist, m - 1)[:m] if m < len(dist) else np.arange(len(dist))
-        else:
-            def fetch(m: int) -> np.ndarray:
-                return self._hnsw.search(qvec, m)[0]
+        fetch = self._hnsw.nearest(qvec)
         while True:
             vids = fetch(n)
             docs = np.unique(self.owners[vids])
@@ -440,9 +438,7 @@ class SearchIndex:
         sims = self._sample_vectors @ qvec.astype(np.float32)
         if self._single_vector:
             return sims
-        if self.config.example_discount:
-            sims = sims - self.config.example_discount * self._sample_is_example
-        return np.maximum.reduceat(sims, self._sample_starts).astype(np.float32)
+        return self._best_per_document(sims, self._sample_is_example, self._sample_starts)
 
     @property
     def uses_hnsw(self) -> bool:
@@ -460,9 +456,14 @@ class SearchIndex:
     def _aggregate(self, sims: np.ndarray) -> np.ndarray:
         """A document's dense score: the best cosine over its vectors (one scale for one vector or many; an
         example vector's cosine less ``example_discount``)."""
+        return self._best_per_document(sims, self._is_example, self._starts)
+
+    def _best_per_document(self, sims: np.ndarray, is_example: np.ndarray, starts: np.ndarray) -> np.ndarray:
+        """The best cosine of each document's contiguous run of vectors beginning at ``starts`` (an example
+        vector's cosine less ``example_discount``)."""
         if self.config.example_discount:
-            sims = sims - self.config.example_discount * self._is_example
-        return np.maximum.reduceat(sims, self._starts).astype(np.float32)
+            sims = sims - self.config.example_discount * is_example
+        return np.maximum.reduceat(sims, starts).astype(np.float32)
 
     def fuse(self, bm25: np.ndarray, dense: np.ndarray, dense_stats: tuple[float, float] | None = None
              ) -> np.ndarray:
