@@ -2,9 +2,11 @@
 
 ``prepare_training`` turns raw rows into what the engine learns from and records every row it
 refuses with a reason (``empty_text``, ``missing_code``, ``unknown_code``); ``evaluate`` trains on
-one frame and scores another, returning the metrics the ``fmlake coding evaluate`` command prints.
-The auto-coding threshold is chosen inside ``fit`` on a validation split of the training data;
-the test frame is only ever predicted.
+one frame and scores another, returning the metrics the ``fmlake coding evaluate`` command prints;
+``evaluate_time_splits`` does it once per time split of one register (train on the years up to a year, test
+on later ones). The auto-coding threshold is chosen inside ``fit`` on a validation split of the training data;
+the test frame is only ever predicted. An ``Extra`` (e.g. ``assets.coding.simulation.ReestimationSimulation``)
+adds its own block to the metrics from the fitted engine and its predictions.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import csv
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Protocol, Sequence
 
 import numpy as np
 import polars as pl
@@ -21,7 +23,7 @@ import polars as pl
 from assets.coding.catalog import Catalog
 from assets.coding.config import ClassificationConfig
 from assets.coding.calibration import choose_threshold, macro_f1
-from assets.coding.engine import CodingEngine
+from assets.coding.engine import CodingEngine, Predictions
 from assets.coding.features import context_string, to_years
 from assets.coding.normalize import is_blank
 
@@ -214,10 +216,34 @@ def score(y_true: Sequence[str | None], y_pred: Sequence[str | None], auto: np.n
     }
 
 
+@dataclass
+class Fitted:
+    """What ``evaluate`` trained and predicted: the engine, the test rows' codes and its predictions of them."""
+
+    engine: CodingEngine
+    y: list[str | None]
+    pred: Predictions
+
+
+class Extra(Protocol):
+    """An analysis ``evaluate`` adds to its metrics: ``check`` the test rows before any training (raise
+    ``InputError`` when it cannot run on them), then compute its block from the fitted engine."""
+
+    name: str
+
+    def check(self, test: pl.DataFrame) -> None: ...
+
+    def __call__(self, fitted: Fitted) -> dict[str, Any]: ...
+
+
 def evaluate(train: pl.DataFrame, test: pl.DataFrame, config: ClassificationConfig, catalog: Catalog | None,
-             log: Callable[[str], None] | None = None, embedder: Any | None = None) -> dict[str, Any]:
-    """Train on ``train`` (raw rows), predict ``test``, return the metrics dictionary."""
+             log: Callable[[str], None] | None = None, embedder: Any | None = None,
+             extra: Extra | None = None) -> dict[str, Any]:
+    """Train on ``train`` (raw rows), predict ``test``, return the metrics dictionary (with ``extra``'s block
+    under ``extra.name``; the other figures do not depend on it)."""
     log = log or (lambda m: None)
+    if extra is not None:
+        extra.check(test)
     prepared = prepare_training(train, config, catalog)
     if prepared.records.height == 0:
         raise InputError(f"no usable training rows: {prepared.invalid_counts()}")
@@ -257,7 +283,39 @@ def evaluate(train: pl.DataFrame, test: pl.DataFrame, config: ClassificationConf
                    "memory_weight": report.memory_weight},
         "notes": report.notes,
     }
+    if extra is not None:
+        out[extra.name] = extra(Fitted(engine, y, pred))
     return out
+
+
+def evaluate_time_splits(rows: pl.DataFrame, splits: Sequence[tuple[int, set[int]]], config: ClassificationConfig,
+                         catalog: Catalog | None, log: Callable[[str], None] | None = None,
+                         embedder: Any | None = None, extra: Extra | None = None) -> list[dict[str, Any]]:
+    """One model per time split of ``rows`` (``read_records`` frames with years in ``time``): trained on the
+    years up to ``last``, evaluated on ``test_years`` (``parse_time_splits``). Every split is checked (rows on
+    both sides, ``extra.check``) before the first model trains. Each result has ``split`` (its years, a label)."""
+    log = log or (lambda m: None)
+    year = pl.col("time").floor()
+    parts = []
+    for last, test_years in splits:
+        train = rows.filter(year <= last)
+        test = rows.filter(year.is_in([float(y) for y in sorted(test_years)]))
+        label = f"<={last} -> {','.join(map(str, sorted(test_years)))}"
+        if train.height == 0 or test.height == 0:
+            raise InputError(f"time split {label}: {train.height} training rows, {test.height} test rows")
+        if extra is not None:
+            try:
+                extra.check(test)
+            except InputError as exc:
+                raise InputError(f"time split {label}: {exc}") from None
+        parts.append((last, sorted(test_years), label, train, test))
+    results = []
+    for last, test_years, label, train, test in parts:
+        log(f"split {label}: training on {train.height} rows ...")
+        m = evaluate(train, test, config, catalog, embedder=embedder, extra=extra)
+        m["split"] = {"train_last_year": last, "test_years": test_years, "label": label}
+        results.append(m)
+    return results
 
 
 def oracle_diagnostics(y: Sequence[str | None], pred, target: float, min_count: int) -> dict[str, Any]:

@@ -190,10 +190,8 @@ SPLIT_COLUMNS = ("accuracy", "auto_share", "auto_precision", "oracle_auto_share"
 
 def _evaluate_time_splits(path, spec, text_col, code_col, time_col, context_cols, classification, target_precision,
                           embeddings, as_json) -> None:
-    """``evaluate --time-splits``: one model per split, trained on the years up to it, scored on the next ones."""
-    import polars as pl
-
-    from assets.coding.evaluate import InputError, evaluate, parse_time_splits, read_records
+    """``evaluate --time-splits``: read the register, ``evaluate_time_splits``, print one row per split."""
+    from assets.coding.evaluate import InputError, evaluate_time_splits, parse_time_splits, read_records
 
     try:
         splits = parse_time_splits(spec)
@@ -204,19 +202,8 @@ def _evaluate_time_splits(path, spec, text_col, code_col, time_col, context_cols
         if not tcol:
             raise InputError(f"{path}: no time column to split by (--time-col)")
         rows = read_records(path, text_col, code_col, tcol, contexts)
-        year = pl.col("time").floor()
-        results = []
-        for last, test_years in splits:
-            train = rows.filter(year <= last)
-            test = rows.filter(year.is_in([float(y) for y in sorted(test_years)]))
-            label = f"<={last} -> {','.join(map(str, sorted(test_years)))}"
-            if train.height == 0 or test.height == 0:
-                raise InputError(f"time split {label}: {train.height} training rows, {test.height} test rows")
-            if not as_json:
-                click.echo(f"split {label}: training on {train.height} rows ...", err=True)
-            m = evaluate(train, test, config, catalog)
-            m["split"] = {"train_last_year": last, "test_years": sorted(test_years), "label": label}
-            results.append(m)
+        log = (lambda m: click.echo(m, err=True)) if not as_json else None
+        results = evaluate_time_splits(rows, splits, config, catalog, log=log)
     except (InputError, ValueError) as exc:
         _fail(exc)
     if as_json:
