@@ -9,9 +9,11 @@ class with that code. Two protocols:
 ``with_examples``   labelled descriptions of the years before ``test_from`` are attached to their class as examples
                     (BM25 text and extra vectors); evaluation is on the years from ``test_from`` on, which the index
                     never saw; codes of those years that SCIAN 2018 lacks (SCIAN 2007/2013 classes such as
-                    221110) get a document named by the title delivered with the labels. ``alpha`` is tuned
-                    with an index of the years before ``dev_year`` on ``dev_year``'s
-                    queries. ``eval_unseen_texts`` repeats the evaluation on the queries whose normalised text is not
+                    221110) get a document named by the title delivered with the labels. ``alpha``, the
+                    word-family ``expand_weight`` and the ``example_discount`` are chosen together (a small
+                    grid, :func:`tune_scoring`) with an index of the years before ``dev_year`` on ``dev_year``'s
+                    queries, never on the evaluated years (the IndexConfig defaults of the last two were chosen on
+                    the site dev set, another corpus). ``eval_unseen_texts`` repeats the evaluation on the queries whose normalised text is not
                     one of the examples (registers repeat descriptions year after year).
 
 With a separate ``examples`` file (e.g. a held-out file of later years, evaluated against the 2008-2019 register
@@ -45,6 +47,10 @@ from assets.search.metrics import summarise
 from assets.search.text import fold
 
 ALPHA_GRID = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 1.0)
+# with_examples: the query-time scoring parameters chosen on the dev year with alpha (the IndexConfig defaults
+# were chosen on the site dev set, a different corpus: the register's examples and vocabulary ask for their own)
+EXPAND_WEIGHT_GRID = (0.0, 0.3, 0.6)
+EXAMPLE_DISCOUNT_GRID = (0.0, 0.1, 0.2)
 
 
 class EvaluationError(ValueError):
@@ -174,19 +180,28 @@ class CachedEmbedder:
 
 
 def gold_ranks(index: SearchIndex, queries: Queries, mode: str, qvecs: np.ndarray | None,
-               unique_pos: list[int], k: int = 10) -> list[int]:
-    """1-based rank of each query's class within the top ``k`` (0 = not there) for one mode (batched)."""
+               unique_pos: list[int], k: int = 10, *, bm25_rows: np.ndarray | None = None,
+               dense_rows: np.ndarray | None = None) -> list[int]:
+    """1-based rank of each query's class within the top ``k`` (0 = not there) for one mode (batched).
+
+    ``bm25_rows`` / ``dense_rows`` (one row per distinct text, in order of first appearance) are the BM25 and dense
+    scores already computed under ``index.config`` (a grid over query-time parameters computes each once); with an
+    approximate vector index the dense rows are ignored (each query takes the single-query path).
+    """
     pos = {ref: i for i, ref in enumerate(index.corpus["ref"].to_list())}
     uniq = list(dict.fromkeys(queries.texts))
     batched = mode in ("dense", "hybrid") and not index.uses_hnsw
-    dense_all = index.dense_scores_batch(qvecs) if batched else None
+    dense_all = (dense_rows if dense_rows is not None else index.dense_scores_batch(qvecs)) if batched else None
     tops: list[np.ndarray] = []
     for u, text in enumerate(uniq):
         if mode != "bm25" and not batched:   # HNSW: exactly the single-query path users get
             final, bm25, _ = index.scores(text, mode, qvecs[u])
             tops.append(_top(final, k))
             continue
-        bm25 = index.bm25_scores(text) if mode in ("bm25", "hybrid") else None
+        if mode in ("bm25", "hybrid"):
+            bm25 = bm25_rows[u] if bm25_rows is not None else index.bm25_scores(text)
+        else:
+            bm25 = None
         dense = dense_all[u] if dense_all is not None else None
         final = bm25 if mode == "bm25" else dense if mode == "dense" else index.fuse(bm25, dense)
         top = _top(final, k)
@@ -235,15 +250,45 @@ def evaluate_index(index: SearchIndex, queries: Queries, *, latency_index: Searc
 
 
 def tune_alpha(index: SearchIndex, queries: Queries, grid: tuple[float, ...] = ALPHA_GRID) -> dict[str, Any]:
-    """The BM25 weight of the weighted fusion that maximises recall@10 (then mrr@10) on ``queries``."""
+    """The BM25 weight of the weighted fusion that maximises recall@10 (then mrr@10) on ``queries`` (the index's
+    expansion weight and example discount kept)."""
+    c = index.config
+    return tune_scoring(index, queries, grid, (c.expand_weight,), (c.example_discount,))
+
+
+def tune_scoring(index: SearchIndex, queries: Queries, alphas: tuple[float, ...] = ALPHA_GRID,
+                 expand_weights: tuple[float, ...] = EXPAND_WEIGHT_GRID,
+                 example_discounts: tuple[float, ...] = EXAMPLE_DISCOUNT_GRID) -> dict[str, Any]:
+    """The (alpha, expand_weight, example_discount) of the weighted fusion that maximise recall@10 (then mrr@10)
+    of hybrid on ``queries``; on a tie the earliest in grid order (expand_weight, then example_discount, then
+    alpha, each in the order given).
+
+    All three are query-time parameters (:meth:`SearchIndex.with_config` of the same index: nothing is rebuilt or
+    re-embedded): the queries are embedded once, BM25 is scored once per expansion weight and, with an exact vector
+    index, the dense scores once per example discount; each grid point only fuses and ranks.
+    """
+    if not alphas or not expand_weights or not example_discounts:
+        raise EvaluationError("every tuning grid needs at least one value")
     uniq, pos = _unique_positions(queries)
     qvecs = index.embed_queries(uniq)
+    batched = not index.uses_hnsw   # an approximate vector index scores each query on its own path
+    bm25 = {w: np.stack([index.with_config(expand_weight=w).bm25_scores(t) for t in uniq])
+            for w in dict.fromkeys(expand_weights)} if batched else {}
+    dense = {d: index.with_config(example_discount=d).dense_scores_batch(qvecs)
+             for d in dict.fromkeys(example_discounts)} if batched else {}
     table = []
-    for a in grid:
-        m = summarise(gold_ranks(index.with_config(fusion="weighted", alpha=a), queries, "hybrid", qvecs, pos))
-        table.append({"alpha": a, "recall@10": m["recall@10"], "mrr@10": m["mrr@10"]})
-    best = max(table, key=lambda r: (r["recall@10"], r["mrr@10"]))
-    return {"alpha": best["alpha"], "grid": table, "n": len(queries)}
+    for w in dict.fromkeys(expand_weights):
+        for d in dict.fromkeys(example_discounts):
+            for a in dict.fromkeys(alphas):
+                variant = index.with_config(fusion="weighted", alpha=a, expand_weight=w, example_discount=d)
+                m = summarise(gold_ranks(variant, queries, "hybrid", qvecs, pos, bm25_rows=bm25.get(w),
+                                         dense_rows=dense.get(d)))
+                table.append({"alpha": a, "expand_weight": w, "example_discount": d, "recall@10": m["recall@10"],
+                              "mrr@10": m["mrr@10"]})
+    best = max(table, key=lambda r: (r["recall@10"], r["mrr@10"]))   # max keeps the first of equal keys
+    return {"alpha": best["alpha"], "expand_weight": best["expand_weight"],
+            "example_discount": best["example_discount"], "recall@10": best["recall@10"],
+            "mrr@10": best["mrr@10"], "grid": table, "n": len(queries)}
 
 
 def _norm(text: str) -> str:
@@ -254,6 +299,8 @@ def run_evaluation(queries: Queries, catalog: pl.DataFrame, embedder: Any, *, qu
                    test_from: int | None = 2014, dev_year: int | None = None, protocols: tuple[str, ...] = (
                        "catalogue_only", "with_examples"), latency_sample: int = 300, max_examples: int = 200,
                    config: IndexConfig | None = None, legacy: bool = True, examples: Queries | None = None,
+                   expand_weights: tuple[float, ...] = EXPAND_WEIGHT_GRID,
+                   example_discounts: tuple[float, ...] = EXAMPLE_DISCOUNT_GRID,
                    progress=lambda msg: None) -> dict[str, Any]:
     """Run the protocols (see the module docstring) and return a JSON-able report.
 
@@ -261,6 +308,10 @@ def run_evaluation(queries: Queries, catalog: pl.DataFrame, embedder: Any, *, qu
     another file; every row of ``queries`` is then evaluated), else from the years of ``queries`` before
     ``test_from``. With no pool (no years, or no year before ``test_from``) only ``catalogue_only`` runs, on all
     rows with the default ``alpha``, and the report says why ``with_examples`` was left out.
+
+    ``with_examples`` chooses ``alpha``, ``expand_weight`` (from ``expand_weights``) and ``example_discount`` (from
+    ``example_discounts``) together on the dev year (:func:`tune_scoring`); one value fixes a parameter.
+    ``catalogue_only`` tunes ``alpha`` alone (its index has no example vectors).
 
     ``embedder`` embeds the catalogue documents (never cached: the build time is real); ``query_embedder`` (e.g. a
     :class:`CachedEmbedder`) embeds queries and example descriptions for the batched metrics; latency is always
@@ -273,7 +324,8 @@ def run_evaluation(queries: Queries, catalog: pl.DataFrame, embedder: Any, *, qu
     report: dict[str, Any] = {"queries_file": queries.path, "rows": len(queries),
                               "distinct_texts": len(set(queries.texts)), "embedder": embedder.name,
                               "config": {"fusion": config.fusion, "rrf_k": config.rrf_k, "expand_weight": config.expand_weight,
-                                         "k1": config.k1, "b": config.b}}
+                                         "example_discount": config.example_discount, "k1": config.k1,
+                                         "b": config.b}}
     if queries.invalid:
         report["invalid_rows"] = invalid_summary(queries)
     if has_years:
@@ -348,20 +400,23 @@ def run_evaluation(queries: Queries, catalog: pl.DataFrame, embedder: Any, *, qu
             # tuning: index with the pool's examples before dev, the pool's queries of dev
             dev_idx = build(_corpus_with_examples(catalog, pool, earlier, max_examples, legacy)[0],
                             f"examples < {dev}", query_embedder)
-            progress(f"tuning alpha on {dev}")
-            tuning = tune_alpha(dev_idx, pool.subset(pool_years == dev))
+            progress(f"tuning alpha, expand_weight and example_discount on {dev}")
+            tuning = tune_scoring(dev_idx, pool.subset(pool_years == dev), ALPHA_GRID, expand_weights,
+                                  example_discounts)
             out["tuning"] = {"index_examples": f"years < {dev}", "queries": f"year {dev}", **tuning}
         else:
-            tuning = {"alpha": config.alpha}
-            out["tuning"] = {"queries": "none (the examples need two years to tune on): default alpha",
-                             "alpha": config.alpha}
+            tuning = {"alpha": config.alpha, "expand_weight": config.expand_weight,
+                      "example_discount": config.example_discount}
+            out["tuning"] = {"queries": "none (the examples need two years to tune on): the defaults", **tuning}
+        chosen = {key: tuning[key] for key in ("alpha", "expand_weight", "example_discount")}
         # final: index with every pool row as an example, queries of the test side
         corpus, ex, n_legacy = _corpus_with_examples(catalog, pool, np.ones(len(pool), dtype=bool), max_examples,
                                                      legacy)
         # built with the uncached embedder: the reported build time is real
-        idx = build(corpus, f"examples of {pool_label}", embedder).with_config(alpha=tuning["alpha"])
+        idx = build(corpus, f"examples of {pool_label}", embedder).with_config(**chosen)
         idx.embedder = query_embedder
-        out["index"] = {**idx.stats.as_dict(), "examples_from": pool_label,
+        out["index"] = {**idx.stats.as_dict(), "scoring": {key: getattr(idx.config, key) for key in chosen},
+                        "examples_from": pool_label,
                         "examples": int(sum(len(v) for v in ex.values())),
                         "classes_with_examples": len(ex), "legacy_classes_added": n_legacy}
         progress("evaluating with examples")
@@ -425,8 +480,12 @@ def format_report(report: dict[str, Any]) -> str:
         idx = part["index"]
         extra = (f"; {idx['examples']} examples of {idx['classes_with_examples']} classes, "
                  f"{idx['legacy_classes_added']} legacy classes" if "examples" in idx else "")
-        lines.append(f"\n{name}: alpha={part['tuning']['alpha']} (tuned on {part['tuning']['queries']}); index "
+        tuning = part["tuning"]
+        chosen = "".join(f" {key}={tuning[key]}" for key in ("expand_weight", "example_discount") if key in tuning)
+        lines.append(f"\n{name}: alpha={tuning['alpha']}{chosen} (tuned on {tuning['queries']}); index "
                      f"{idx['documents']} docs / {idx['vectors']} vectors built in {idx['total_s']} s{extra}")
+        if name == "with_examples" and "grid" in tuning:
+            lines.extend("  " + line for line in format_tuning_grid(tuning))
         for section in ("eval", "eval_unseen_texts", "all_rows"):
             if section not in part:
                 continue
@@ -439,6 +498,23 @@ def format_report(report: dict[str, Any]) -> str:
         if "recall@10_by_year" in part:
             lines.append("  recall@10 by year: " + json.dumps(part["recall@10_by_year"]))
     return "\n".join(lines)
+
+
+def format_tuning_grid(tuning: dict[str, Any]) -> list[str]:
+    """The dev-year grid of :func:`tune_scoring` as lines: per (expand_weight, example_discount) the best alpha and
+    its hybrid recall@10 / mrr@10 (the full grid is in the JSON report)."""
+    cells: dict[tuple[float, float], dict[str, Any]] = {}
+    for row in tuning["grid"]:
+        key = (row["expand_weight"], row["example_discount"])
+        if key not in cells or (row["recall@10"], row["mrr@10"]) > (cells[key]["recall@10"], cells[key]["mrr@10"]):
+            cells[key] = row
+    lines = [f"dev-year grid ({tuning['queries']}, {tuning['n']} queries; hybrid, best alpha per cell):",
+             f"{'expand_weight':>14}{'discount':>10}{'alpha':>7}{'R@10':>8}{'MRR@10':>8}"]
+    for (w, d), row in cells.items():
+        mark = "  <- chosen" if (w, d, row["alpha"]) == (tuning["expand_weight"], tuning["example_discount"],
+                                                         tuning["alpha"]) else ""
+        lines.append(f"{w:>14.2f}{d:>10.2f}{row['alpha']:>7.1f}{row['recall@10']:>8.3f}{row['mrr@10']:>8.3f}{mark}")
+    return lines
 
 
 def _cap(examples: dict[str, list[str]], max_per_class: int) -> dict[str, list[str]]:
@@ -462,4 +538,4 @@ def load_catalog(path: str | Path | None) -> tuple[pl.DataFrame, str]:
 
 
 __all__ = ["CachedEmbedder", "CorpusError", "EvaluationError", "Queries", "evaluate_index", "read_queries",
-           "run_evaluation", "tune_alpha"]
+           "run_evaluation", "tune_alpha", "tune_scoring"]

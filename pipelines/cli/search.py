@@ -191,8 +191,14 @@ def _examples_file(option: str, queries, queries_path: str, test_from: int) -> s
               help="Labelled CSV (same columns) whose rows are the examples and tuning queries; every row of "
                    "--queries is then evaluated. auto: the queries' own years before --test-from, or, when the "
                    "queries have none (a file of later years), the shared RETC register; none: no examples.")
-@click.option("--dev-year", default=None, type=int, help="Year used to tune alpha in with_examples "
-              "(default: the last year before --test-from).")
+@click.option("--dev-year", default=None, type=int, help="Year on which with_examples chooses alpha, "
+              "expand_weight and example_discount (default: the last year before --test-from).")
+@click.option("--expand-weights", default=None, metavar="W[,W...]",
+              help="with_examples: word-family expansion weights tried on the dev year with alpha "
+                   "(default 0,0.3,0.6; one value fixes it).")
+@click.option("--example-discounts", default=None, metavar="D[,D...]",
+              help="with_examples: example-vector discounts tried on the dev year with alpha "
+                   "(default 0,0.1,0.2; one value fixes it).")
 @click.option("--latency-sample", default=300, show_default=True, type=int,
               help="Queries timed one by one per mode (single-query path, query embedding included).")
 @click.option("--limit", default=None, type=int, help="Evaluate on a random subset of N rows (quick runs).")
@@ -205,7 +211,7 @@ def evaluate(queries_path: str | None, site_queries_path: str | None, tune: bool
              text_col: str, code_col: str,
              year_col: str, title_col: str, legacy_classes: bool,
              catalog_path: str | None, protocol: str, test_from: int, examples_path: str, dev_year: int | None,
-             latency_sample: int, limit: int | None,
+             expand_weights: str | None, example_discounts: str | None, latency_sample: int, limit: int | None,
              backend: str | None, cache_dir: str | None, no_cache: bool, as_json: bool) -> None:
     """Recall@1/10, MRR@10, nDCG@10 and p50/p95 latency of bm25, dense and hybrid on labelled queries (--queries),
     or success@3 and MRR@10 per kind on judged site queries (--site-queries)."""
@@ -213,7 +219,8 @@ def evaluate(queries_path: str | None, site_queries_path: str | None, tune: bool
 
     import numpy as np
 
-    from assets.search.evaluation import CachedEmbedder, EvaluationError, load_catalog, read_queries, run_evaluation
+    from assets.search.evaluation import (EXAMPLE_DISCOUNT_GRID, EXPAND_WEIGHT_GRID, CachedEmbedder, EvaluationError,
+                                          load_catalog, read_queries, run_evaluation)
 
     if bool(queries_path) == bool(site_queries_path):
         raise click.UsageError("give one of --queries (labelled CSV) or --site-queries (judged JSON)")
@@ -221,6 +228,8 @@ def evaluate(queries_path: str | None, site_queries_path: str | None, tune: bool
         _evaluate_site(site_queries_path, tune, backend, cache_dir, no_cache, as_json, everyday_leave_out)
         return
 
+    grids = {"expand_weights": _grid("--expand-weights", expand_weights, EXPAND_WEIGHT_GRID),
+             "example_discounts": _grid("--example-discounts", example_discounts, EXAMPLE_DISCOUNT_GRID)}
     progress = _progress(False)
     try:
         queries = read_queries(queries_path, text_col, code_col, year_col or None, title_col or None)
@@ -241,7 +250,7 @@ def evaluate(queries_path: str | None, site_queries_path: str | None, tune: bool
     try:
         report = run_evaluation(queries, catalog, embedder, query_embedder=query_embedder, test_from=test_from,
                                 dev_year=dev_year, protocols=protocols, latency_sample=latency_sample,
-                                legacy=legacy_classes, examples=examples, progress=progress)
+                                legacy=legacy_classes, examples=examples, progress=progress, **grids)
     except EvaluationError as exc:
         raise click.ClickException(str(exc)) from None
     report["catalogue"]["source"] = catalog_origin
@@ -254,6 +263,19 @@ def evaluate(queries_path: str | None, site_queries_path: str | None, tune: bool
     from assets.search.evaluation import format_report
 
     click.echo(format_report(report))
+
+
+def _grid(option: str, value: str | None, default: tuple[float, ...]) -> tuple[float, ...]:
+    """A comma-separated list of values in [0, 1] (``default`` when not given)."""
+    if value is None:
+        return default
+    try:
+        grid = tuple(float(v) for v in value.split(","))
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a comma-separated list of numbers", param_hint=option) from None
+    if not all(0.0 <= v <= 1.0 for v in grid):
+        raise click.BadParameter(f"every value must be in [0, 1], got {value!r}", param_hint=option)
+    return grid
 
 
 def _evaluate_site(path: str, tune: bool, backend: str | None, cache_dir: str | None, no_cache: bool,

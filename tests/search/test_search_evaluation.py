@@ -153,3 +153,105 @@ def test_cli_evaluate_json_and_text(tmp_path, small_catalog_csv):
     assert report["examples_file"]["rows"] == 9 and report["with_examples"]["eval"]["modes"]["hybrid"]["n"] == 4
     none = CliRunner().invoke(cli, [*args, "--queries", str(later_path), "--examples", "none", "--json"])
     assert none.exit_code == 0 and "with_examples" not in json.loads(none.stdout)
+
+
+# ---------------------------------------------------------------- choosing the query-time scoring parameters
+def _rebuilt_ranks(corpus, embedder, queries, **config):
+    """Hybrid ranks from an index built from scratch with ``config`` (what the cached grid must reproduce)."""
+    from assets.search.engine import SearchIndex
+    from assets.search.evaluation import _unique_positions, gold_ranks
+
+    index = SearchIndex.build(corpus, embedder, IndexConfig(**config))
+    uniq, pos = _unique_positions(queries)
+    return summarise(gold_ranks(index, queries, "hybrid", index.embed_queries(uniq), pos))
+
+
+def test_tune_scoring_grid_equals_rebuilt_indexes_and_picks_its_best(small_catalog, hash_embedder):
+    from assets.search.corpus import scian_documents
+    from assets.search.engine import SearchIndex
+    from assets.search.evaluation import tune_scoring
+
+    # examples that share words with other classes' queries: the discount and the expansion change the ranking
+    corpus = scian_documents(small_catalog, examples={
+        "332810": ["PIEZAS DE PAN METALICAS", "CROMADO DE TORTILLAS"], "461110": ["PANADERIA Y ABARROTES"]})
+    q = Queries(["panaderia de piezas", "tortilleria", "cromado de piezas", "abarroteria", "carbon"],
+                ["311812", "311812", "332810", "461110", "212110"], [2013] * 5, "mem")
+    index = SearchIndex.build(corpus, hash_embedder, IndexConfig())
+    alphas, weights, discounts = (0.0, 0.5, 1.0), (0.0, 0.6), (0.0, 0.3)
+    t = tune_scoring(index, q, alphas, weights, discounts)
+    assert len(t["grid"]) == 12 and t["n"] == 5
+    for row in t["grid"]:   # every grid point scored as an index built with those values would score it
+        m = _rebuilt_ranks(corpus, hash_embedder, q, alpha=row["alpha"], expand_weight=row["expand_weight"],
+                           example_discount=row["example_discount"])
+        assert (row["recall@10"], row["mrr@10"]) == (m["recall@10"], m["mrr@10"]), row
+    best = max(t["grid"], key=lambda r: (r["recall@10"], r["mrr@10"]))
+    assert (t["alpha"], t["expand_weight"], t["example_discount"]) == (
+        best["alpha"], best["expand_weight"], best["example_discount"])
+    assert len({(r["recall@10"], r["mrr@10"]) for r in t["grid"]}) > 1   # the grid is not flat: a real choice
+
+
+def test_tune_scoring_prefers_the_discount_the_dev_queries_ask_for(small_catalog, hash_embedder):
+    from assets.search.corpus import scian_documents
+    from assets.search.engine import SearchIndex
+    from assets.search.evaluation import tune_scoring
+
+    # the query is word for word an example of the wrong class and close to the right class's own title: only a
+    # discount on example vectors lets the class's own text win (dense only: alpha 0)
+    corpus = scian_documents(small_catalog, with_ciiu=False, examples={"332810": ["mineria de carbon"]})
+    index = SearchIndex.build(corpus, hash_embedder, IndexConfig())
+    right = Queries(["mineria de carbon"], ["212110"], [2013], "mem")
+    wrong = Queries(["mineria de carbon"], ["332810"], [2013], "mem")
+    assert tune_scoring(index, right, (0.0,), (0.0,), (0.0, 0.5))["example_discount"] == 0.5
+    assert tune_scoring(index, wrong, (0.0,), (0.0,), (0.0, 0.5))["example_discount"] == 0.0
+    # "abarroteria" meets "abarrotes" only through its word family: the expansion is chosen (BM25 only: alpha 1)
+    family = Queries(["abarroteria"], ["461110"], [2013], "mem")
+    assert tune_scoring(index, family, (1.0,), (0.0, 0.6), (0.0,))["expand_weight"] == 0.6
+    with pytest.raises(EvaluationError, match="at least one value"):
+        tune_scoring(index, right, (0.0,), (), (0.0,))
+
+
+def test_with_examples_chooses_on_the_dev_year_only(small_catalog, hash_embedder):
+    q = _queries()
+    grids = {"expand_weights": (0.0, 0.6), "example_discounts": (0.0, 0.2)}
+    report = run_evaluation(q, small_catalog, hash_embedder, test_from=2012, latency_sample=0,
+                            protocols=("with_examples",), **grids)
+    ex = report["with_examples"]
+    assert ex["tuning"]["queries"] == "year 2011" and ex["tuning"]["n"] == 3   # the 2011 rows only
+    assert len(ex["tuning"]["grid"]) == 2 * 2 * 10
+    assert ex["index"]["scoring"] == {k: ex["tuning"][k] for k in ("alpha", "expand_weight", "example_discount")}
+    # rewriting every evaluated row (years >= 2012) changes the evaluation, never the choice
+    test = np.array([y >= 2012 for y in q.years])
+    other = Queries([t if not m else "PANADERIA" for t, m in zip(q.texts, test)],
+                    [c if not m else "212110" for c, m in zip(q.codes, test)], q.years, "mem", q.titles)
+    again = run_evaluation(other, small_catalog, hash_embedder, test_from=2012, latency_sample=0,
+                           protocols=("with_examples",), **grids)["with_examples"]
+    assert again["tuning"] == ex["tuning"]
+    assert again["eval"]["modes"]["hybrid"] != ex["eval"]["modes"]["hybrid"]
+    # one value per grid fixes the parameter
+    fixed = run_evaluation(q, small_catalog, hash_embedder, test_from=2012, latency_sample=0,
+                           protocols=("with_examples",), expand_weights=(0.3,), example_discounts=(0.1,))
+    assert {(r["expand_weight"], r["example_discount"]) for r in fixed["with_examples"]["tuning"]["grid"]} == {
+        (0.3, 0.1)}
+
+
+def test_cli_evaluate_prints_the_dev_year_choice_and_takes_fixed_grids(tmp_path, small_catalog_csv):
+    import json
+
+    from click.testing import CliRunner
+
+    from pipelines.cli.search import cli
+
+    q = _queries()
+    path = _write(tmp_path, [f"{y},{t},{c},{ti or ''}" for t, c, y, ti in zip(q.texts, q.codes, q.years, q.titles)])
+    args = ["evaluate", "--queries", str(path), "--catalog", str(small_catalog_csv), "--test-from", "2012",
+            "--protocol", "with_examples", "--latency-sample", "0", "--cache-dir", str(tmp_path / "cache")]
+    text = CliRunner().invoke(cli, args)
+    assert text.exit_code == 0, text.output
+    assert "dev-year grid (year 2011, 3 queries" in text.stdout and "<- chosen" in text.stdout
+    assert len([line for line in text.stdout.splitlines() if line.strip().startswith(("0.00", "0.30", "0.60"))]) == 9
+    out = CliRunner().invoke(cli, [*args, "--expand-weights", "0.6", "--example-discounts", "0,0.2", "--json"])
+    assert out.exit_code == 0, out.output
+    tuning = json.loads(out.stdout)["with_examples"]["tuning"]
+    assert {(r["expand_weight"], r["example_discount"]) for r in tuning["grid"]} == {(0.6, 0.0), (0.6, 0.2)}
+    bad = CliRunner().invoke(cli, [*args, "--example-discounts", "0,1.5"])
+    assert bad.exit_code == 2 and "must be in [0, 1]" in bad.output
