@@ -129,23 +129,34 @@ def _with_common(fn):
 @_with_common
 @click.option("--embeddings", default=None, type=click.Choice(["use", "minilm", "ollama"]),
               help="Add sentence-embedding kNN votes (slow on CPU; off by default).")
+@click.option("--reestimate-batches", type=int, default=None,
+              help="Also replay the review loop: the test rows in a seeded random order, cut into N batches; "
+                   "batch 1 coded with the fit's threshold, each later one with the threshold re-estimated from "
+                   "the decisions on the batches before it (their manual records and audit sample).")
+@click.option("--audit-rate", type=float, default=None,
+              help="Share of auto-coded records audited in the replay (default: the review queue's, 0.02).")
+@click.option("--reestimate-seed", type=int, default=0, show_default=True,
+              help="Seed of the replay's record order and audit draws.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object (a list of them with --time-splits).")
 def evaluate_cmd(train_path, test_path, train_years, test_years, time_splits, text_col, code_col, time_col,
-                 context_cols, classification, target_precision, embeddings, as_json) -> None:
+                 context_cols, classification, target_precision, embeddings, reestimate_batches, audit_rate,
+                 reestimate_seed, as_json) -> None:
     """Train on one file and evaluate on another (the threshold is chosen on the training data only).
 
     The dev split of the RETC benchmark comes from one file:
     --train F --test F --train-years 2008-2014 --test-years 2017,2019;
-    the time splits of issue 16: --train F --time-splits 2013:2014,2014:2017,2017:2019.
+    the time splits of issue 16: --train F --time-splits 2013:2014,2014:2017,2017:2019
+    (add --reestimate-batches 5 for the threshold re-estimated from coders' decisions).
     """
     from assets.coding.evaluate import InputError, evaluate, parse_years, read_records
 
+    extra = _replay(reestimate_batches, audit_rate, reestimate_seed)
     if time_splits is not None:
         if test_path or train_years or test_years:
             raise click.UsageError("--time-splits splits --train by year: give no --test, --train-years or "
                                    "--test-years with it")
         _evaluate_time_splits(train_path, time_splits, text_col, code_col, time_col, context_cols, classification,
-                              target_precision, embeddings, as_json)
+                              target_precision, embeddings, as_json, extra)
         return
     if test_path is None:
         raise click.UsageError("give --test (or --time-splits to split --train by year)")
@@ -165,7 +176,7 @@ def evaluate_cmd(train_path, test_path, train_years, test_years, time_splits, te
         if train.height == 0 or test.height == 0:
             raise InputError(f"empty split: {train.height} training rows, {test.height} test rows")
         log = (lambda m: click.echo(m, err=True)) if not as_json else None
-        metrics = evaluate(train, test, config, catalog, log=log)
+        metrics = evaluate(train, test, config, catalog, log=log, extra=extra)
     except (InputError, ValueError) as exc:
         _fail(exc)
     lacking = [c for c in contexts if c not in test_ctx]
@@ -182,14 +193,51 @@ def evaluate_cmd(train_path, test_path, train_years, test_years, time_splits, te
                 "calibration_efficiency", "expected_auto_precision", "macro_f1", "train_seconds",
                 "predict_rows_per_second", "n_train", "n_test", "n_train_invalid", "threshold", "drift"):
         click.echo(f"{key:>24}: {metrics[key]}")
+    if extra is not None:
+        _echo_replay(metrics[extra.name])
 
 
 SPLIT_COLUMNS = ("accuracy", "auto_share", "auto_precision", "oracle_auto_share", "calibration_efficiency",
                  "threshold", "train_seconds", "predict_rows_per_second")
 
 
+def _replay(batches, audit_rate, seed):
+    """The review-loop replay ``evaluate`` adds (None without --reestimate-batches); bad settings fail here,
+    before any file is read."""
+    from assets.coding.evaluate import InputError
+    from assets.coding.simulation import AUDIT_RATE, ReestimationSimulation
+
+    if batches is None:
+        if audit_rate is not None:
+            raise click.UsageError("--audit-rate is the replay's: give --reestimate-batches with it")
+        return None
+    try:   # the count and rate here; the count against the test rows once they are read, before training
+        return ReestimationSimulation(batches, AUDIT_RATE if audit_rate is None else audit_rate, seed)
+    except InputError as exc:
+        _fail(exc)
+
+
+def _echo_replay(sim: dict, label: str | None = None) -> None:
+    """The replay as a table: one row per batch, then batches 2..N with the re-estimated and the fit's threshold."""
+    head = f"split {label}: " if label else ""
+    click.echo(f"\n{head}threshold re-estimated from decisions: {sim['batches']} batches (seed {sim['seed']}), "
+               f"audit rate {sim['audit_rate']}, target precision {sim['target_precision']}")
+    cols = ("threshold", "auto_share", "auto_precision", "n_reviews", "n_audits")
+    click.echo(f"{'batch':>13} {'n':>6} " + " ".join(f"{c:>14}" for c in cols) + "  source")
+    for b in sim["per_batch"]:
+        click.echo(f"{b['batch']:>13} {b['n']:>6} " + " ".join(f"{_cell(b[c]):>14}" for c in cols)
+                   + f"  {b['threshold_source']}")
+    cols = ("auto_share", "auto_precision", "oracle_auto_share", "calibration_efficiency")
+    click.echo(f"{'batches 2..N':>13} {'n':>6} " + " ".join(f"{c:>22}" for c in cols))
+    for name, key in (("re-estimated", "later_batches"), ("fit's", "later_batches_fit_threshold")):
+        m = sim[key]
+        click.echo(f"{name:>13} {m['n']:>6} " + " ".join(f"{_cell(m[c]):>22}" for c in cols))
+    click.echo(f"{'':>13} threshold from the fit's held-out records alone (no decision yet): "
+               f"{_cell(sim['threshold_from_validation_alone'])}")
+
+
 def _evaluate_time_splits(path, spec, text_col, code_col, time_col, context_cols, classification, target_precision,
-                          embeddings, as_json) -> None:
+                          embeddings, as_json, extra=None) -> None:
     """``evaluate --time-splits``: read the register, ``evaluate_time_splits``, print one row per split."""
     from assets.coding.evaluate import InputError, evaluate_time_splits, parse_time_splits, read_records
 
@@ -203,7 +251,7 @@ def _evaluate_time_splits(path, spec, text_col, code_col, time_col, context_cols
             raise InputError(f"{path}: no time column to split by (--time-col)")
         rows = read_records(path, text_col, code_col, tcol, contexts)
         log = (lambda m: click.echo(m, err=True)) if not as_json else None
-        results = evaluate_time_splits(rows, splits, config, catalog, log=log)
+        results = evaluate_time_splits(rows, splits, config, catalog, log=log, extra=extra)
     except (InputError, ValueError) as exc:
         _fail(exc)
     if as_json:
@@ -213,6 +261,9 @@ def _evaluate_time_splits(path, spec, text_col, code_col, time_col, context_cols
     for m in results:
         cells = " ".join(f"{_cell(m[c]):>{max(len(c), 7)}}" for c in SPLIT_COLUMNS)
         click.echo(f"{m['split']['label']:<16} {m['n_train']:>7} {m['n_test']:>6} {cells}")
+    if extra is not None:
+        for m in results:
+            _echo_replay(m[extra.name], m["split"]["label"])
 
 
 def _cell(value) -> str:

@@ -93,6 +93,56 @@ def test_evaluate_time_splits_prints_one_row_per_split(retc_slice):
     assert invoke(["evaluate", "--train", str(paths["both"])]).exit_code == 2   # neither --test nor --time-splits
 
 
+def test_evaluate_replays_the_threshold_reestimation_beside_unchanged_figures(retc_slice):
+    paths, _, n_test = retc_slice
+    args = ["evaluate", "--train", str(paths["train"]), "--test", str(paths["test"]), "--json"]
+    plain = json.loads(invoke(args).output)
+    result = invoke([*args, "--reestimate-batches", "3", "--audit-rate", "0.1"])
+    assert result.exit_code == 0, result.output
+    m = json.loads(result.output)
+    sim = m.pop("reestimation")
+    # the main figures are the fit's threshold's, as without the replay (two fits agree to float noise only)
+    assert set(m) == set(plain)
+    for key in ("accuracy", "accuracy_by_level", "auto_share", "auto_precision", "oracle_auto_share",
+                "calibration_efficiency", "n_train", "n_test", "drift", "backoff"):
+        assert m[key] == plain[key], key
+    assert m["threshold"] == pytest.approx(plain["threshold"], abs=1e-4)
+    batches = sim["per_batch"]
+    assert [b["batch"] for b in batches] == [1, 2, 3] and sum(b["n"] for b in batches) == n_test
+    assert batches[0]["threshold"] == m["threshold"] == sim["fit_threshold"] and sim["audit_rate"] == 0.1
+    assert all(b["threshold_source"] == "review" for b in batches[1:])
+    later, fit = sim["later_batches"], sim["later_batches_fit_threshold"]
+    assert later["n"] == fit["n"] == n_test - batches[0]["n"]
+    assert later["oracle_auto_share"] == fit["oracle_auto_share"]   # the same rows, the same oracle
+    assert {"auto_share", "auto_precision", "calibration_efficiency"} <= set(later)
+    table = invoke(["evaluate", "--train", str(paths["both"]), "--time-splits", "2014:2017", "--classification",
+                    "scian", "--reestimate-batches", "4"])
+    assert table.exit_code == 0, table.output
+    text = table.output
+    assert "split <=2014 -> 2017: threshold re-estimated from decisions: 4 batches (seed 0), audit rate 0.02" in text
+    assert "batches 2..N" in text and "re-estimated" in text and "fit's" in text
+
+
+def test_evaluate_refuses_bad_replay_settings_before_training(retc_slice):
+    paths, _, n_test = retc_slice
+    one = ["evaluate", "--train", str(paths["train"]), "--test", str(paths["test"])]
+    for bad in ("0", "1", "-3"):
+        out = invoke([*one, "--reestimate-batches", bad])
+        assert out.exit_code != 0 and "--reestimate-batches must be at least 2" in out.output
+        assert "Traceback" not in out.output
+    many = invoke([*one, "--reestimate-batches", str(n_test + 1)])
+    assert many.exit_code != 0 and f"more than the {n_test} test rows" in many.output
+    assert "split" not in many.output   # refused before training (nothing logged)
+    splits = invoke(["evaluate", "--train", str(paths["both"]), "--time-splits", "2013:2014,2014:2017",
+                     "--reestimate-batches", str(n_test + 1)])
+    assert splits.exit_code != 0 and "time split <=2014 -> 2017" in splits.output
+    assert "training on" not in splits.output   # no split trained before the bad one was found
+    rate = invoke([*one, "--reestimate-batches", "3", "--audit-rate", "0"])
+    assert rate.exit_code != 0 and "--audit-rate must be in (0, 1]" in rate.output
+    alone = invoke([*one, "--audit-rate", "0.1"])
+    assert alone.exit_code == 2 and "--reestimate-batches" in alone.output
+
+
 def test_evaluate_needs_only_text_and_code_in_the_test_file(retc_slice, tmp_path):
     paths, n_train, n_test = retc_slice
     bare = tmp_path / "bare.csv"
