@@ -142,11 +142,14 @@ class ReestimationSimulation:
     batches: int
     audit_rate: float = AUDIT_RATE
     seed: int = 0
+    repeats: int = 1     # also replay seeds seed+1 .. seed+repeats-1 and give the spread of batches 2..N
     name: str = "reestimation"
 
     def __post_init__(self) -> None:
         check_batch_count(self.batches)
         check_audit_rate(self.audit_rate)
+        if self.repeats < 1:
+            raise InputError(f"--reestimate-repeats must be at least 1, got {self.repeats}")
 
     def check(self, test: pl.DataFrame) -> None:
         check_batches(test.height, self.batches)
@@ -154,7 +157,31 @@ class ReestimationSimulation:
     def __call__(self, fitted: Fitted) -> dict[str, Any]:
         engine = fitted.engine
         cal = engine.calibration
-        return simulate_reestimation(
-            fitted.y, fitted.pred, engine.threshold,
-            cal.oof_confidence if cal is not None else None, cal.oof_correct if cal is not None else None,
-            engine.settings.target_precision, engine.settings.min_auto, self.batches, self.audit_rate, self.seed)
+        val_c = cal.oof_confidence if cal is not None else None
+        val_ok = cal.oof_correct if cal is not None else None
+
+        def replay(seed: int) -> dict[str, Any]:
+            return simulate_reestimation(fitted.y, fitted.pred, engine.threshold, val_c, val_ok,
+                                         engine.settings.target_precision, engine.settings.min_auto, self.batches,
+                                         self.audit_rate, seed)
+
+        out = replay(self.seed)
+        out["n_validation"] = int(len(val_c)) if val_c is not None else 0
+        if self.repeats > 1:
+            runs = [out["later_batches"]] + [replay(self.seed + r)["later_batches"] for r in range(1, self.repeats)]
+            out["repeats"] = spread(runs, list(range(self.seed, self.seed + self.repeats)))
+        return out
+
+
+SPREAD_KEYS = ("auto_share", "auto_precision", "calibration_efficiency")
+
+
+def spread(runs: list[dict[str, Any]], seeds: list[int]) -> dict[str, Any]:
+    """Min, mean and max over replays of ``SPREAD_KEYS`` of batches 2..N (a replay with no auto-coded record
+    has no precision: it is counted in ``n_without_auto``)."""
+    out: dict[str, Any] = {"seeds": seeds, "n_without_auto": sum(r["auto_precision"] is None for r in runs)}
+    for key in SPREAD_KEYS:
+        values = [r[key] for r in runs if r[key] is not None]
+        out[key] = {"min": round(min(values), 4), "mean": round(float(np.mean(values)), 4),
+                    "max": round(max(values), 4)} if values else None
+    return out

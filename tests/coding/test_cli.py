@@ -97,7 +97,7 @@ def test_evaluate_replays_the_threshold_reestimation_beside_unchanged_figures(re
     paths, _, n_test = retc_slice
     args = ["evaluate", "--train", str(paths["train"]), "--test", str(paths["test"]), "--json"]
     plain = json.loads(invoke(args).output)
-    result = invoke([*args, "--reestimate-batches", "3", "--audit-rate", "0.1"])
+    result = invoke([*args, "--reestimate-batches", "3", "--audit-rate", "0.1", "--reestimate-repeats", "3"])
     assert result.exit_code == 0, result.output
     m = json.loads(result.output)
     sim = m.pop("reestimation")
@@ -115,6 +115,7 @@ def test_evaluate_replays_the_threshold_reestimation_beside_unchanged_figures(re
     assert later["n"] == fit["n"] == n_test - batches[0]["n"]
     assert later["oracle_auto_share"] == fit["oracle_auto_share"]   # the same rows, the same oracle
     assert {"auto_share", "auto_precision", "calibration_efficiency"} <= set(later)
+    assert sim["repeats"]["seeds"] == [0, 1, 2] and sim["n_validation"] > 0
     table = invoke(["evaluate", "--train", str(paths["both"]), "--time-splits", "2014:2017", "--classification",
                     "scian", "--reestimate-batches", "4"])
     assert table.exit_code == 0, table.output
@@ -139,8 +140,9 @@ def test_evaluate_refuses_bad_replay_settings_before_training(retc_slice):
     assert "training on" not in splits.output   # no split trained before the bad one was found
     rate = invoke([*one, "--reestimate-batches", "3", "--audit-rate", "0"])
     assert rate.exit_code != 0 and "--audit-rate must be in (0, 1]" in rate.output
-    alone = invoke([*one, "--audit-rate", "0.1"])
-    assert alone.exit_code == 2 and "--reestimate-batches" in alone.output
+    for alone in (["--audit-rate", "0.1"], ["--reestimate-repeats", "3"]):
+        out = invoke([*one, *alone])
+        assert out.exit_code == 2 and "give --reestimate-batches" in out.output
 
 
 def test_evaluate_needs_only_text_and_code_in_the_test_file(retc_slice, tmp_path):

@@ -117,3 +117,31 @@ def test_the_audit_rate_is_the_review_queues():
 
     assert CodingConfig().audit_rate == AUDIT_RATE
     assert inspect.signature(review_queue).parameters["audit_rate"].default == AUDIT_RATE
+
+
+def test_the_extra_replays_the_fitted_engine_over_several_seeds():
+    from types import SimpleNamespace
+
+    import polars as pl
+
+    from assets.coding.evaluate import Fitted
+    from assets.coding.simulation import ReestimationSimulation
+
+    conf, ok = calibrated(3000, seed=8)
+    val = calibrated(1000, seed=9)
+    y, pred = predictions(conf, ok, 0.97)
+    engine = SimpleNamespace(threshold=0.97, calibration=SimpleNamespace(oof_confidence=val[0], oof_correct=val[1]),
+                             settings=SimpleNamespace(target_precision=0.95, min_auto=10))
+    out = ReestimationSimulation(5, repeats=4, seed=2)(Fitted(engine, y, pred))
+    assert out == {**run(y, pred, 0.97, val=val, seed=2), "n_validation": 1000, "repeats": out["repeats"]}
+    rep = out["repeats"]
+    assert rep["seeds"] == [2, 3, 4, 5] and rep["n_without_auto"] == 0
+    others = [run(y, pred, 0.97, val=val, seed=s)["later_batches"]["auto_share"] for s in rep["seeds"]]
+    assert rep["auto_share"] == {"min": min(others), "mean": round(float(np.mean(others)), 4), "max": max(others)}
+    assert rep["auto_share"]["min"] < rep["auto_share"]["max"]
+    assert "repeats" not in ReestimationSimulation(5)(Fitted(engine, y, pred))
+    for bad in ({"batches": 1}, {"batches": 3, "repeats": 0}, {"batches": 3, "audit_rate": 1.5}):
+        with pytest.raises(InputError):
+            ReestimationSimulation(**bad)
+    with pytest.raises(InputError, match="more than the 4 test rows"):
+        ReestimationSimulation(5).check(pl.DataFrame({"text": ["a"] * 4}))
