@@ -133,6 +133,13 @@ def _concat(parts: list[Predictions]) -> Predictions:
         invalid_reason=[c for p in parts for c in p.invalid_reason])
 
 
+def _distinct(texts: list[str]) -> tuple[list[str], np.ndarray]:
+    """The distinct texts in first-seen order, and each text's position among them."""
+    pos: dict[str, int] = {}
+    inv = np.fromiter((pos.setdefault(t, len(pos)) for t in texts), dtype=np.int64, count=len(texts))
+    return list(pos), inv
+
+
 # ---------------------------------------------------------------- the engine
 class CodingEngine:
     """Train with :meth:`fit`, code with :meth:`predict`, persist with :meth:`save` / :func:`load_engine`."""
@@ -288,7 +295,10 @@ class CodingEngine:
     def _raw(self, base: BaseModel, texts: list[str], contexts: list[str]) -> dict[str, Any]:
         """What calibration and prediction start from: model scores, nearest memory group, embedding votes."""
         D = base.decision(texts, contexts)
-        sim, grp = base.memory.neighbours(texts)
+        # the memory matches on the text alone: once per distinct text (one answer comes with many contexts)
+        uniq, inv = _distinct(texts)
+        sim, grp = base.memory.neighbours(uniq)
+        sim, grp = sim[inv], grp[inv]
         emb = None
         if self.settings.embeddings_backend:
             if base.embeddings is None:
@@ -306,16 +316,27 @@ class CodingEngine:
         contexts = list(contexts) if contexts is not None else [None] * len(texts)
         if len(contexts) != len(texts):
             raise EngineError(f"{len(texts)} texts but {len(contexts)} contexts")
-        # census and register answers repeat a lot: each distinct (normalised text, context) is coded once
-        keys = [(self.normalizer.normalize(t) if not is_blank(t) else None, c or "") for t, c in zip(texts, contexts)]
+        # census and register answers repeat a lot: each distinct raw text is normalised once and each
+        # distinct (normalised text, context) is coded once
+        normalized: dict[str, str] = {}
+
+        def norm(t: str | None) -> str | None:
+            if is_blank(t):
+                return None
+            v = normalized.get(t)
+            if v is None:
+                v = normalized[t] = self.normalizer.normalize(t)
+            return v
+
+        keys = [(norm(t), c or "") for t, c in zip(texts, contexts)]
         first: dict[tuple, int] = {}
         for i, k in enumerate(keys):
             if k[0] is not None:
                 first.setdefault(k, i)
         unique_idx = sorted(first.values())
         slot = {keys[i]: j for j, i in enumerate(unique_idx)}
-        u_texts = [texts[i] for i in unique_idx]
-        u_ctx = [contexts[i] for i in unique_idx]
+        u_texts = [keys[i][0] for i in unique_idx]
+        u_ctx = [keys[i][1] for i in unique_idx]
         u = _concat([self._predict_batch(u_texts[i:i + batch_size], u_ctx[i:i + batch_size])
                      for i in range(0, len(u_texts), batch_size)] or [self._predict_batch([], [])])
         k = u.probabilities.shape[1]
@@ -334,29 +355,29 @@ class CodingEngine:
             source=[pick(u.source, j, "none") for j in rows],
             invalid_reason=[None if j >= 0 else "empty_text" for j in rows])
 
-    def _predict_batch(self, texts: list[str | None], contexts: list[str | None]) -> Predictions:
+    def _predict_batch(self, texts: list[str], contexts: list[str]) -> Predictions:
+        """Code already normalised, non-blank ``texts`` (``predict`` filters and normalises them)."""
         base = self.base
         k = max(1, min(self.settings.top_k, len(base.classes)))
         n = len(texts)
-        invalid = [("empty_text" if is_blank(t) else None) for t in texts]
-        ok = np.array([r is None for r in invalid], dtype=bool)
-        norm = [self.normalizer.normalize(t) if r is None else "" for t, r in zip(texts, invalid)]
-        idx = np.flatnonzero(ok)
+        invalid: list[str | None] = [None] * n
+        idx = np.arange(n)
         codes: list[list[str]] = [[] for _ in range(n)]
         probs = np.zeros((n, k))
         conf = np.zeros(n)
         auto = np.zeros(n, dtype=bool)
         backoff: list[str | None] = [None] * n
         backoff_level: list[int | None] = [None] * n
-        source = ["none" if r else "model" for r in invalid]
-        if len(idx):
-            t_ok = [norm[i] for i in idx]
-            c_ok = [contexts[i] or "" for i in idx]
+        source = ["model"] * n
+        if n:
+            t_ok, c_ok = texts, contexts
             raw = self._raw(base, t_ok, c_ok)
             P, purity, hit = probabilities(base, raw, self.temperature, self.memory_weight, self.settings)
             cf = confidence(self.calibrator, confidence_features(base, raw, P, purity))
             top = top_k(P, k)
-            cat_sim, cat_code = self.catalog_index.matches(t_ok)
+            uniq, inv = _distinct(t_ok)
+            u_sim, u_code = self.catalog_index.matches(uniq)
+            cat_sim, cat_code = u_sim[inv], [u_code[i] for i in inv]
             levels = [L for L in sorted(self.config.levels, reverse=True)[1:]]
             level_best = {L: level_probs(base.classes, P, L) for L in levels
                           if self.level_thresholds.get(L) is not None}

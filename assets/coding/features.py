@@ -103,6 +103,45 @@ class BaseModel:
         self.support = class_support(codes, weights, self.classes)
 
 
+def char_wb_transform(vectorizer: Any, texts: list[str]) -> Any:
+    """``vectorizer.transform(texts)`` of a fitted ``char_wb`` ``TfidfVectorizer``, analysing each distinct word
+    once: its n-grams are those of every word padded with spaces, so a text's counts are the sum of its words'
+    (registers repeat the same few thousand words). Same matrix as ``transform`` (tested)."""
+    from scipy import sparse
+    from sklearn.preprocessing import normalize
+
+    if vectorizer.analyzer != "char_wb" or vectorizer.binary:
+        return vectorizer.transform(texts)
+    preprocess, analyse = vectorizer.build_preprocessor(), vectorizer.build_analyzer()
+    vocabulary = vectorizer.vocabulary_
+    position: dict[str, int] = {}
+    indices: list[int] = []
+    indptr = [0]
+    for text in texts:
+        indices.extend(position.setdefault(w, len(position)) for w in preprocess(text).split())
+        indptr.append(len(indices))
+    words = sparse.csr_matrix((np.ones(len(indices), dtype=np.float32), indices, indptr),
+                              shape=(len(texts), len(position)))
+    g_indices: list[int] = []
+    g_indptr = [0]
+    for w in position:
+        g_indices.extend(j for j in map(vocabulary.get, analyse(w)) if j is not None)
+        g_indptr.append(len(g_indices))
+    grams = sparse.csr_matrix((np.ones(len(g_indices), dtype=np.float32), g_indices, g_indptr),
+                              shape=(len(position), len(vocabulary)))
+    X = (words @ grams).tocsr()
+    X.sum_duplicates()
+    X.sort_indices()
+    if vectorizer.sublinear_tf:
+        np.log(X.data, X.data)
+        X.data += 1
+    if vectorizer.use_idf:
+        X.data *= vectorizer.idf_[X.indices].astype(X.dtype)
+    if vectorizer.norm:
+        X = normalize(X, norm=vectorizer.norm, copy=False)
+    return X.astype(vectorizer.dtype, copy=False)
+
+
 @dataclass
 class TfidfDesign:
     """The vectorised training documents of a TF-IDF model, shared by every (recency_tau, C) candidate fitted
@@ -177,11 +216,19 @@ class TfidfModel(BaseModel):
         # to convergence: capping liblinear's passes (10-20) saves a fifth to a quarter of a fit but leaves
         # heavily weighted duplicate documents (a text coded the same way for years) unsettled, and a code
         # that changed meaning can then lose to its old majority
-        self.svm = LinearSVC(C=s.C, tol=1e-3, random_state=s.seed, max_iter=2000)
-        self.svm.fit(d.X, d.y, sample_weight=w)
-        self._set_classes(self.svm.classes_, d.codes, weights)
+        svm = LinearSVC(C=s.C, tol=1e-3, random_state=s.seed, max_iter=2000)
+        svm.fit(d.X, d.y, sample_weight=w)
+        self._set_linear(svm.coef_, svm.intercept_)
+        self._set_classes(svm.classes_, d.codes, weights)
         self.memory.fit(d.texts, d.codes, weights)
         return self
+
+    def _set_linear(self, coef: np.ndarray, intercept: np.ndarray) -> None:
+        """Keep the weights as features x classes float32, C order: ``X @ W`` streams half the bytes of
+        sklearn's float64 ``coef_.T`` (which it also copies to C order on every call) and the saved model is
+        half the size."""
+        self.W = np.ascontiguousarray(np.asarray(coef, dtype=np.float32).T)
+        self.b = np.asarray(intercept, dtype=np.float32)
 
     def decision(self, texts: list[str], contexts: list[str]) -> np.ndarray:
         from scipy import sparse
@@ -189,10 +236,14 @@ class TfidfModel(BaseModel):
         # text features once per distinct text (the same answer often comes with several contexts)
         uniq, inv = np.unique(np.asarray(texts, dtype=object), return_inverse=True) if texts else ([], [])
         u = list(uniq)
-        blocks = [sparse.hstack([self.char.transform(u), self.word.transform(u)]).tocsr()[inv]]
+        blocks = [sparse.hstack([char_wb_transform(self.char, u), self.word.transform(u)]).tocsr()[inv]]
         if self.ctx is not None:
             blocks.append(self.ctx.transform(contexts) * self.s.context_weight)
-        D = self.svm.decision_function(sparse.hstack(blocks).tocsr())
-        if D.ndim == 1:  # two classes: sklearn returns one column
-            D = np.column_stack([-D, D])
+        if not hasattr(self, "W"):  # a model saved before the weights were kept as W, b
+            self._set_linear(self.svm.coef_, self.svm.intercept_)
+            del self.svm
+        X = sparse.hstack(blocks, format="csr", dtype=np.float32)
+        D = np.asarray(X @ self.W) + self.b
+        if D.shape[1] == 1:  # two classes: one column of scores for the second
+            D = np.column_stack([-D[:, 0], D[:, 0]])
         return np.asarray(D, dtype=np.float32)

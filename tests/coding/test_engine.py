@@ -227,3 +227,46 @@ def test_fitting_twice_on_the_same_records_gives_the_same_model(scian_like_confi
         runs.append((report.threshold, engine.predict(texts)))
     (t1, a), (t2, b) = runs
     assert t1 == t2 and a.codes == b.codes and np.array_equal(a.confidence, b.confidence)
+
+
+# ---------------------------------------------------------------- prediction fast paths
+def test_char_ngrams_by_distinct_word_equal_sklearn_transform():
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    from assets.coding.features import char_wb_transform
+
+    train = ["panaderia tradicional", "fabricacion de piezas automotrices", "a b c", "taller mecanico de autos"]
+    texts = [*train, "", "   ", "x", "zz  qq\tx de", "nandu <script>alert(1)</script> ' \" ; drop", "y" * 300,
+             "panaderia panaderia panaderia", "ano 2019 n", "fabricacion\npiezas"]
+    for sublinear in (True, False):
+        vec = TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=sublinear, dtype=np.float32)
+        vec.fit(train)
+        want, got = vec.transform(texts), char_wb_transform(vec, texts)
+        assert got.dtype == want.dtype and got.shape == want.shape
+        assert got.nnz == want.nnz and abs(got - want).max() == 0.0
+
+
+def test_decision_scores_equal_the_linear_svm_and_old_saved_models_still_predict(scian_like_config):
+    from scipy import sparse
+    from sklearn.svm import LinearSVC
+
+    engine = CodingEngine(scian_like_config, load_catalog(scian_like_config))
+    engine.fit(noisy_records(600))
+    base = engine.base
+    texts = ["panaderia tradicional", "miscelanea de barrio", "carniceria y abarrotes", "zzz"]
+    ctx = ["", "state=jalisco", "", ""]
+    # the same scores sklearn's decision_function gives with the same weights
+    svm = LinearSVC()
+    svm.coef_, svm.intercept_, svm.classes_ = base.W.T.astype(np.float64), base.b.astype(np.float64), base.classes
+    blocks = [sparse.hstack([base.char.transform(texts), base.word.transform(texts)])]
+    if base.ctx is not None:
+        blocks.append(base.ctx.transform(ctx) * base.s.context_weight)
+    want = svm.decision_function(sparse.hstack(blocks).tocsr())
+    assert np.allclose(base.decision(texts, ctx), want, atol=1e-5)
+    before = engine.predict(texts, ctx)
+    # a model saved before the weights were kept as W, b (it holds the fitted LinearSVC): still predicts the same
+    base.svm = svm
+    del base.W, base.b
+    after = engine.predict(texts, ctx)
+    assert after.codes == before.codes and np.allclose(after.confidence, before.confidence, atol=1e-6)
+    assert hasattr(base, "W") and not hasattr(base, "svm")
