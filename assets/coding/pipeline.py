@@ -280,7 +280,7 @@ def review_queue(coded: pl.DataFrame, audit_rate: float = 0.02) -> pl.DataFrame:
     q = q.with_columns(priority=pl.int_range(1, pl.len() + 1).over("classification").cast(pl.Int64))
     return q.select("classification", "record_id", "text", pl.col("code").alias("suggested_code"),
                     pl.col("code_title").alias("suggested_title"), "confidence", "candidate_2", "candidate_3",
-                    "backoff_code", "reason", "priority", "model_version")
+                    "candidate_4", "candidate_5", "backoff_code", "reason", "priority", "model_version")
 
 
 def export_review_queue(queue: pl.DataFrame, folder: Path) -> list[Path]:
@@ -291,7 +291,7 @@ def export_review_queue(queue: pl.DataFrame, folder: Path) -> list[Path]:
     for (name,), part in queue.partition_by("classification", as_dict=True).items():
         path = folder / f"{name}_queue.csv"
         part.select("classification", "record_id", "text", "suggested_code", "suggested_title", "candidate_2",
-                    "candidate_3", "backoff_code", pl.col("reason"), "model_version", pl.col("confidence").round(4),
+                    "candidate_3", "candidate_4", "candidate_5", "backoff_code", pl.col("reason"), "model_version", pl.col("confidence").round(4),
                     pl.lit("").alias("code"), pl.lit("").alias("coder"), pl.lit("").alias("reviewed_at")) \
             .write_csv(path)
         paths.append(path)

@@ -149,6 +149,8 @@ coding_review_queue = TableSpec(
         "confidence": Col(F, "Calibrated confidence of suggested_code (0-1)."),
         "candidate_2": Col(U, "The model's second most probable code."),
         "candidate_3": Col(U, "The model's third most probable code."),
+        "candidate_4": Col(U, "The model's fourth most probable code."),
+        "candidate_5": Col(U, "The model's fifth most probable code."),
         "backoff_code": Col(U, "Code prefix the model is sure of (a coder can start from it)."),
         "reason": Col(U, "low_confidence (a manual decision) | audit (an auto-coded record sampled to measure "
                          "real auto-coding precision)."),

@@ -64,8 +64,16 @@ def test_sample_data_is_coded_end_to_end(sample_lake):
     queue = read(resources, "gold.coding_review_queue")
     manual = coded.filter(pl.col("decision") == "manual").height
     assert queue.filter(pl.col("reason") == "low_confidence").height == manual
+    # the queue offers the same five candidates as gold.coded_records (the workbench and the CSV show them)
+    cands = [f"candidate_{j}" for j in range(2, 6)]
+    joined = queue.join(coded.select("classification", "record_id", *[pl.col(c).alias(f"coded_{c}") for c in cands]),
+                        on=["classification", "record_id"], how="inner")
+    assert joined.height == queue.height
+    for c in cands:
+        assert joined.get_column(c).equals(joined.get_column(f"coded_{c}"), check_names=False), c
+    assert queue.get_column("candidate_5").null_count() < queue.height
     export = Path(lh.root) / "exports" / "coding_review" / "scian_queue.csv"
-    assert export.exists() and "code" in pl.read_csv(export).columns
+    assert export.exists() and {"code", *cands} <= set(pl.read_csv(export).columns)
     quality = read(resources, "gold.coding_quality")
     assert set(quality.filter(pl.col("classification") == "scian").get_column("level")) == {"2", "3", "4", "5", "6"}
 
