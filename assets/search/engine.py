@@ -410,8 +410,12 @@ class SearchIndex:
         sims = self.vectors[rows] @ q
         return self._best_per_document(sims, self._is_example[rows], starts)
 
-    def _dense(self, qvec: np.ndarray) -> tuple[np.ndarray, tuple[float, float] | None]:
-        """(scores, corpus (mean, sd) of the scores when they are not all exact)."""
+    def _dense(self, qvec: np.ndarray, also: np.ndarray | None = None
+               ) -> tuple[np.ndarray, tuple[float, float] | None]:
+        """(scores, corpus (mean, sd) of the scores when they are not all exact). With an approximate index the
+        documents ``also`` (hybrid: BM25's top documents) are scored exactly besides the nearest ones: a strong
+        keyword match outside the dense candidates would otherwise be fused with the lowest candidate score,
+        far above its own, and outrank what the exact index ranks first."""
         if self._hnsw is None:
             sims = self.vectors @ qvec.astype(np.float32)
             return (sims if self._single_vector else self._aggregate(sims)), None
@@ -427,6 +431,8 @@ class SearchIndex:
             if len(docs) >= want or n >= len(self.vectors):
                 break
             n = min(n * 4, len(self.vectors))
+        if also is not None and len(also):
+            docs = np.union1d(docs, also)
         exact = self._doc_scores(qvec, docs)
         sample = self._sample_scores(qvec)
         out = np.full(self._n, float(exact.min()) if len(exact) else 0.0, dtype=np.float32)
@@ -488,7 +494,11 @@ class SearchIndex:
         stats = None
         if mode in ("dense", "hybrid"):
             qvec = self.embed_queries([query])[0] if qvec is None else qvec
-            dense, stats = self._dense(qvec)
+            also = None
+            if mode == "hybrid" and self._hnsw is not None:
+                top = _top(bm25, self.config.depth)
+                also = top[bm25[top] > 0]
+            dense, stats = self._dense(qvec, also)
         else:
             dense = zero
         final = bm25 if mode == "bm25" else dense if mode == "dense" else self.fuse(bm25, dense, stats)

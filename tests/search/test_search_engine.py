@@ -187,6 +187,26 @@ def test_binary_codes_rescore_exactly_and_rank_as_the_exact_index(hash_embedder)
     assert np.mean(overlap) >= 0.95   # only the z-score statistics come from a sample
 
 
+def test_approximate_hybrid_scores_the_keyword_matches_exactly(hash_embedder):
+    # a strong BM25 match outside the few dense candidates must be fused with its own dense score, not with the
+    # lowest candidate score (which is far above it and lifted such documents over the exact index's top 10)
+    corpus = synthetic_corpus(1500, seed=4)
+    exact = SearchIndex.build(corpus, hash_embedder, IndexConfig(vector_index="exact"))
+    part = SearchIndex(corpus, exact.vectors, exact.owners, hash_embedder,
+                       IndexConfig(vector_index="binary", depth=10, rescore=40), exact.stats, exact._bm25, exact._vocab)
+    outside = 0
+    for q in corpus["body"].to_list()[:30]:
+        q = " ".join(q.split()[:5])
+        qvec = exact.embed_queries([q])[0]
+        _, bm25, dense = part.scores(q, "hybrid", qvec)
+        top = np.argsort(-bm25, kind="stable")[:10]
+        top = top[bm25[top] > 0]
+        cand_only = part.dense_scores(qvec)   # dense mode: the nearest documents only
+        outside += int((cand_only[top] != exact.dense_scores(qvec)[top]).sum())
+        np.testing.assert_allclose(dense[top], exact.dense_scores(qvec)[top], atol=1e-5)
+    assert outside > 0   # the case arises: some keyword matches are not among the dense candidates
+
+
 def test_bm25_scores_are_those_of_bm25s(hash_embedder):
     corpus = synthetic_corpus(400, seed=4)
     index = SearchIndex.build(corpus, hash_embedder, IndexConfig())
