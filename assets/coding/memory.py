@@ -26,10 +26,22 @@ def _word_vectorizer():
 
 
 def _best_match(S) -> tuple[np.ndarray, np.ndarray]:
-    """Per row of a sparse similarity matrix: the best similarity and its column."""
+    """Per row of a sparse similarity matrix with no negative entries: the best similarity and its column (the
+    first column among equal best ones; 0 for a row with nothing stored), in one pass over the stored values."""
     S = S.tocsr()
-    sim = np.asarray(S.max(axis=1).todense()).ravel()
-    arg = np.asarray(S.argmax(axis=1)).ravel()
+    S.sum_duplicates()   # canonical: column order within each row
+    n = S.shape[0]
+    lengths = np.diff(S.indptr)
+    sim, arg = np.zeros(n, dtype=S.dtype), np.zeros(n, dtype=np.int64)
+    stored = lengths > 0
+    if not stored.any():
+        return sim, arg
+    best = np.maximum.reduceat(S.data, S.indptr[:-1][stored])
+    sim[stored] = best
+    row = np.repeat(np.arange(n), lengths)
+    hit = np.flatnonzero(S.data == sim[row])
+    first = np.unique(row[hit], return_index=True)[1]   # the first best entry of each row
+    arg[row[hit[first]]] = S.indices[hit[first]]
     return sim, arg
 
 

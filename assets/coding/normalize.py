@@ -44,6 +44,8 @@ _DIGITS = re.compile(r"\d+")
 
 def strip_accents(text: str) -> str:
     """'Panadería Ñandú' -> 'Panaderia Nandu' (NFKD, combining marks removed)."""
+    if text.isascii():
+        return text
     decomposed = unicodedata.normalize("NFKD", text)
     return "".join(c for c in decomposed if not unicodedata.combining(c))
 

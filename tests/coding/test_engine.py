@@ -270,3 +270,19 @@ def test_decision_scores_equal_the_linear_svm_and_old_saved_models_still_predict
     after = engine.predict(texts, ctx)
     assert after.codes == before.codes and np.allclose(after.confidence, before.confidence, atol=1e-6)
     assert hasattr(base, "W") and not hasattr(base, "svm")
+
+
+def test_best_match_is_scipy_max_and_first_argmax_per_row():
+    from scipy import sparse
+
+    from assets.coding.memory import _best_match
+
+    rng = np.random.default_rng(0)
+    for trial in range(100):
+        n, m = int(rng.integers(1, 30)), int(rng.integers(1, 30))
+        S = sparse.random(n, m, density=float(rng.random()), random_state=trial, format="csr")
+        S.data = np.round(S.data * 3) / 3   # ties between columns
+        S.eliminate_zeros()
+        sim, arg = _best_match(S)
+        np.testing.assert_allclose(sim, np.asarray(S.max(axis=1).todense()).ravel())
+        assert (arg == np.asarray(S.argmax(axis=1)).ravel()).all(), trial
