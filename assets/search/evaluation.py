@@ -13,8 +13,9 @@ class with that code. Two protocols:
                     word-family ``expand_weight`` and the ``example_discount`` are chosen together (a small
                     grid, :func:`tune_scoring`) with an index of the years before ``dev_year`` on ``dev_year``'s
                     queries, never on the evaluated years (the IndexConfig defaults of the last two were chosen on
-                    the site dev set, another corpus). ``eval_unseen_texts`` repeats the evaluation on the queries whose normalised text is not
-                    one of the examples (registers repeat descriptions year after year).
+                    the site dev set, another corpus). ``eval_unseen_texts`` repeats the evaluation on the queries
+                    whose normalised text is not one of the examples (registers repeat descriptions year after
+                    year).
 
 With a separate ``examples`` file (e.g. a held-out file of later years, evaluated against the 2008-2019 register
 as examples) the examples and the tuning come from that file, split the same way by its own years, and every row
@@ -323,7 +324,8 @@ def run_evaluation(queries: Queries, catalog: pl.DataFrame, embedder: Any, *, qu
     has_years = bool((years >= 0).all())
     report: dict[str, Any] = {"queries_file": queries.path, "rows": len(queries),
                               "distinct_texts": len(set(queries.texts)), "embedder": embedder.name,
-                              "config": {"fusion": config.fusion, "rrf_k": config.rrf_k, "expand_weight": config.expand_weight,
+                              "config": {"fusion": config.fusion, "rrf_k": config.rrf_k,
+                                         "expand_weight": config.expand_weight,
                                          "example_discount": config.example_discount, "k1": config.k1,
                                          "b": config.b}}
     if queries.invalid:
