@@ -77,7 +77,9 @@ class CodingConfig(dg.Config):
     worse than the previous model a new one may be on validation before its quality check warns."""
 
     classifications: list[str] = DEFAULT_CLASSIFICATIONS
-    audit_rate: float = 0.02
+    audit_rate: float = P.AUDIT_RATE
+    # decisions on a model version before gold.coding_thresholds re-estimates its threshold from them
+    reestimate_min_decisions: int = TH.MIN_DECISIONS
     # the most a new model's validation accuracy or auto-coding precision may fall below the previous
     # model's before model_quality_vs_previous fails (WARN); see assets.coding.promotion
     promotion_tolerance: float = DEFAULT_TOLERANCE
@@ -239,9 +241,10 @@ def coding_models(context: dg.AssetExecutionContext, config: CodingConfig,
         metadata=table_metadata(T.coding_thresholds))
 def coding_thresholds(config: CodingConfig, lakehouse: LakehouseResource) -> dg.MaterializeResult:
     """Versions of each current model's auto-coding threshold: version 1 is the one its fit chose on backtests
-    of the latest human-coded periods; each later version is re-estimated, without retraining, from the fit's
-    held-out records plus coders' decisions on records this model coded (review queue decisions, and audits of
-    auto-coded records weighted by 1/``audit_rate``), with its expected precision and 95 % interval.
+    of the latest human-coded periods; once coders have decided ``reestimate_min_decisions`` records this model
+    coded (review queue decisions, and audits of auto-coded records weighted by 1/``audit_rate``), each later
+    version is re-estimated from those decisions, without retraining, with its expected precision and 95 %
+    interval (:mod:`assets.coding.thresholds`).
     ``gold.coded_records`` codes with the current version."""
     lh = lakehouse.lakehouse
     models = lh.read(T.coding_models).filter(pl.col("is_current"))
@@ -256,7 +259,7 @@ def coding_thresholds(config: CodingConfig, lakehouse: LakehouseResource) -> dg.
         decisions = TH.decisions_on(feedback, coded, cfg.name, m["model_version"])
         engine = load_engine(lh.artifacts.fetch(m["artifact_path"]))
         rows += TH.threshold_versions(cfg.name, m["model_version"], engine, previous, decisions, config.audit_rate,
-                                      now)
+                                      now, config.reestimate_min_decisions)
         names.append(cfg.name)
     new = pl.DataFrame(rows, schema=T.coding_thresholds.full_schema)
     models_now = new.select("classification", "model_version").unique()

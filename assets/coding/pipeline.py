@@ -266,7 +266,10 @@ def _audit_pick(record_id: str, rate: float, salt: str) -> bool:
     return h < rate * 0xFFFFFFFF
 
 
-def review_queue(coded: pl.DataFrame, audit_rate: float = 0.02) -> pl.DataFrame:
+AUDIT_RATE = 0.02   # share of auto-coded records sampled into the review queue to measure real precision
+
+
+def review_queue(coded: pl.DataFrame, audit_rate: float = AUDIT_RATE) -> pl.DataFrame:
     """Manual records (least confident first) plus an audit sample of auto-coded ones."""
     if coded.height == 0:
         return T.coding_review_queue.empty()

@@ -2,11 +2,11 @@
 
 In production a model codes records as they arrive with its current threshold version; coders decide the
 review queue (every manual record, and an audit sample of auto-coded ones at the pipeline's audit rate);
-``gold.coding_thresholds`` then re-estimates the threshold from the fit's held-out confidences plus those
-decisions (``thresholds.reestimate``), and the next records are coded with the new version. Here the test
-rows, in a fixed random order (seeded), are cut into N batches as if they arrived over time: batch 1 is coded
-with the fit's threshold, and after each batch its queue is decided (the coders' codes are the test labels)
-and ``reestimate`` gives the threshold of the next batch. A record's label is used only once the batch it
+``gold.coding_thresholds`` then re-estimates the threshold from those decisions once there are
+``min_decisions`` of them (``thresholds.reestimate``), and the next records are coded with the new version.
+Here the test rows, in a fixed random order (seeded), are cut into N batches as if they arrived over time:
+batch 1 is coded with the fit's threshold, and after each batch its queue is decided (the coders' codes are
+the test labels) and ``reestimate`` gives the threshold of the next batch. A record's label is used only once the batch it
 arrived in has been decided, so nothing is chosen on rows not yet "decided"; the audit draw of a record does
 not depend on any label. Batches 2..N together are scored like the main figures (auto share and precision,
 the oracle diagnostic, calibration efficiency), beside what the fit's threshold does on the same rows.
@@ -22,10 +22,9 @@ import polars as pl
 
 from assets.coding.engine import Predictions
 from assets.coding.evaluate import Fitted, InputError, oracle_diagnostics
-from assets.coding.thresholds import reestimate
+from assets.coding.pipeline import AUDIT_RATE
+from assets.coding.thresholds import MIN_DECISIONS, reestimate
 
-# the review queue's audit share (assets.coding.defs.CodingConfig.audit_rate, pipeline.review_queue's default)
-AUDIT_RATE = 0.02
 
 
 def check_batch_count(batches: int) -> None:
@@ -76,9 +75,8 @@ def _figures(y: list, pred: Predictions, idx: np.ndarray, auto: np.ndarray, corr
 
 
 def simulate_reestimation(y: Sequence[str | None], pred: Predictions, fit_threshold: float | None,
-                          validation_confidence: np.ndarray | None, validation_correct: np.ndarray | None,
                           target: float, min_count: int, batches: int, audit_rate: float = AUDIT_RATE,
-                          seed: int = 0) -> dict[str, Any]:
+                          seed: int = 0, min_decisions: int = MIN_DECISIONS) -> dict[str, Any]:
     """Replay the review loop on the test rows (``y``: coders' codes, ``pred``: the model's predictions).
 
     Auto-coding follows the engine's rule with the batch's threshold (a model suggestion, not a catalogue
@@ -121,28 +119,25 @@ def simulate_reestimation(y: Sequence[str | None], pred: Predictions, fit_thresh
         decisions += [{"confidence": float(conf[i]), "correct": bool(correct[i]),
                        "reason": "audit" if a else "low_confidence"}
                       for i, a, r in zip(idx, audited, reviewed) if a or r]
-        est = reestimate(validation_confidence, validation_correct, decisions, target, audit_rate, min_count)
-        threshold, source, expected = est["threshold"], "review", est["expected"]
+        if len(decisions) >= max(min_decisions, 1):   # the pipeline's rule: until then the fit's threshold holds
+            est = reestimate(decisions, target, audit_rate, min_count)
+            threshold, source, expected = est["threshold"], "review", est["expected"]
     later = np.concatenate(parts[1:])
-    alone = reestimate(validation_confidence, validation_correct, [], target, audit_rate, min_count)
-    return {"batches": batches, "seed": seed, "audit_rate": audit_rate, "target_precision": target,
-            "fit_threshold": fit_threshold, "per_batch": rows,
+    return {"batches": batches, "seed": seed, "audit_rate": audit_rate, "min_decisions": min_decisions,
+            "target_precision": target, "fit_threshold": fit_threshold, "per_batch": rows,
             "later_batches": _figures(y, pred, later, auto, correct, target, min_count),
-            "later_batches_fit_threshold": _figures(y, pred, later, fit_auto, correct, target, min_count),
-            # what pooling the fit's held-out records alone (no decision yet) would give: how much of the move
-            # comes from the decisions rather than from pooling the backtest periods
-            "threshold_from_validation_alone": alone["threshold"]}
+            "later_batches_fit_threshold": _figures(y, pred, later, fit_auto, correct, target, min_count)}
 
 
 @dataclass(frozen=True)
 class ReestimationSimulation:
-    """``evaluate``'s Extra: ``simulate_reestimation`` on its test rows, from the fitted engine's threshold
-    and held-out confidences (``engine.calibration``, what ``gold.coding_thresholds`` pools)."""
+    """``evaluate``'s Extra: ``simulate_reestimation`` on its test rows, from the fitted engine's threshold."""
 
     batches: int
     audit_rate: float = AUDIT_RATE
     seed: int = 0
     repeats: int = 1     # also replay seeds seed+1 .. seed+repeats-1 and give the spread of batches 2..N
+    min_decisions: int = MIN_DECISIONS
     name: str = "reestimation"
 
     def __post_init__(self) -> None:
@@ -150,23 +145,21 @@ class ReestimationSimulation:
         check_audit_rate(self.audit_rate)
         if self.repeats < 1:
             raise InputError(f"--reestimate-repeats must be at least 1, got {self.repeats}")
+        if self.min_decisions < 1:
+            raise InputError(f"--reestimate-min-decisions must be at least 1, got {self.min_decisions}")
 
     def check(self, test: pl.DataFrame) -> None:
         check_batches(test.height, self.batches)
 
     def __call__(self, fitted: Fitted) -> dict[str, Any]:
         engine = fitted.engine
-        cal = engine.calibration
-        val_c = cal.oof_confidence if cal is not None else None
-        val_ok = cal.oof_correct if cal is not None else None
 
         def replay(seed: int) -> dict[str, Any]:
-            return simulate_reestimation(fitted.y, fitted.pred, engine.threshold, val_c, val_ok,
-                                         engine.settings.target_precision, engine.settings.min_auto, self.batches,
-                                         self.audit_rate, seed)
+            return simulate_reestimation(fitted.y, fitted.pred, engine.threshold, engine.settings.target_precision,
+                                         engine.settings.min_auto, self.batches, self.audit_rate, seed,
+                                         self.min_decisions)
 
         out = replay(self.seed)
-        out["n_validation"] = int(len(val_c)) if val_c is not None else 0
         if self.repeats > 1:
             runs = [out["later_batches"]] + [replay(self.seed + r)["later_batches"] for r in range(1, self.repeats)]
             out["repeats"] = spread(runs, list(range(self.seed, self.seed + self.repeats)))

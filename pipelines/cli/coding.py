@@ -137,12 +137,15 @@ def _with_common(fn):
               help="Share of auto-coded records audited in the replay (default: the review queue's, 0.02).")
 @click.option("--reestimate-seed", type=int, default=0, show_default=True,
               help="Seed of the replay's record order and audit draws.")
+@click.option("--reestimate-min-decisions", type=int, default=None,
+              help="Decisions before the replay re-estimates the threshold (default: the pipeline's, "
+                   "CodingConfig.reestimate_min_decisions).")
 @click.option("--reestimate-repeats", type=int, default=1, show_default=True,
               help="Replay R orders (seeds SEED..SEED+R-1, no retraining) and print the spread of batches 2..N.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object (a list of them with --time-splits).")
 def evaluate_cmd(train_path, test_path, train_years, test_years, time_splits, text_col, code_col, time_col,
                  context_cols, classification, target_precision, embeddings, reestimate_batches, audit_rate,
-                 reestimate_seed, reestimate_repeats, as_json) -> None:
+                 reestimate_seed, reestimate_min_decisions, reestimate_repeats, as_json) -> None:
     """Train on one file and evaluate on another (the threshold is chosen on the training data only).
 
     The dev split of the RETC benchmark comes from one file:
@@ -152,7 +155,7 @@ def evaluate_cmd(train_path, test_path, train_years, test_years, time_splits, te
     """
     from assets.coding.evaluate import InputError, evaluate, parse_years, read_records
 
-    extra = _replay(reestimate_batches, audit_rate, reestimate_seed, reestimate_repeats)
+    extra = _replay(reestimate_batches, audit_rate, reestimate_seed, reestimate_repeats, reestimate_min_decisions)
     if time_splits is not None:
         if test_path or train_years or test_years:
             raise click.UsageError("--time-splits splits --train by year: give no --test, --train-years or "
@@ -203,19 +206,21 @@ SPLIT_COLUMNS = ("accuracy", "auto_share", "auto_precision", "oracle_auto_share"
                  "threshold", "train_seconds", "predict_rows_per_second")
 
 
-def _replay(batches, audit_rate, seed, repeats):
+def _replay(batches, audit_rate, seed, repeats, min_decisions=None):
     """The review-loop replay ``evaluate`` adds (None without --reestimate-batches); bad settings fail here,
     before any file is read."""
     from assets.coding.evaluate import InputError
     from assets.coding.simulation import AUDIT_RATE, ReestimationSimulation
+    from assets.coding.thresholds import MIN_DECISIONS
 
     if batches is None:
-        if audit_rate is not None or repeats != 1:
-            raise click.UsageError("--audit-rate and --reestimate-repeats are the replay's: give "
-                                   "--reestimate-batches with them")
+        if audit_rate is not None or repeats != 1 or min_decisions is not None:
+            raise click.UsageError("--audit-rate, --reestimate-repeats and --reestimate-min-decisions are the "
+                                   "replay's: give --reestimate-batches with them")
         return None
     try:   # the count and rate here; the count against the test rows once they are read, before training
-        return ReestimationSimulation(batches, AUDIT_RATE if audit_rate is None else audit_rate, seed, repeats)
+        return ReestimationSimulation(batches, AUDIT_RATE if audit_rate is None else audit_rate, seed, repeats,
+                                      MIN_DECISIONS if min_decisions is None else min_decisions)
     except InputError as exc:
         _fail(exc)
 
@@ -226,7 +231,8 @@ def _echo_replay(sim: dict, label: str | None = None) -> None:
 
     head = f"split {label}: " if label else ""
     click.echo(f"\n{head}threshold re-estimated from decisions: {sim['batches']} batches (seed {sim['seed']}), "
-               f"audit rate {sim['audit_rate']}, target precision {sim['target_precision']}")
+               f"audit rate {sim['audit_rate']}, target precision {sim['target_precision']}, re-estimated once "
+               f"{sim['min_decisions']} records are decided")
     cols = ("threshold", "auto_share", "auto_precision", "n_reviews", "n_audits")
     click.echo(f"{'batch':>13} {'n':>6} " + " ".join(f"{c:>14}" for c in cols) + "  source")
     for b in sim["per_batch"]:
@@ -237,8 +243,6 @@ def _echo_replay(sim: dict, label: str | None = None) -> None:
     for name, key in (("re-estimated", "later_batches"), ("fit's", "later_batches_fit_threshold")):
         m = sim[key]
         click.echo(f"{name:>13} {m['n']:>6} " + " ".join(f"{_cell(m[c]):>22}" for c in cols))
-    click.echo(f"{'':>13} threshold from the fit's {sim['n_validation']} held-out records alone (no decision "
-               f"yet): {_cell(sim['threshold_from_validation_alone'])}")
     rep = sim.get("repeats")
     if rep:
         seeds = rep["seeds"]

@@ -97,7 +97,8 @@ def test_evaluate_replays_the_threshold_reestimation_beside_unchanged_figures(re
     paths, _, n_test = retc_slice
     args = ["evaluate", "--train", str(paths["train"]), "--test", str(paths["test"]), "--json"]
     plain = json.loads(invoke(args).output)
-    result = invoke([*args, "--reestimate-batches", "3", "--audit-rate", "0.1", "--reestimate-repeats", "3"])
+    result = invoke([*args, "--reestimate-batches", "3", "--audit-rate", "0.1", "--reestimate-repeats", "3",
+                     "--reestimate-min-decisions", "5"])
     assert result.exit_code == 0, result.output
     m = json.loads(result.output)
     sim = m.pop("reestimation")
@@ -115,12 +116,13 @@ def test_evaluate_replays_the_threshold_reestimation_beside_unchanged_figures(re
     assert later["n"] == fit["n"] == n_test - batches[0]["n"]
     assert later["oracle_auto_share"] == fit["oracle_auto_share"]   # the same rows, the same oracle
     assert {"auto_share", "auto_precision", "calibration_efficiency"} <= set(later)
-    assert sim["repeats"]["seeds"] == [0, 1, 2] and sim["n_validation"] > 0
+    assert sim["repeats"]["seeds"] == [0, 1, 2] and sim["min_decisions"] == 5
     table = invoke(["evaluate", "--train", str(paths["both"]), "--time-splits", "2014:2017", "--classification",
                     "scian", "--reestimate-batches", "4"])
     assert table.exit_code == 0, table.output
     text = table.output
     assert "split <=2014 -> 2017: threshold re-estimated from decisions: 4 batches (seed 0), audit rate 0.02" in text
+    assert "re-estimated once 200 records are decided" in text
     assert "batches 2..N" in text and "re-estimated" in text and "fit's" in text
 
 

@@ -26,15 +26,14 @@ def predictions(conf: np.ndarray, ok: np.ndarray, threshold: float | None):
     return ["A" if k else "B" for k in ok], pred
 
 
-def run(y, pred, fit_threshold, batches=5, val=(None, None), **kw):
-    return simulate_reestimation(y, pred, fit_threshold, val[0], val[1], target=0.95, min_count=10,
-                                 batches=batches, **kw)
+def run(y, pred, fit_threshold, batches=5, **kw):
+    return simulate_reestimation(y, pred, fit_threshold, target=0.95, min_count=10, batches=batches, **kw)
 
 
 def test_a_too_strict_fit_threshold_is_lowered_after_batch_1_and_precision_holds():
     conf, ok = calibrated(6000, seed=1)
     y, pred = predictions(conf, ok, 0.99)
-    sim = run(y, pred, 0.99)                      # no held-out records: only the decisions move it
+    sim = run(y, pred, 0.99)
     first, *rest = sim["per_batch"]
     assert first["threshold"] == 0.99 and first["threshold_source"] == "fit"
     assert first["auto_share"] < 0.05
@@ -62,9 +61,8 @@ def test_a_too_lax_fit_threshold_is_raised_by_the_audits():
 
 def test_a_batch_never_uses_labels_of_its_own_or_later_batches():
     conf, ok = calibrated(3000, seed=3)
-    val = calibrated(2000, seed=4, shift=0.05)
     y, pred = predictions(conf, ok, 0.97)
-    base = run(y, pred, 0.97, val=val)
+    base = run(y, pred, 0.97)
     parts, _ = batch_rows(3000, 5)
     thresholds = [b["threshold"] for b in base["per_batch"]]
     assert thresholds[0] == 0.97 and len(set(thresholds)) > 1
@@ -72,24 +70,26 @@ def test_a_batch_never_uses_labels_of_its_own_or_later_batches():
         flipped = list(y)
         for i in parts[k]:
             flipped[i] = "B" if y[i] == "A" else "A"
-        other = [b["threshold"] for b in run(flipped, pred, 0.97, val=val)["per_batch"]]
+        other = [b["threshold"] for b in run(flipped, pred, 0.97)["per_batch"]]
         assert other[:k + 1] == thresholds[:k + 1]
         if k < 4:
             assert other[k + 1:] != thresholds[k + 1:]   # ... and the later ones see them (the test can fail)
     # the same seed, the same order; another seed, another
-    assert run(y, pred, 0.97, val=val) == base
-    assert [b["n_reviews"] for b in run(y, pred, 0.97, val=val, seed=1)["per_batch"]] != \
+    assert run(y, pred, 0.97) == base
+    assert [b["n_reviews"] for b in run(y, pred, 0.97, seed=1)["per_batch"]] != \
         [b["n_reviews"] for b in base["per_batch"]]
 
 
-def test_held_out_records_are_pooled_with_the_decisions():
+def test_the_fit_threshold_holds_until_enough_records_are_decided():
     conf, ok = calibrated(2000, seed=5)
     y, pred = predictions(conf, ok, 0.99)
-    strict_val = (np.full(5000, 0.95), np.zeros(5000, dtype=bool))   # many wrong held-out records at 0.95
-    with_val = run(y, pred, 0.99, val=strict_val)
-    alone = run(y, pred, 0.99)
-    assert with_val["per_batch"][1]["threshold"] > 0.95 >= alone["per_batch"][1]["threshold"]
-    assert with_val["threshold_from_validation_alone"] is None or with_val["threshold_from_validation_alone"] > 0.95
+    per_batch = 2000 // 5
+    # batch 1 alone leaves fewer decisions than asked: batch 2 keeps the fit's threshold, batch 3 re-estimates
+    sim = run(y, pred, 0.99, min_decisions=per_batch + 50)
+    sources = [b["threshold_source"] for b in sim["per_batch"]]
+    assert sources == ["fit", "fit", "review", "review", "review"] and sim["min_decisions"] == per_batch + 50
+    assert sim["per_batch"][1]["threshold"] == 0.99 and sim["per_batch"][2]["threshold"] < 0.95
+    assert [b["threshold_source"] for b in run(y, pred, 0.99, min_decisions=10 ** 6)["per_batch"]] == ["fit"] * 5
 
 
 @pytest.mark.parametrize("batches, said", [(0, "at least 2"), (1, "at least 2"), (11, "more than the 10 test rows")])
@@ -128,15 +128,13 @@ def test_the_extra_replays_the_fitted_engine_over_several_seeds():
     from assets.coding.simulation import ReestimationSimulation
 
     conf, ok = calibrated(3000, seed=8)
-    val = calibrated(1000, seed=9)
     y, pred = predictions(conf, ok, 0.97)
-    engine = SimpleNamespace(threshold=0.97, calibration=SimpleNamespace(oof_confidence=val[0], oof_correct=val[1]),
-                             settings=SimpleNamespace(target_precision=0.95, min_auto=10))
-    out = ReestimationSimulation(5, repeats=4, seed=2)(Fitted(engine, y, pred))
-    assert out == {**run(y, pred, 0.97, val=val, seed=2), "n_validation": 1000, "repeats": out["repeats"]}
+    engine = SimpleNamespace(threshold=0.97, settings=SimpleNamespace(target_precision=0.95, min_auto=10))
+    out = ReestimationSimulation(5, repeats=4, seed=2, min_decisions=100)(Fitted(engine, y, pred))
+    assert out == {**run(y, pred, 0.97, seed=2, min_decisions=100), "repeats": out["repeats"]}
     rep = out["repeats"]
     assert rep["seeds"] == [2, 3, 4, 5] and rep["n_without_auto"] == 0
-    others = [run(y, pred, 0.97, val=val, seed=s)["later_batches"]["auto_share"] for s in rep["seeds"]]
+    others = [run(y, pred, 0.97, seed=s, min_decisions=100)["later_batches"]["auto_share"] for s in rep["seeds"]]
     assert rep["auto_share"] == {"min": min(others), "mean": round(float(np.mean(others)), 4), "max": max(others)}
     assert rep["auto_share"]["min"] < rep["auto_share"]["max"]
     assert "repeats" not in ReestimationSimulation(5)(Fitted(engine, y, pred))

@@ -72,16 +72,42 @@ def test_weighted_threshold_and_reestimation_from_audits():
     ok = np.array([1, 1, 0, 1, 0], dtype=bool)
     assert choose_threshold_weighted(conf, ok, np.ones(5), 0.75, 1) == 0.8
     assert choose_threshold_weighted(conf, ok, np.array([1, 1, 5, 1, 1]), 0.75, 1) == 0.95  # a heavy miss at 0.9
-    # audits of auto-coded records (each stands for 1/audit_rate records) that are often wrong raise the threshold
-    val_c, val_ok = np.linspace(0.5, 1.0, 200), np.linspace(0.5, 1.0, 200) > 0.6
-    base = reestimate(val_c, val_ok, [], 0.95, 0.02)
+    # decisions alone: the manual records below the threshold all decided, audits above weigh 1/audit_rate
+    reviews = [{"confidence": c, "correct": c > 0.6, "reason": "low_confidence"} for c in np.linspace(0.5, 0.9, 200)]
+    good_audits = [{"confidence": c, "correct": True, "reason": "audit"} for c in np.linspace(0.9, 1.0, 10)]
+    base = reestimate(reviews + good_audits, 0.95, 0.02)
+    assert base["n_reviews"] == 200 and base["n_audits"] == 10 and base["threshold"] < 0.9
+    # audits of auto-coded records that are often wrong raise it
     bad_audits = [{"confidence": c, "correct": i % 3 != 0, "reason": "audit"}
-                  for i, c in enumerate(np.linspace(base["threshold"], 1.0, 30))]
-    after = reestimate(val_c, val_ok, bad_audits, 0.95, 0.02)
-    assert after["n_audits"] == 30 and after["n_validation"] == 200
+                  for i, c in enumerate(np.linspace(0.9, 1.0, 10))]
+    after = reestimate(reviews + bad_audits, 0.95, 0.02)
     assert after["threshold"] is None or after["threshold"] > base["threshold"]
+    # an audit weighs 1/audit_rate decided records: at audit_rate 1 the same bad audits matter less
+    assert reestimate(reviews + bad_audits, 0.95, 1.0)["threshold"] < 0.9
     with pytest.raises(ValueError, match="audit_rate"):
-        reestimate(val_c, val_ok, [], 0.95, 0.0)
+        reestimate(reviews, 0.95, 0.0)
+
+
+def test_threshold_versions_wait_for_enough_decisions_and_rest_on_them_alone():
+    from datetime import datetime, timezone
+    from types import SimpleNamespace
+
+    from assets.coding.thresholds import threshold_versions
+    from lakehouse.tables import coding as T
+
+    cal = SimpleNamespace(oof_confidence=np.full(5000, 0.95), oof_correct=np.zeros(5000, dtype=bool))
+    engine = SimpleNamespace(threshold=0.99, calibration=cal, report=None,
+                             settings=SimpleNamespace(target_precision=0.95, min_auto=10))
+    previous = pl.DataFrame(schema=T.coding_thresholds.full_schema)
+    now = datetime(2026, 12, 2, tzinfo=timezone.utc)
+    decided = [{"confidence": c, "correct": c > 0.6, "reason": "low_confidence"} for c in np.linspace(0.5, 0.99, 300)]
+    few = threshold_versions("scian", "v1", engine, previous, decided[:50], 0.02, now, min_decisions=100)
+    assert [r["source"] for r in few] == ["fit"] and few[0]["threshold"] == 0.99 and few[0]["n_validation"] == 5000
+    rows = threshold_versions("scian", "v1", engine, previous, decided, 0.02, now, min_decisions=100)
+    assert [r["source"] for r in rows] == ["fit", "review"] and rows[1]["is_current"]
+    # the held-out records (all wrong at 0.95) are not pooled: the decisions alone lower the threshold
+    assert rows[1]["n_validation"] == 0 and rows[1]["n_reviews"] == 300 and rows[1]["threshold"] < 0.95
+    assert rows[1]["threshold"] == reestimate(decided, 0.95, 0.02)["threshold"]
 
 
 def test_scian_config_backtests_four_periods():
