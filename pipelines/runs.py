@@ -256,44 +256,54 @@ def run_guarded(instance: dg.DagsterInstance, guard: str, fn: Callable[[], objec
                 report: Callable[[str], None] = print, poll_s: float = 2.0):
     """Run ``fn`` (a materialization tagged with :func:`guard_tags`) in a worker thread; the calling (main)
     thread reports waits every ``poll_s`` and turns Ctrl-C / SIGTERM into a canceled run with its slots freed
-    (:class:`RunInterrupted`). The worker is a daemon thread: the caller should exit soon after."""
+    (:class:`RunInterrupted`). The worker is a daemon thread: the caller should exit soon after.
+
+    The signal handlers only record the signal and wake the main thread; they never raise. A
+    ``KeyboardInterrupt`` raised into the middle of an instance query (SQLAlchemy holding its pool lock) could
+    leave that lock taken, and the cancel below, which queries the same instance, then waited forever."""
     import signal
 
     outcome: dict[str, object] = {}
+    wake = threading.Event()
 
     def target():
         try:
             outcome["value"] = fn()
         except BaseException as exc:   # handed to the caller below
             outcome["error"] = exc
+        finally:
+            wake.set()
 
     received: list[int] = []
-    previous = None
+    previous: dict[int, object] = {}
     if threading.current_thread() is threading.main_thread():
-        def on_term(signum, _frame):
+        def on_signal(signum, _frame):
             received.append(signum)
-            raise KeyboardInterrupt
-        previous = signal.signal(signal.SIGTERM, on_term)
+            wake.set()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            previous[sig] = signal.signal(sig, on_signal)
     worker = threading.Thread(target=target, name=f"fmlake-run-{guard[:8]}", daemon=True)
     said: dict[str, float] = {}
     try:
         worker.start()
-        while worker.is_alive():
-            worker.join(poll_s)
-            if worker.is_alive():
-                run = _run_of(instance, guard)
-                if run is not None:
-                    report_waits(instance, run.run_id, report, said)
-    except KeyboardInterrupt:
-        signum = received[0] if received else signal.SIGINT
-        run = _run_of(instance, guard)
-        if run is not None:
-            instance.report_run_canceled(run, message=f"fmlake: stopped by signal {signum}")
-            instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)
-        raise RunInterrupted(signum, run.run_id if run else None) from None
+        while not received and worker.is_alive():
+            wake.wait(poll_s)
+            if received or not worker.is_alive():
+                break
+            run = _run_of(instance, guard)
+            if run is not None:
+                report_waits(instance, run.run_id, report, said)
+        if received:
+            signum = received[0]
+            run = _run_of(instance, guard)
+            if run is not None:
+                instance.report_run_canceled(run, message=f"fmlake: stopped by signal {signum}")
+                instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)
+            raise RunInterrupted(signum, run.run_id if run else None)
     finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    worker.join()
     if "error" in outcome:
         raise outcome["error"]   # type: ignore[misc]
     return outcome.get("value")
