@@ -52,7 +52,7 @@ from assets.coding.calibration import (FEATURES, TEMPERATURES, Calibration, Fold
 from assets.coding.catalog import Catalog
 from assets.coding.config import ClassificationConfig, EngineSettings
 from assets.coding.errors import EngineError
-from assets.coding.features import BaseModel, TfidfModel, context_string, recency_weights, to_years
+from assets.coding.features import BaseModel, TfidfModel, context_string, distinct, recency_weights, to_years
 from assets.coding.memory import CatalogIndex, EmbeddingIndex
 from assets.coding.normalize import Normalizer, is_blank
 from assets.coding.selection import backtest_masks, hyper_candidates, select_hyperparameters, validation_mask
@@ -131,13 +131,6 @@ def _concat(parts: list[Predictions]) -> Predictions:
         backoff_level=[c for p in parts for c in p.backoff_level],
         source=[c for p in parts for c in p.source],
         invalid_reason=[c for p in parts for c in p.invalid_reason])
-
-
-def _distinct(texts: list[str]) -> tuple[list[str], np.ndarray]:
-    """The distinct texts in first-seen order, and each text's position among them."""
-    pos: dict[str, int] = {}
-    inv = np.fromiter((pos.setdefault(t, len(pos)) for t in texts), dtype=np.int64, count=len(texts))
-    return list(pos), inv
 
 
 # ---------------------------------------------------------------- the engine
@@ -295,8 +288,9 @@ class CodingEngine:
     def _raw(self, base: BaseModel, texts: list[str], contexts: list[str]) -> dict[str, Any]:
         """What calibration and prediction start from: model scores, nearest memory group, embedding votes."""
         D = base.decision(texts, contexts)
-        # the memory matches on the text alone: once per distinct text (one answer comes with many contexts)
-        uniq, inv = _distinct(texts)
+        # the memory (and, in prediction, the catalogue) match on the text alone: once per distinct text (one
+        # answer comes with many contexts)
+        uniq, inv = distinct(texts)
         sim, grp = base.memory.neighbours(uniq)
         sim, grp = sim[inv], grp[inv]
         emb = None
@@ -304,7 +298,7 @@ class CodingEngine:
             if base.embeddings is None:
                 raise EngineError("embeddings enabled but the base model has no embedded training texts")
             emb = base.embeddings.votes(texts, len(base.classes), self._embed)
-        return {"D": D, "sim": sim, "grp": grp, "emb": emb}
+        return {"D": D, "sim": sim, "grp": grp, "emb": emb, "distinct": (uniq, inv)}
 
     # ---------------------------------------------------------- prediction
     def predict(self, texts: Sequence[str | None], contexts: Sequence[str | None] | None = None,
@@ -360,8 +354,6 @@ class CodingEngine:
         base = self.base
         k = max(1, min(self.settings.top_k, len(base.classes)))
         n = len(texts)
-        invalid: list[str | None] = [None] * n
-        idx = np.arange(n)
         codes: list[list[str]] = [[] for _ in range(n)]
         probs = np.zeros((n, k))
         conf = np.zeros(n)
@@ -370,40 +362,39 @@ class CodingEngine:
         backoff_level: list[int | None] = [None] * n
         source = ["model"] * n
         if n:
-            t_ok, c_ok = texts, contexts
-            raw = self._raw(base, t_ok, c_ok)
+            raw = self._raw(base, texts, contexts)
             P, purity, hit = probabilities(base, raw, self.temperature, self.memory_weight, self.settings)
             cf = confidence(self.calibrator, confidence_features(base, raw, P, purity))
             top = top_k(P, k)
-            uniq, inv = _distinct(t_ok)
+            uniq, inv = raw["distinct"]
             u_sim, u_code = self.catalog_index.matches(uniq)
             cat_sim, cat_code = u_sim[inv], [u_code[i] for i in inv]
             levels = [L for L in sorted(self.config.levels, reverse=True)[1:]]
             level_best = {L: level_probs(base.classes, P, L) for L in levels
                           if self.level_thresholds.get(L) is not None}
-            for j, i in enumerate(idx):
-                cs = [str(base.classes[c]) for c in top[j]]
-                ps = [float(P[j, c]) for c in top[j]]
-                src = "memory" if hit[j] and self.memory_weight > 0 and purity[j] > 0 else "model"
-                cc = cat_code[j]
-                if cc is not None and cat_sim[j] >= self.settings.catalog_min_sim and cc not in cs:
+            for i in range(n):
+                cs = [str(base.classes[c]) for c in top[i]]
+                ps = [float(P[i, c]) for c in top[i]]
+                src = "memory" if hit[i] and self.memory_weight > 0 and purity[i] > 0 else "model"
+                cc = cat_code[i]
+                if cc is not None and cat_sim[i] >= self.settings.catalog_min_sim and cc not in cs:
                     # a code with no training example whose title matches: offered to the coder,
                     # first only when the title is a near copy and the model is unsure
-                    if cat_sim[j] >= self.settings.catalog_override_sim and ps[0] < 0.5:
+                    if cat_sim[i] >= self.settings.catalog_override_sim and ps[0] < 0.5:
                         cs, ps, src = [cc, *cs[:k - 1]], [0.0, *ps[:k - 1]], "catalog"
                     else:
                         cs, ps = [*cs[:k - 1], cc], [*ps[:k - 1], 0.0]
                 codes[i] = cs
                 probs[i, :len(ps)] = ps
-                conf[i] = 0.0 if src == "catalog" else cf[j]
+                conf[i] = 0.0 if src == "catalog" else cf[i]
                 auto[i] = self.threshold is not None and src != "catalog" and conf[i] >= self.threshold
                 source[i] = src
                 if not auto[i]:
                     for L in levels:
-                        if L in level_best and level_best[L][1][j] >= self.level_thresholds[L]:
-                            backoff[i], backoff_level[i] = level_best[L][0][j], L
+                        if L in level_best and level_best[L][1][i] >= self.level_thresholds[L]:
+                            backoff[i], backoff_level[i] = level_best[L][0][i], L
                             break
-        return Predictions(codes, probs, conf, auto, backoff, backoff_level, source, invalid)
+        return Predictions(codes, probs, conf, auto, backoff, backoff_level, source, [None] * n)
 
     # ---------------------------------------------------------- persistence
     def save(self, folder: str | Path) -> Path:

@@ -103,6 +103,13 @@ class BaseModel:
         self.support = class_support(codes, weights, self.classes)
 
 
+def distinct(texts: list[str]) -> tuple[list[str], np.ndarray]:
+    """The distinct texts in first-seen order, and each text's position among them."""
+    pos: dict[str, int] = {}
+    inv = np.fromiter((pos.setdefault(t, len(pos)) for t in texts), dtype=np.int64, count=len(texts))
+    return list(pos), inv
+
+
 def char_wb_transform(vectorizer: Any, texts: list[str]) -> Any:
     """``vectorizer.transform(texts)`` of a fitted ``char_wb`` ``TfidfVectorizer``, analysing each distinct word
     once: its n-grams are those of every word padded with spaces, so a text's counts are the sum of its words'
@@ -234,8 +241,7 @@ class TfidfModel(BaseModel):
         from scipy import sparse
 
         # text features once per distinct text (the same answer often comes with several contexts)
-        uniq, inv = np.unique(np.asarray(texts, dtype=object), return_inverse=True) if texts else ([], [])
-        u = list(uniq)
+        u, inv = distinct(texts)
         blocks = [sparse.hstack([char_wb_transform(self.char, u), self.word.transform(u)]).tocsr()[inv]]
         if self.ctx is not None:
             blocks.append(self.ctx.transform(contexts) * self.s.context_weight)
