@@ -52,6 +52,7 @@ class IndexConfig:
     depth: int = 100            # candidates per retriever for RRF and for the HNSW index
     expand_weight: float = 0.6  # BM25 weight of a query stem's word-family expansions (0 = exact stems only)
     example_discount: float = 0.2  # subtracted from an example vector's cosine (the document's own text counts more)
+    example_top: int = 1        # a document's example score: the mean of its example_top best example cosines
     k1: float = 1.2
     b: float = 0.75
     exact_max_vectors: int = 20_000       # auto: exact numpy up to this many vectors, then binary
@@ -71,6 +72,8 @@ class IndexConfig:
             raise SearchError(f"rescore must be >= 1, got {self.rescore}")
         if not 0.0 <= self.example_discount <= 1.0:
             raise SearchError(f"example_discount must be in [0, 1], got {self.example_discount}")
+        if not 1 <= self.example_top <= 50:
+            raise SearchError(f"example_top must be in 1..50, got {self.example_top}")
         if not 0.0 <= self.expand_weight <= 1.0:
             raise SearchError(f"expand_weight must be in [0, 1], got {self.expand_weight}")
         if self.rrf_k < 1 or self.depth < 1:
@@ -460,16 +463,43 @@ class SearchIndex:
         return np.stack([self._aggregate(row) for row in sims])
 
     def _aggregate(self, sims: np.ndarray) -> np.ndarray:
-        """A document's dense score: the best cosine over its vectors (one scale for one vector or many; an
-        example vector's cosine less ``example_discount``)."""
+        """A document's dense score (see :meth:`_best_per_document`) from the cosines of every vector."""
         return self._best_per_document(sims, self._is_example, self._starts)
 
     def _best_per_document(self, sims: np.ndarray, is_example: np.ndarray, starts: np.ndarray) -> np.ndarray:
-        """The best cosine of each document's contiguous run of vectors beginning at ``starts`` (an example
-        vector's cosine less ``example_discount``)."""
-        if self.config.example_discount:
-            sims = sims - self.config.example_discount * is_example
-        return np.maximum.reduceat(sims, starts).astype(np.float32)
+        """Dense score of each document from its contiguous run of vector cosines beginning at ``starts``: the
+        cosine of its own text, or the mean of its ``example_top`` best example cosines less ``example_discount``,
+        whichever is higher. A mean, not a sum: one scale for a document with one vector and a class with 200
+        examples (never above 1), yet a class with several close examples outranks one with a single lucky
+        match; a class with fewer examples than ``example_top`` is the mean of those it has."""
+        c = self.config
+        if c.example_top <= 1:
+            if c.example_discount:
+                sims = sims - c.example_discount * is_example
+            return np.maximum.reduceat(sims, starts).astype(np.float32)
+        example = is_example > 0
+        own = np.maximum.reduceat(np.where(example, -np.inf, sims), starts)
+        lens = np.diff(np.append(starts, len(sims)))
+        seg = np.repeat(np.arange(len(starts)), lens)
+        # the m best per document by m passes of a segment maximum (each pass removes the current maximum,
+        # counting ties as often as they occur): O(m * vectors), no sort
+        cur = np.where(example, sims, -np.inf).astype(np.float32)
+        left = np.full(len(starts), c.example_top, dtype=np.int64)
+        total = np.zeros(len(starts), dtype=np.float64)
+        taken = np.zeros(len(starts), dtype=np.int64)
+        for _ in range(c.example_top):
+            top = np.maximum.reduceat(cur, starts)
+            live = np.isfinite(top) & (left > 0)
+            if not live.any():
+                break
+            at_top = (cur == top[seg]) & live[seg]
+            take = np.minimum(np.add.reduceat(at_top.astype(np.int64), starts), left)
+            total += np.where(take > 0, take * np.where(live, top, 0.0), 0.0)
+            taken += take
+            left -= take
+            cur[at_top] = -np.inf
+        examples = np.where(taken > 0, total / np.maximum(taken, 1) - c.example_discount, -np.inf)
+        return np.maximum(own, examples).astype(np.float32)
 
     def fuse(self, bm25: np.ndarray, dense: np.ndarray, dense_stats: tuple[float, float] | None = None
              ) -> np.ndarray:

@@ -10,7 +10,7 @@ class with that code. Two protocols:
                     (BM25 text and extra vectors); evaluation is on the years from ``test_from`` on, which the index
                     never saw; codes of those years that SCIAN 2018 lacks (SCIAN 2007/2013 classes such as
                     221110) get a document named by the title delivered with the labels. ``alpha``, the
-                    word-family ``expand_weight`` and the ``example_discount`` are chosen together (a small
+                    word-family ``expand_weight``, the ``example_discount`` and ``example_top`` are chosen together (a small
                     grid, :func:`tune_scoring`) with an index of the years before ``dev_year`` on ``dev_year``'s
                     queries, never on the evaluated years (the IndexConfig defaults of the last two were chosen on
                     the site dev set, another corpus). ``eval_unseen_texts`` repeats the evaluation on the queries
@@ -52,6 +52,8 @@ ALPHA_GRID = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 1.0)
 # were chosen on the site dev set, a different corpus: the register's examples and vocabulary ask for their own)
 EXPAND_WEIGHT_GRID = (0.0, 0.3, 0.6)
 EXAMPLE_DISCOUNT_GRID = (0.0, 0.1, 0.2)
+EXAMPLE_TOP_GRID = (1, 3, 5)
+SCORING_KEYS = ("alpha", "expand_weight", "example_discount", "example_top")
 
 
 class EvaluationError(ValueError):
@@ -254,41 +256,43 @@ def tune_alpha(index: SearchIndex, queries: Queries, grid: tuple[float, ...] = A
     """The BM25 weight of the weighted fusion that maximises recall@10 (then mrr@10) on ``queries`` (the index's
     expansion weight and example discount kept)."""
     c = index.config
-    return tune_scoring(index, queries, grid, (c.expand_weight,), (c.example_discount,))
+    return tune_scoring(index, queries, grid, (c.expand_weight,), (c.example_discount,), (c.example_top,))
 
 
 def tune_scoring(index: SearchIndex, queries: Queries, alphas: tuple[float, ...] = ALPHA_GRID,
                  expand_weights: tuple[float, ...] = EXPAND_WEIGHT_GRID,
-                 example_discounts: tuple[float, ...] = EXAMPLE_DISCOUNT_GRID) -> dict[str, Any]:
-    """The (alpha, expand_weight, example_discount) of the weighted fusion that maximise recall@10 (then mrr@10)
-    of hybrid on ``queries``; on a tie the earliest in grid order (expand_weight, then example_discount, then
-    alpha, each in the order given).
+                 example_discounts: tuple[float, ...] = EXAMPLE_DISCOUNT_GRID,
+                 example_tops: tuple[int, ...] = EXAMPLE_TOP_GRID) -> dict[str, Any]:
+    """The (alpha, expand_weight, example_discount, example_top) of the weighted fusion that maximise recall@10
+    (then mrr@10) of hybrid on ``queries``; on a tie the earliest in grid order (expand_weight, then
+    example_discount, then example_top, then alpha, each in the order given).
 
-    All three are query-time parameters (:meth:`SearchIndex.with_config` of the same index: nothing is rebuilt or
+    All four are query-time parameters (:meth:`SearchIndex.with_config` of the same index: nothing is rebuilt or
     re-embedded): the queries are embedded once, BM25 is scored once per expansion weight and, with an exact vector
-    index, the dense scores once per example discount; each grid point only fuses and ranks.
+    index, the dense scores once per (example discount, example_top); each grid point only fuses and ranks.
     """
-    if not alphas or not expand_weights or not example_discounts:
+    if not alphas or not expand_weights or not example_discounts or not example_tops:
         raise EvaluationError("every tuning grid needs at least one value")
     uniq, pos = _unique_positions(queries)
     qvecs = index.embed_queries(uniq)
     batched = not index.uses_hnsw   # an approximate vector index scores each query on its own path
     bm25 = {w: np.stack([index.with_config(expand_weight=w).bm25_scores(t) for t in uniq])
             for w in dict.fromkeys(expand_weights)} if batched else {}
-    dense = {d: index.with_config(example_discount=d).dense_scores_batch(qvecs)
-             for d in dict.fromkeys(example_discounts)} if batched else {}
+    dense = {(d, t): index.with_config(example_discount=d, example_top=t).dense_scores_batch(qvecs)
+             for d in dict.fromkeys(example_discounts) for t in dict.fromkeys(example_tops)} if batched else {}
     table = []
     for w in dict.fromkeys(expand_weights):
         for d in dict.fromkeys(example_discounts):
-            for a in dict.fromkeys(alphas):
-                variant = index.with_config(fusion="weighted", alpha=a, expand_weight=w, example_discount=d)
-                m = summarise(gold_ranks(variant, queries, "hybrid", qvecs, pos, bm25_rows=bm25.get(w),
-                                         dense_rows=dense.get(d)))
-                table.append({"alpha": a, "expand_weight": w, "example_discount": d, "recall@10": m["recall@10"],
-                              "mrr@10": m["mrr@10"]})
+            for t in dict.fromkeys(example_tops):
+                for a in dict.fromkeys(alphas):
+                    variant = index.with_config(fusion="weighted", alpha=a, expand_weight=w, example_discount=d,
+                                                example_top=t)
+                    m = summarise(gold_ranks(variant, queries, "hybrid", qvecs, pos, bm25_rows=bm25.get(w),
+                                             dense_rows=dense.get((d, t))))
+                    table.append({"alpha": a, "expand_weight": w, "example_discount": d, "example_top": t,
+                                  "recall@10": m["recall@10"], "mrr@10": m["mrr@10"]})
     best = max(table, key=lambda r: (r["recall@10"], r["mrr@10"]))   # max keeps the first of equal keys
-    return {"alpha": best["alpha"], "expand_weight": best["expand_weight"],
-            "example_discount": best["example_discount"], "recall@10": best["recall@10"],
+    return {**{key: best[key] for key in SCORING_KEYS}, "recall@10": best["recall@10"],
             "mrr@10": best["mrr@10"], "grid": table, "n": len(queries)}
 
 
@@ -302,6 +306,7 @@ def run_evaluation(queries: Queries, catalog: pl.DataFrame, embedder: Any, *, qu
                    config: IndexConfig | None = None, legacy: bool = True, examples: Queries | None = None,
                    expand_weights: tuple[float, ...] = EXPAND_WEIGHT_GRID,
                    example_discounts: tuple[float, ...] = EXAMPLE_DISCOUNT_GRID,
+                   example_tops: tuple[int, ...] = EXAMPLE_TOP_GRID,
                    progress=lambda msg: None) -> dict[str, Any]:
     """Run the protocols (see the module docstring) and return a JSON-able report.
 
@@ -310,8 +315,9 @@ def run_evaluation(queries: Queries, catalog: pl.DataFrame, embedder: Any, *, qu
     ``test_from``. With no pool (no years, or no year before ``test_from``) only ``catalogue_only`` runs, on all
     rows with the default ``alpha``, and the report says why ``with_examples`` was left out.
 
-    ``with_examples`` chooses ``alpha``, ``expand_weight`` (from ``expand_weights``) and ``example_discount`` (from
-    ``example_discounts``) together on the dev year (:func:`tune_scoring`); one value fixes a parameter.
+    ``with_examples`` chooses ``alpha``, ``expand_weight`` (from ``expand_weights``), ``example_discount`` (from
+    ``example_discounts``) and ``example_top`` (from ``example_tops``) together on the dev year
+    (:func:`tune_scoring`); one value fixes a parameter.
     ``catalogue_only`` tunes ``alpha`` alone (its index has no example vectors).
 
     ``embedder`` embeds the catalogue documents (never cached: the build time is real); ``query_embedder`` (e.g. a
@@ -326,7 +332,8 @@ def run_evaluation(queries: Queries, catalog: pl.DataFrame, embedder: Any, *, qu
                               "distinct_texts": len(set(queries.texts)), "embedder": embedder.name,
                               "config": {"fusion": config.fusion, "rrf_k": config.rrf_k,
                                          "expand_weight": config.expand_weight,
-                                         "example_discount": config.example_discount, "k1": config.k1,
+                                         "example_discount": config.example_discount,
+                                         "example_top": config.example_top, "k1": config.k1,
                                          "b": config.b}}
     if queries.invalid:
         report["invalid_rows"] = invalid_summary(queries)
@@ -402,15 +409,14 @@ def run_evaluation(queries: Queries, catalog: pl.DataFrame, embedder: Any, *, qu
             # tuning: index with the pool's examples before dev, the pool's queries of dev
             dev_idx = build(_corpus_with_examples(catalog, pool, earlier, max_examples, legacy)[0],
                             f"examples < {dev}", query_embedder)
-            progress(f"tuning alpha, expand_weight and example_discount on {dev}")
+            progress(f"tuning alpha, expand_weight, example_discount and example_top on {dev}")
             tuning = tune_scoring(dev_idx, pool.subset(pool_years == dev), ALPHA_GRID, expand_weights,
-                                  example_discounts)
+                                  example_discounts, example_tops)
             out["tuning"] = {"index_examples": f"years < {dev}", "queries": f"year {dev}", **tuning}
         else:
-            tuning = {"alpha": config.alpha, "expand_weight": config.expand_weight,
-                      "example_discount": config.example_discount}
+            tuning = {key: getattr(config, key) for key in SCORING_KEYS}
             out["tuning"] = {"queries": "none (the examples need two years to tune on): the defaults", **tuning}
-        chosen = {key: tuning[key] for key in ("alpha", "expand_weight", "example_discount")}
+        chosen = {key: tuning[key] for key in SCORING_KEYS}
         # final: index with every pool row as an example, queries of the test side
         corpus, ex, n_legacy = _corpus_with_examples(catalog, pool, np.ones(len(pool), dtype=bool), max_examples,
                                                      legacy)
@@ -483,7 +489,7 @@ def format_report(report: dict[str, Any]) -> str:
         extra = (f"; {idx['examples']} examples of {idx['classes_with_examples']} classes, "
                  f"{idx['legacy_classes_added']} legacy classes" if "examples" in idx else "")
         tuning = part["tuning"]
-        chosen = "".join(f" {key}={tuning[key]}" for key in ("expand_weight", "example_discount") if key in tuning)
+        chosen = "".join(f" {key}={tuning[key]}" for key in SCORING_KEYS[1:] if key in tuning)
         lines.append(f"\n{name}: alpha={tuning['alpha']}{chosen} (tuned on {tuning['queries']}); index "
                      f"{idx['documents']} docs / {idx['vectors']} vectors built in {idx['total_s']} s{extra}")
         if name == "with_examples" and "grid" in tuning:
@@ -503,19 +509,20 @@ def format_report(report: dict[str, Any]) -> str:
 
 
 def format_tuning_grid(tuning: dict[str, Any]) -> list[str]:
-    """The dev-year grid of :func:`tune_scoring` as lines: per (expand_weight, example_discount) the best alpha and
-    its hybrid recall@10 / mrr@10 (the full grid is in the JSON report)."""
-    cells: dict[tuple[float, float], dict[str, Any]] = {}
+    """The dev-year grid of :func:`tune_scoring` as lines: per (expand_weight, example_discount, example_top) the
+    best alpha and its hybrid recall@10 / mrr@10 (the full grid is in the JSON report)."""
+    cells: dict[tuple[float, float, int], dict[str, Any]] = {}
     for row in tuning["grid"]:
-        key = (row["expand_weight"], row["example_discount"])
+        key = (row["expand_weight"], row["example_discount"], row.get("example_top", 1))
         if key not in cells or (row["recall@10"], row["mrr@10"]) > (cells[key]["recall@10"], cells[key]["mrr@10"]):
             cells[key] = row
     lines = [f"dev-year grid ({tuning['queries']}, {tuning['n']} queries; hybrid, best alpha per cell):",
-             f"{'expand_weight':>14}{'discount':>10}{'alpha':>7}{'R@10':>8}{'MRR@10':>8}"]
-    for (w, d), row in cells.items():
-        mark = "  <- chosen" if (w, d, row["alpha"]) == (tuning["expand_weight"], tuning["example_discount"],
-                                                         tuning["alpha"]) else ""
-        lines.append(f"{w:>14.2f}{d:>10.2f}{row['alpha']:>7.1f}{row['recall@10']:>8.3f}{row['mrr@10']:>8.3f}{mark}")
+             f"{'expand_weight':>14}{'discount':>10}{'top':>5}{'alpha':>7}{'R@10':>8}{'MRR@10':>8}"]
+    picked = tuple(tuning.get(key, 1) for key in ("expand_weight", "example_discount", "example_top", "alpha"))
+    for (w, d, t), row in cells.items():
+        mark = "  <- chosen" if (w, d, t, row["alpha"]) == picked else ""
+        lines.append(f"{w:>14.2f}{d:>10.2f}{t:>5d}{row['alpha']:>7.1f}{row['recall@10']:>8.3f}"
+                     f"{row['mrr@10']:>8.3f}{mark}")
     return lines
 
 

@@ -232,6 +232,32 @@ def test_bad_config_is_refused():
         IndexConfig(fusion="max")
     with pytest.raises(SearchError):
         IndexConfig(alpha=1.5)
+    with pytest.raises(SearchError, match="example_top"):
+        IndexConfig(example_top=0)
+
+
+@pytest.mark.parametrize("top", [1, 2, 3, 5])
+def test_example_top_averages_the_best_example_cosines(hash_embedder, top):
+    # documents with 0, 1, 2 and 6 examples (two identical: a tie counts twice); the dense score is the own
+    # text's cosine or the mean of the `top` best example cosines less the discount, whichever is higher
+    from assets.search.corpus import _frame
+
+    examples = [[], ["tortillas de maíz"], ["tortillería", "molino de nixtamal"],
+                ["tortillas", "tortillas", "masa", "tortillas de harina", "pan", "comal"]]
+    corpus = _frame([{"doc_id": f"d{i}", "doc_type": "scian_class", "ref": f"r{i}", "source": "t",
+                      "title": f"clase {i}", "body": "", "examples": ex} for i, ex in enumerate(examples)])
+    for kind in ("exact", "hnsw"):
+        idx = SearchIndex.build(corpus, hash_embedder, IndexConfig(vector_index=kind, example_top=top,
+                                                                   example_discount=0.1, depth=4))
+        qvec = idx.embed_queries(["tortillas"])[0]
+        got = idx.dense_scores(qvec)
+        for i in range(len(examples)):
+            sims = idx.vectors[idx.owners == i] @ qvec
+            want = float(sims[0])
+            if len(sims) > 1:
+                want = max(want, float(np.sort(sims[1:])[::-1][:top].mean()) - 0.1)
+            assert got[i] == pytest.approx(want, abs=1e-5), (kind, i)
+        assert np.all(got <= 1.0 + 1e-6)
 
 
 def test_benchmark_reports_build_and_latency(hash_embedder):
