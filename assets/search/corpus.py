@@ -153,6 +153,12 @@ def _names_sentence(names: tuple[str, ...]) -> str:
 _NAMES_RE = re.compile(r" ?Nombres comunes: [^.]*\.")
 
 
+def names_sentence_of(body: str | None) -> str:
+    """The ``Nombres comunes: ...`` sentence of a class document's body ('' when it has none)."""
+    m = _NAMES_RE.search(body or "")
+    return m.group(0).strip() if m else ""
+
+
 def with_everyday_names(corpus: pl.DataFrame, leave_out: set[str] = frozenset()) -> pl.DataFrame:
     """``corpus`` with each SCIAN class's ``Nombres comunes`` sentence written again from
     :func:`assets.search.everyday.everyday_names` without the names sharing a word with ``leave_out`` (folded

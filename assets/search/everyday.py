@@ -150,6 +150,14 @@ def base_words(word: str) -> tuple[str, ...]:
     return tuple(w for w in dict.fromkeys(out) if w != word and len(w) >= 3)
 
 
+def shop_words(query: str) -> list[str]:
+    """The query's shop names: folded words with the *-ería* suffix (mueblería, pescadería, zapaterías). Spanish
+    names a shop after what it sells with it; where the catalogue has a retail class of that thing (sector 46,
+    "Comercio al por menor de muebles"), that is the establishment meant, not the factory that makes it (where it
+    has none, as for tortillería, panadería or herrería, the shop is the workshop and nothing changes)."""
+    return [w for w in tokens(query) if any(w.endswith(sfx) and len(w) >= n for sfx, n in _SUFFIXES[:2])]
+
+
 def met_by(name: str, stems: set[str]) -> bool:
     """Whether every content word of ``name`` meets ``stems`` (a document's stems) exactly, as a word-family
     expansion (:func:`assets.search.text.stems_meet`) or through one of its :func:`base_words`: the rules already

@@ -21,11 +21,15 @@ from typing import Any
 
 import numpy as np
 
+from assets.search.corpus import names_sentence_of
 from assets.search.engine import Hit, SearchIndex, validate_query
+from assets.search.everyday import base_words, shop_words
+from assets.search.text import analyse
 from assets.search.understanding import ParsedQuery, QueryParser
 from assets.search.wording import fmt_value
 
 MAX_STRUCTURED = 5     # matching facts ranked ahead of the free ranking
+RETAIL_SECTOR = "46"   # SCIAN "Comercio al por menor": the classes a shop name (-ería) means when one carries its word
 TYPE_ORDER = ("fact", "place", "document", "section", "scian_class", "table", "mart", "synthetic")
 
 
@@ -75,6 +79,11 @@ class SiteSearch:
         self._facts = np.flatnonzero(self._types == "fact")
         self._place_pos = {self._refs[i]: int(i) for i in np.flatnonzero(self._types == "place")}
         self._classes = self._types == "scian_class"
+        # the retail classes' names: title and everyday names (not the notes or the register's examples, which
+        # name much more: "Comercio al por menor de otros alimentos" lists pan and tortillas among its goods)
+        self._retail = {int(i): set(analyse(f"{self._titles[i]} {names_sentence_of(self._bodies[i])}"))
+                        for i in np.flatnonzero(self._classes & np.array(
+                            [r.startswith(RETAIL_SECTOR) for r in self._refs], dtype=bool))}
         self._place_or_fact = np.isin(self._types, ["place", "fact"])
         self._fact_sectors = set(self._sector[self._facts].tolist())
         # base_year of a change fact is in its id (<sector>:<geo>:<y0>-<y1>:<metric>)
@@ -169,6 +178,7 @@ class SiteSearch:
         if understand and not (parsed.places or parsed.figure or parsed.profile):
             # no place, no figure: an activity or a topic; facts and place profiles only after everything else
             ranked = np.where(self._place_or_fact, final - 1e6, final).astype(np.float32)
+            ranked = self._shops_first(query, ranked)
         top = self.index_top(ranked, bm25, mode, need)
         taken = set(first)
         order = first + [int(i) for i in top if int(i) not in taken]
@@ -183,6 +193,17 @@ class SiteSearch:
         groups = {t: groups[t] for t in sorted(groups, key=lambda t: (TYPE_ORDER.index(t) if t in TYPE_ORDER
                                                                       else 99, t))}
         return SiteResult(query, mode, parsed, hits, answer, len([i for i in order if i in taken]), groups)
+
+    def _shops_first(self, query: str, ranked: np.ndarray) -> np.ndarray:
+        """A shop name (``mueblería``): the retail classes that carry its word or base word ahead of the rest,
+        in their own order (see :func:`assets.search.everyday.shop_words`)."""
+        for word in shop_words(query) if self._retail else ():
+            stems = {s for w in (word, *base_words(word)) for s in analyse(w)}
+            shops = [i for i, own in self._retail.items() if stems & own]
+            if shops:
+                ranked = ranked.copy()
+                ranked[shops] += 1e3
+        return ranked
 
     @staticmethod
     def index_top(final: np.ndarray, bm25: np.ndarray, mode: str, n: int) -> np.ndarray:

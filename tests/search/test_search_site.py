@@ -272,3 +272,26 @@ def test_example_discount_ranks_a_document_by_its_own_text(site):
     sims = index.vectors[rows] @ qvec
     discounted = index.with_config(example_discount=0.1).dense_scores(qvec)[i]
     assert discounted == pytest.approx(max(float(sims[0]), float(sims[1:].max()) - 0.1), abs=1e-6)
+
+
+def test_a_shop_name_means_the_retail_class_that_carries_its_word(hash_embedder):
+    from assets.search.site import SiteSearch
+
+    catalog = pl.DataFrame({"code": ["337120", "466111", "311830", "461190", "463310", "316211"], "title": [
+        "Fabricación de muebles, excepto cocinas integrales, muebles modulares de baño y muebles de oficina",
+        "Comercio al por menor de muebles para el hogar", "Elaboración de tortillas de maíz y molienda de nixtamal",
+        "Comercio al por menor de otros alimentos", "Comercio al por menor de calzado",
+        "Fabricación de calzado con corte de piel y cuero"]})
+    # a register example names a tortillería under the retail class: examples say nothing of what a shop is
+    docs = C.scian_documents(catalog, with_ciiu=False, examples={"461190": ["TORTILLERIA LA GUADALUPANA"]})
+    site = SiteSearch(SearchIndex.build(docs, hash_embedder, IndexConfig()))
+
+    def refs(q, understand=True):
+        return [h.ref for h in site.search(q, "bm25", 6, understand=understand).hits]
+
+    assert refs("mueblería", understand=False)[0] == "337120"     # "muebles" three times in the factory's title
+    assert refs("mueblería")[:2] == ["466111", "337120"]
+    assert refs("mueblerías de la colonia")[0] == "466111"
+    assert refs("tortillería") == refs("tortillería", understand=False)   # no retail class is named after tortillas
+    assert refs("zapatería")[0] == "463310"                              # its everyday name (Nombres comunes)
+    assert refs("muebles") == refs("muebles", understand=False)          # not a shop name
