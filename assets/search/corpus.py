@@ -238,6 +238,19 @@ GLOSSARY: dict[str, str] = {
     "rejected": "rechazados", "records": "registros", "catalogue": "catálogo", "agreement": "acuerdo concordancia",
     "answers": "respuestas", "majority": "mayoría", "vote": "voto", "language": "lenguaje",
     "location": "ubicación", "locations": "ubicaciones", "profile": "perfil", "workload": "carga de trabajo",
+    # the other words that recur in the descriptions (by frequency), so a visitor's Spanish word meets them too
+    "code": "código", "codes": "códigos", "version": "versión", "versions": "versiones", "status": "estado estatus",
+    "area": "área superficie", "coder": "codificador", "coders": "codificadores", "human": "humano humanos",
+    "source": "fuente origen", "label": "etiqueta", "labelled": "etiquetado", "reason": "motivo razón",
+    "answer": "respuesta", "answered": "respondió", "rules": "reglas", "file": "archivo", "record": "registro",
+    "register": "registro padrón", "decision": "decisión", "decisions": "decisiones", "statistics": "estadísticas",
+    "geography": "geografía", "beds": "camas capacidad", "prompt": "instrucción", "confidence": "confianza",
+    "validation": "validación", "audit": "auditoría", "mask": "máscara", "batch": "lote", "text": "texto",
+    "example": "ejemplo", "approved": "aprobado aprobados", "failed": "fallido fallidos", "workbench": "mesa de trabajo",
+    "reviewed": "revisado revisados", "threshold": "umbral", "precision": "precisión", "sample": "muestra",
+    "image": "imagen", "polygon": "polígono", "pixels": "píxeles", "hierarchy": "jerarquía clasificación",
+    "clustering": "agrupación agrupamiento", "clustered": "agrupado agrupados", "names": "nombres",
+    "named": "nombrado", "descriptions": "descripciones", "year": "año", "rows": "filas registros",
 }
 
 

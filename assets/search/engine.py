@@ -19,6 +19,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from dataclasses import asdict, dataclass, field, replace
@@ -557,11 +558,22 @@ class SearchIndex:
                 "config": asdict(self.config)}
 
 
+COLUMNS_MARK = " Columnas: "     # where a table or mart document lists its columns (assets.search.corpus)
+_COLUMN_NAME = re.compile(r"(?:^|; )([A-Za-z_][A-Za-z0-9_]*)(?=: |; |\.?$)")
+
+
 def keyword_texts(corpus: pl.DataFrame) -> list[str]:
-    """What BM25 sees per document: title, body and the example descriptions."""
+    """What BM25 sees per document: title, body and the example descriptions. A table or mart keeps the names of
+    its columns but not their (English) descriptions: a page of column notes would otherwise weigh its Spanish
+    terms down against a one-line class title (BM25's length normalisation), while the dense vector and the
+    page keep the whole text."""
     out = []
-    for title, body, examples in corpus.select("title", "body", "examples").iter_rows():
-        out.append(" ".join([title or "", body or "", *(examples or [])]))
+    for doc_type, title, body, examples in corpus.select("doc_type", "title", "body", "examples").iter_rows():
+        body = body or ""
+        if doc_type in ("table", "mart") and COLUMNS_MARK in body:
+            head, cols = body.split(COLUMNS_MARK, 1)
+            body = head + COLUMNS_MARK + " ".join(_COLUMN_NAME.findall(cols))
+        out.append(" ".join([title or "", body, *(examples or [])]))
     return out
 
 

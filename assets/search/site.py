@@ -130,6 +130,9 @@ class SiteSearch:
         years = self._year[cand]
         if parsed.years:
             want = np.isin(years, parsed.years) | np.isin(base, parsed.years)
+            both = np.isin(years, parsed.years) & np.isin(base, parsed.years)
+            if both.any():      # "entre 2013 y 2018": the change over exactly that period
+                want = both
             if want.any():
                 cand, years, base = cand[want], years[want], base[want]
         else:
@@ -175,8 +178,10 @@ class SiteSearch:
         final, bm25, dense = self.index.scores(query, mode)
         need = k + len(first)
         ranked = final
-        if understand and not (parsed.places or parsed.figure or parsed.profile):
-            # no place, no figure: an activity or a topic; facts and place profiles only after everything else
+        if understand and not (parsed.places or parsed.figure):
+            # no place, no figure: an activity or a topic (a profile word with no place named, "albergues",
+            # "migración de mujeres", asks about the subject, not about one place): facts and place profiles only
+            # after everything else
             ranked = np.where(self._place_or_fact, final - 1e6, final).astype(np.float32)
             ranked = self._shops_first(query, ranked)
         top = self.index_top(ranked, bm25, mode, need)

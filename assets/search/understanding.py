@@ -52,6 +52,10 @@ MEASURES: dict[str, tuple[str, ...]] = {
     "share_state": ("participacion estatal", "del total estatal", "porcentaje estatal", "peso en el estado"),
     "price_index": ("indice de precios", "precios productor", "inflacion"),
 }
+# a share asked in other words ("participación de Reynosa en el empleo estatal"): the scope from these words, else
+# from the place (a municipality's share is of its state, a state's of the country)
+SHARE_WORDS = ("participacion", "porcentaje", "proporcion", "peso", "aporta", "aportacion", "contribucion")
+SHARE_SCOPE = {"share_national": ("nacional", "pais", "nacion"), "share_state": ("estatal", "estado", "entidad")}
 GROWTH_WORDS = ("crecimiento", "crecio", "crece", "crecieron", "variacion", "cambio", "cambiado", "aumento",
                 "aumentado", "disminuyo", "bajo", "subio", "evolucion")
 # metrics of gold.industry_facts each measure may mean, best first
@@ -138,8 +142,15 @@ class ParsedQuery:
 
     @property
     def metrics(self) -> list[str]:
-        """gold.industry_facts metrics the measures may mean (best first; changes when growth was asked)."""
+        """gold.industry_facts metrics the measures may mean (best first; changes when growth was asked). A share
+        with another measure is the share of that measure first ("participación ... en el empleo" ->
+        share_state_employment)."""
         out: list[str] = []
+        for share in (m for m in self.measures if m.startswith("share_")):
+            for base in self.measures:
+                metric = f"{share}_{base}"
+                if metric in MEASURE_METRICS[share] and metric not in out:
+                    out.append(GROWTH_METRICS.get(metric, metric) if self.growth else metric)
         for m in self.measures:
             for metric in MEASURE_METRICS.get(m, ()):
                 if self.growth:
@@ -290,6 +301,17 @@ class QueryParser:
             for p, _ in chosen:
                 if p not in q.places:
                     q.places.append(p)
+        # a share in other words: its scope from the query's words, else from the place named
+        if not any(m.startswith("share_") for m in q.measures):
+            at = [i for i, w in enumerate(words) if w in SHARE_WORDS]
+            if at:
+                free = [w for w, u in zip(words, used) if not u]   # "Estado de México" is a place, not a scope
+                scope = next((m for m, ws in SHARE_SCOPE.items() if any(w in ws for w in free)), None)
+                if scope is None:
+                    scope = "share_state" if any(p.level == "municipality" for p in q.places) else "share_national"
+                q.measures.insert(0, scope)
+                for i in at:
+                    used[i] = True
         # a state named only to locate a municipality in it is not a place of its own
         munis = {p.cve_geo[:2] for p in q.places if p.level == "municipality"}
         if munis:

@@ -16,7 +16,7 @@ from assets.search.site import sector_of_class
 from assets.search.site_eval import SiteQueriesError, evaluate_site, format_site_report, read_site_queries
 from assets.search.text import VocabExpander, analyse, stems_meet
 from assets.search.wording import fact_sentence, fmt_value
-from tests.search.conftest import FACTS
+from tests.search.conftest import FACTS, _fact
 
 DEV_SET = Path(__file__).resolve().parents[2] / "assets" / "search" / "site_queries_dev.json"
 
@@ -174,6 +174,16 @@ def test_parser_places_years_measures_sectors(parser):
     q = parser.parse("cuánto ganan los trabajadores de la manufactura en Tamaulipas")
     assert q.metrics[0] == "remuneration" and "employment" not in q.metrics
     assert parser.parse("tortillería").places == [] and not parser.parse("tortillería").figure
+    # a share in other words: the scope from the words, else from the place; the share of the measure named first
+    q = parser.parse("participación de Reynosa en el empleo estatal de la manufactura")
+    assert q.metrics[0] == "share_state_employment" and q.sectors == ["31-33"] and q.figure
+    assert parser.parse("participación de Tamaulipas en el empleo manufacturero nacional").metrics[0] == \
+        "share_national_employment"
+    assert parser.parse("peso de la manufactura de Reynosa").metrics[:2] == ["share_state_employment",
+                                                                             "share_state_value_added"]
+    assert parser.parse("porcentaje de Tamaulipas en el valor agregado").metrics[0] == "share_national_value_added"
+    assert parser.parse("cuánto creció la participación de Reynosa en el empleo").metrics[0] == \
+        "share_state_employment_change"
 
 
 # ---------------------------------------------------------------- lookup and answer card
@@ -193,6 +203,44 @@ def test_figure_question_puts_the_fact_first_with_an_answer_card(site):
     # a confidential figure is answered as confidential, never invented
     res = site.search("activos fijos de la minería en Tamaulipas", "hybrid", 3)
     assert res.answer["value"] is None and res.answer["value_text"] == "confidencial"
+
+
+def test_two_years_ask_for_the_change_over_exactly_that_period(site_corpus, hash_embedder, parser):
+    from assets.search.site import SiteSearch
+
+    facts = pl.concat([FACTS, pl.DataFrame([
+        _fact("31-33", "Industrias manufactureras", "28", "Tamaulipas", "state", 2023, "employment_growth", 8.1, "%",
+              "Variación porcentual: personal ocupado total", base=2018),
+        _fact("31-33", "Industrias manufactureras", "28", "Tamaulipas", "state", 2013, "employment_growth", 3.2, "%",
+              "Variación porcentual: personal ocupado total", base=2008)])], how="vertical_relaxed")
+    corpus = C.combine(site_corpus.filter(pl.col("doc_type") != "fact"),
+                       C.fact_documents(facts, state_names={"28": "Tamaulipas"}))
+    site = SiteSearch(SearchIndex.build(corpus, hash_embedder, IndexConfig()), parser)
+    for years, want in (("entre 2013 y 2018", "2013-2018"), ("de 2018 a 2023", "2018-2023"),
+                        ("entre 2008 y 2013", "2008-2013")):
+        res = site.search(f"cuánto creció el empleo de la manufactura en Tamaulipas {years}", "hybrid", 3)
+        assert res.hits[0].doc_id == f"fact:31-33:28:{want}:employment_growth", years
+
+
+def test_a_profile_word_with_no_place_asks_about_the_subject(site):
+    # the place profiles list their shelters and migration indicator; "albergues" alone asks for the shelters'
+    # table, not for the profile of whichever place has most of them
+    res = site.search("albergues", "hybrid", 3)
+    assert res.hits[0].doc_type not in ("place", "fact")
+    assert "table:silver.migrant_shelters" in [h.doc_id for h in res.hits]
+    assert site.search("albergues en Reynosa", "hybrid", 3).hits[0].doc_id == "place:28032"
+
+
+def test_bm25_reads_a_tables_column_names_not_its_column_notes():
+    from assets.search.engine import keyword_texts
+
+    docs = C.registry_documents()
+    text = keyword_texts(docs.filter(pl.col("ref") == "silver.migrant_shelters"))[0]
+    assert "albergues" in text and "capacity" in text and "cve_geo" in text
+    assert "Capacity in beds" not in text and "Columnas:" in text
+    full = docs.filter(pl.col("ref") == "silver.migrant_shelters")["body"][0]
+    assert "Capacity in beds" in full      # the page and the dense vector keep the notes
+    assert "codificadores" in C.spanish_terms("Codes that human coders returned")
 
 
 def test_no_card_without_a_sector(site):
@@ -255,8 +303,9 @@ def test_evaluate_site_metrics(site, tmp_path):
     assert ("NOT met" in text.splitlines()[-3]) == (not keyword["met"])
 
 
-def test_dev_set_is_judged_and_large_enough():
-    queries = read_site_queries(DEV_SET)
+@pytest.mark.parametrize("path", [DEV_SET, DEV_SET.with_name("site_queries_check.json")])
+def test_dev_set_is_judged_and_large_enough(path):
+    queries = read_site_queries(path)
     kinds = [q.kind for q in queries]
     assert len(queries) >= 60 and {"activity", "figure", "topic"} == set(kinds)
     assert all(kinds.count(k) >= 15 for k in ("activity", "figure", "topic"))
