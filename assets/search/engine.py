@@ -54,6 +54,7 @@ class IndexConfig:
     expand_weight: float = 0.6  # BM25 weight of a query stem's word-family expansions (0 = exact stems only)
     example_discount: float = 0.2  # subtracted from an example vector's cosine (the document's own text counts more)
     example_top: int = 1        # a document's example score: the mean of its example_top best example cosines
+    example_prior: float = 0.0  # hybrid: + this x z(log(1 + examples)), a class-frequency prior (register coding)
     k1: float = 1.2
     b: float = 0.75
     exact_max_vectors: int = 20_000       # auto: exact numpy up to this many vectors, then binary
@@ -73,6 +74,8 @@ class IndexConfig:
             raise SearchError(f"rescore must be >= 1, got {self.rescore}")
         if not 0.0 <= self.example_discount <= 1.0:
             raise SearchError(f"example_discount must be in [0, 1], got {self.example_discount}")
+        if not 0.0 <= self.example_prior <= 2.0:
+            raise SearchError(f"example_prior must be in [0, 2], got {self.example_prior}")
         if not 1 <= self.example_top <= 50:
             raise SearchError(f"example_top must be in 1..50, got {self.example_top}")
         if not 0.0 <= self.expand_weight <= 1.0:
@@ -272,6 +275,11 @@ class SearchIndex:
         self._ends = np.append(self._starts[1:], len(owners)).astype(np.int64) if len(owners) else self._starts
         self._is_example = np.ones(len(owners), dtype=np.float32)   # every vector but a document's first
         self._is_example[self._starts] = 0.0
+        # the example prior: z-score of log(1 + a document's examples) over the corpus (zeros when none has any)
+        n_examples = np.log1p((self._ends - self._starts - 1).astype(np.float64)) if len(owners) else np.zeros(self._n)
+        spread = float(n_examples.std()) if self._n else 0.0
+        self._prior = ((n_examples - n_examples.mean()) / spread if spread > 0 else np.zeros(self._n)
+                       ).astype(np.float32)
         self._ids = corpus["doc_id"].to_list()
         self._types = corpus["doc_type"].to_list()
         self._refs = corpus["ref"].to_list()
@@ -506,7 +514,12 @@ class SearchIndex:
              ) -> np.ndarray:
         c = self.config
         if c.fusion == "weighted":
-            return (c.alpha * _z(bm25) + (1.0 - c.alpha) * _z(dense, dense_stats)).astype(np.float32)
+            out = c.alpha * _z(bm25) + (1.0 - c.alpha) * _z(dense, dense_stats)
+            if c.example_prior:
+                # how often the labelled data used a class: the prior a register query carries, not a scale of
+                # the dense score (the site leaves it at 0: a fact or a table has no examples to count)
+                out = out + c.example_prior * self._prior
+            return out.astype(np.float32)
         out = np.zeros(self._n, dtype=np.float64)
         for scores, keyword in ((bm25, True), (dense, False)):
             if scores.max() <= scores.min():   # a retriever with no signal (e.g. no known word) adds nothing

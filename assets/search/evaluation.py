@@ -10,7 +10,8 @@ class with that code. Two protocols:
                     (BM25 text and extra vectors); evaluation is on the years from ``test_from`` on, which the index
                     never saw; codes of those years that SCIAN 2018 lacks (SCIAN 2007/2013 classes such as
                     221110) get a document named by the title delivered with the labels. ``alpha``, the
-                    word-family ``expand_weight``, the ``example_discount`` and ``example_top`` are chosen together (a small
+                    word-family ``expand_weight``, the ``example_discount``, ``example_top`` and ``example_prior`` are chosen
+                    together (a small
                     grid, :func:`tune_scoring`) with an index of the years before ``dev_year`` on ``dev_year``'s
                     queries, never on the evaluated years (the IndexConfig defaults of the last two were chosen on
                     the site dev set, another corpus). ``eval_unseen_texts`` repeats the evaluation on the queries
@@ -53,7 +54,8 @@ ALPHA_GRID = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 1.0)
 EXPAND_WEIGHT_GRID = (0.0, 0.3, 0.6)
 EXAMPLE_DISCOUNT_GRID = (0.0, 0.1, 0.2)
 EXAMPLE_TOP_GRID = (1, 3, 5)
-SCORING_KEYS = ("alpha", "expand_weight", "example_discount", "example_top")
+EXAMPLE_PRIOR_GRID = (0.0, 0.1, 0.2, 0.4)
+SCORING_KEYS = ("alpha", "expand_weight", "example_discount", "example_top", "example_prior")
 
 
 class EvaluationError(ValueError):
@@ -256,22 +258,24 @@ def tune_alpha(index: SearchIndex, queries: Queries, grid: tuple[float, ...] = A
     """The BM25 weight of the weighted fusion that maximises recall@10 (then mrr@10) on ``queries`` (the index's
     expansion weight and example discount kept)."""
     c = index.config
-    return tune_scoring(index, queries, grid, (c.expand_weight,), (c.example_discount,), (c.example_top,))
+    return tune_scoring(index, queries, grid, (c.expand_weight,), (c.example_discount,), (c.example_top,),
+                        (c.example_prior,))
 
 
 def tune_scoring(index: SearchIndex, queries: Queries, alphas: tuple[float, ...] = ALPHA_GRID,
                  expand_weights: tuple[float, ...] = EXPAND_WEIGHT_GRID,
                  example_discounts: tuple[float, ...] = EXAMPLE_DISCOUNT_GRID,
-                 example_tops: tuple[int, ...] = EXAMPLE_TOP_GRID) -> dict[str, Any]:
-    """The (alpha, expand_weight, example_discount, example_top) of the weighted fusion that maximise recall@10
-    (then mrr@10) of hybrid on ``queries``; on a tie the earliest in grid order (expand_weight, then
-    example_discount, then example_top, then alpha, each in the order given).
+                 example_tops: tuple[int, ...] = EXAMPLE_TOP_GRID,
+                 example_priors: tuple[float, ...] = EXAMPLE_PRIOR_GRID) -> dict[str, Any]:
+    """The (alpha, expand_weight, example_discount, example_top, example_prior) of the weighted fusion that maximise
+    recall@10 (then mrr@10) of hybrid on ``queries``; on a tie the earliest in grid order (expand_weight, then
+    example_discount, then example_top, then example_prior, then alpha, each in the order given).
 
-    All four are query-time parameters (:meth:`SearchIndex.with_config` of the same index: nothing is rebuilt or
+    All five are query-time parameters (:meth:`SearchIndex.with_config` of the same index: nothing is rebuilt or
     re-embedded): the queries are embedded once, BM25 is scored once per expansion weight and, with an exact vector
     index, the dense scores once per (example discount, example_top); each grid point only fuses and ranks.
     """
-    if not alphas or not expand_weights or not example_discounts or not example_tops:
+    if not all((alphas, expand_weights, example_discounts, example_tops, example_priors)):
         raise EvaluationError("every tuning grid needs at least one value")
     uniq, pos = _unique_positions(queries)
     qvecs = index.embed_queries(uniq)
@@ -284,13 +288,14 @@ def tune_scoring(index: SearchIndex, queries: Queries, alphas: tuple[float, ...]
     for w in dict.fromkeys(expand_weights):
         for d in dict.fromkeys(example_discounts):
             for t in dict.fromkeys(example_tops):
-                for a in dict.fromkeys(alphas):
-                    variant = index.with_config(fusion="weighted", alpha=a, expand_weight=w, example_discount=d,
-                                                example_top=t)
-                    m = summarise(gold_ranks(variant, queries, "hybrid", qvecs, pos, bm25_rows=bm25.get(w),
-                                             dense_rows=dense.get((d, t))))
-                    table.append({"alpha": a, "expand_weight": w, "example_discount": d, "example_top": t,
-                                  "recall@10": m["recall@10"], "mrr@10": m["mrr@10"]})
+                for p in dict.fromkeys(example_priors):
+                    for a in dict.fromkeys(alphas):
+                        variant = index.with_config(fusion="weighted", alpha=a, expand_weight=w, example_discount=d,
+                                                    example_top=t, example_prior=p)
+                        m = summarise(gold_ranks(variant, queries, "hybrid", qvecs, pos, bm25_rows=bm25.get(w),
+                                                 dense_rows=dense.get((d, t))))
+                        table.append({"alpha": a, "expand_weight": w, "example_discount": d, "example_top": t,
+                                      "example_prior": p, "recall@10": m["recall@10"], "mrr@10": m["mrr@10"]})
     best = max(table, key=lambda r: (r["recall@10"], r["mrr@10"]))   # max keeps the first of equal keys
     return {**{key: best[key] for key in SCORING_KEYS}, "recall@10": best["recall@10"],
             "mrr@10": best["mrr@10"], "grid": table, "n": len(queries)}
@@ -307,6 +312,7 @@ def run_evaluation(queries: Queries, catalog: pl.DataFrame, embedder: Any, *, qu
                    expand_weights: tuple[float, ...] = EXPAND_WEIGHT_GRID,
                    example_discounts: tuple[float, ...] = EXAMPLE_DISCOUNT_GRID,
                    example_tops: tuple[int, ...] = EXAMPLE_TOP_GRID,
+                   example_priors: tuple[float, ...] = EXAMPLE_PRIOR_GRID,
                    progress=lambda msg: None) -> dict[str, Any]:
     """Run the protocols (see the module docstring) and return a JSON-able report.
 
@@ -316,8 +322,8 @@ def run_evaluation(queries: Queries, catalog: pl.DataFrame, embedder: Any, *, qu
     rows with the default ``alpha``, and the report says why ``with_examples`` was left out.
 
     ``with_examples`` chooses ``alpha``, ``expand_weight`` (from ``expand_weights``), ``example_discount`` (from
-    ``example_discounts``) and ``example_top`` (from ``example_tops``) together on the dev year
-    (:func:`tune_scoring`); one value fixes a parameter.
+    ``example_discounts``), ``example_top`` (from ``example_tops``) and ``example_prior`` (from
+    ``example_priors``) together on the dev year (:func:`tune_scoring`); one value fixes a parameter.
     ``catalogue_only`` tunes ``alpha`` alone (its index has no example vectors).
 
     ``embedder`` embeds the catalogue documents (never cached: the build time is real); ``query_embedder`` (e.g. a
@@ -333,7 +339,8 @@ def run_evaluation(queries: Queries, catalog: pl.DataFrame, embedder: Any, *, qu
                               "config": {"fusion": config.fusion, "rrf_k": config.rrf_k,
                                          "expand_weight": config.expand_weight,
                                          "example_discount": config.example_discount,
-                                         "example_top": config.example_top, "k1": config.k1,
+                                         "example_top": config.example_top,
+                                         "example_prior": config.example_prior, "k1": config.k1,
                                          "b": config.b}}
     if queries.invalid:
         report["invalid_rows"] = invalid_summary(queries)
@@ -409,9 +416,9 @@ def run_evaluation(queries: Queries, catalog: pl.DataFrame, embedder: Any, *, qu
             # tuning: index with the pool's examples before dev, the pool's queries of dev
             dev_idx = build(_corpus_with_examples(catalog, pool, earlier, max_examples, legacy)[0],
                             f"examples < {dev}", query_embedder)
-            progress(f"tuning alpha, expand_weight, example_discount and example_top on {dev}")
+            progress(f"tuning {', '.join(SCORING_KEYS)} on {dev}")
             tuning = tune_scoring(dev_idx, pool.subset(pool_years == dev), ALPHA_GRID, expand_weights,
-                                  example_discounts, example_tops)
+                                  example_discounts, example_tops, example_priors)
             out["tuning"] = {"index_examples": f"years < {dev}", "queries": f"year {dev}", **tuning}
         else:
             tuning = {key: getattr(config, key) for key in SCORING_KEYS}
@@ -508,20 +515,25 @@ def format_report(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def format_tuning_grid(tuning: dict[str, Any]) -> list[str]:
-    """The dev-year grid of :func:`tune_scoring` as lines: per (expand_weight, example_discount, example_top) the
-    best alpha and its hybrid recall@10 / mrr@10 (the full grid is in the JSON report)."""
-    cells: dict[tuple[float, float, int], dict[str, Any]] = {}
+def format_tuning_grid(tuning: dict[str, Any], best: int = 12) -> list[str]:
+    """The dev-year grid of :func:`tune_scoring` as lines: the ``best`` cells (expand_weight, example_discount,
+    example_top, example_prior; each with its best alpha) by hybrid recall@10 then mrr@10, and the chosen one (the
+    full grid is in the JSON report)."""
+    keys = SCORING_KEYS[1:]
+    cells: dict[tuple, dict[str, Any]] = {}
     for row in tuning["grid"]:
-        key = (row["expand_weight"], row["example_discount"], row.get("example_top", 1))
+        key = tuple(row.get(k, 1 if k == "example_top" else 0.0) for k in keys)
         if key not in cells or (row["recall@10"], row["mrr@10"]) > (cells[key]["recall@10"], cells[key]["mrr@10"]):
             cells[key] = row
-    lines = [f"dev-year grid ({tuning['queries']}, {tuning['n']} queries; hybrid, best alpha per cell):",
-             f"{'expand_weight':>14}{'discount':>10}{'top':>5}{'alpha':>7}{'R@10':>8}{'MRR@10':>8}"]
-    picked = tuple(tuning.get(key, 1) for key in ("expand_weight", "example_discount", "example_top", "alpha"))
-    for (w, d, t), row in cells.items():
-        mark = "  <- chosen" if (w, d, t, row["alpha"]) == picked else ""
-        lines.append(f"{w:>14.2f}{d:>10.2f}{t:>5d}{row['alpha']:>7.1f}{row['recall@10']:>8.3f}"
+    picked = tuple(tuning.get(k) for k in keys)
+    ranked = sorted(cells.items(), key=lambda kv: (-kv[1]["recall@10"], -kv[1]["mrr@10"]))
+    shown = ranked[:best] + [kv for kv in ranked[best:] if kv[0] == picked]
+    lines = [f"dev-year grid ({tuning['queries']}, {tuning['n']} queries; hybrid, best alpha per cell; "
+             f"{len(shown)} of {len(cells)} cells, best first):",
+             f"{'expand_weight':>14}{'discount':>10}{'top':>5}{'prior':>7}{'alpha':>7}{'R@10':>8}{'MRR@10':>8}"]
+    for (w, d, t, p), row in shown:
+        mark = "  <- chosen" if (w, d, t, p) == picked and row["alpha"] == tuning["alpha"] else ""
+        lines.append(f"{w:>14.2f}{d:>10.2f}{t:>5d}{p:>7.2f}{row['alpha']:>7.1f}{row['recall@10']:>8.3f}"
                      f"{row['mrr@10']:>8.3f}{mark}")
     return lines
 

@@ -199,6 +199,9 @@ def _examples_file(option: str, queries, queries_path: str, test_from: int) -> s
 @click.option("--example-discounts", default=None, metavar="D[,D...]",
               help="with_examples: example-vector discounts tried on the dev year with alpha "
                    "(default 0,0.1,0.2; one value fixes it).")
+@click.option("--example-priors", default=None, metavar="P[,P...]",
+              help="with_examples: weights of the class-frequency prior (z-scored log(1 + examples)) added to the "
+                   "hybrid score, tried on the dev year with alpha (default 0,0.1,0.2,0.4; one value fixes it).")
 @click.option("--example-tops", default=None, metavar="T[,T...]",
               help="with_examples: how many of a class's best example cosines its dense score averages, tried on "
                    "the dev year with alpha (default 1,3,5; one value fixes it).")
@@ -214,7 +217,7 @@ def evaluate(queries_path: str | None, site_queries_path: str | None, tune: bool
              text_col: str, code_col: str,
              year_col: str, title_col: str, legacy_classes: bool,
              catalog_path: str | None, protocol: str, test_from: int, examples_path: str, dev_year: int | None,
-             expand_weights: str | None, example_discounts: str | None, example_tops: str | None, latency_sample: int, limit: int | None,
+             expand_weights: str | None, example_discounts: str | None, example_tops: str | None, example_priors: str | None, latency_sample: int, limit: int | None,
              backend: str | None, cache_dir: str | None, no_cache: bool, as_json: bool) -> None:
     """Recall@1/10, MRR@10, nDCG@10 and p50/p95 latency of bm25, dense and hybrid on labelled queries (--queries),
     or success@3 and MRR@10 per kind on judged site queries (--site-queries)."""
@@ -222,8 +225,9 @@ def evaluate(queries_path: str | None, site_queries_path: str | None, tune: bool
 
     import numpy as np
 
-    from assets.search.evaluation import (EXAMPLE_DISCOUNT_GRID, EXAMPLE_TOP_GRID, EXPAND_WEIGHT_GRID, CachedEmbedder,
-                                          EvaluationError, load_catalog, read_queries, run_evaluation)
+    from assets.search.evaluation import (EXAMPLE_DISCOUNT_GRID, EXAMPLE_PRIOR_GRID, EXAMPLE_TOP_GRID,
+                                          EXPAND_WEIGHT_GRID, CachedEmbedder, EvaluationError, load_catalog,
+                                          read_queries, run_evaluation)
 
     if bool(queries_path) == bool(site_queries_path):
         raise click.UsageError("give one of --queries (labelled CSV) or --site-queries (judged JSON)")
@@ -233,7 +237,8 @@ def evaluate(queries_path: str | None, site_queries_path: str | None, tune: bool
 
     grids = {"expand_weights": _grid("--expand-weights", expand_weights, EXPAND_WEIGHT_GRID),
              "example_discounts": _grid("--example-discounts", example_discounts, EXAMPLE_DISCOUNT_GRID),
-             "example_tops": _int_grid("--example-tops", example_tops, EXAMPLE_TOP_GRID)}
+             "example_tops": _int_grid("--example-tops", example_tops, EXAMPLE_TOP_GRID),
+             "example_priors": _grid("--example-priors", example_priors, EXAMPLE_PRIOR_GRID, 2.0)}
     progress = _progress(False)
     try:
         queries = read_queries(queries_path, text_col, code_col, year_col or None, title_col or None)
@@ -269,16 +274,16 @@ def evaluate(queries_path: str | None, site_queries_path: str | None, tune: bool
     click.echo(format_report(report))
 
 
-def _grid(option: str, value: str | None, default: tuple[float, ...]) -> tuple[float, ...]:
-    """A comma-separated list of values in [0, 1] (``default`` when not given)."""
+def _grid(option: str, value: str | None, default: tuple[float, ...], top: float = 1.0) -> tuple[float, ...]:
+    """A comma-separated list of values in [0, ``top``] (``default`` when not given)."""
     if value is None:
         return default
     try:
         grid = tuple(float(v) for v in value.split(","))
     except ValueError:
         raise click.BadParameter(f"{value!r} is not a comma-separated list of numbers", param_hint=option) from None
-    if not all(0.0 <= v <= 1.0 for v in grid):
-        raise click.BadParameter(f"every value must be in [0, 1], got {value!r}", param_hint=option)
+    if not all(0.0 <= v <= top for v in grid):
+        raise click.BadParameter(f"every value must be in [0, {top:g}], got {value!r}", param_hint=option)
     return grid
 
 

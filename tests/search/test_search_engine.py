@@ -234,6 +234,29 @@ def test_bad_config_is_refused():
         IndexConfig(alpha=1.5)
     with pytest.raises(SearchError, match="example_top"):
         IndexConfig(example_top=0)
+    with pytest.raises(SearchError, match="example_prior"):
+        IndexConfig(example_prior=-0.1)
+
+
+def test_example_prior_adds_the_z_scored_example_count_to_hybrid_only(hash_embedder):
+    from assets.search.corpus import _frame
+
+    counts = [0, 1, 3, 7]
+    corpus = _frame([{"doc_id": f"d{i}", "doc_type": "scian_class", "ref": f"r{i}", "source": "t",
+                      "title": "clase", "body": "", "examples": [f"ejemplo {i} {j}" for j in range(n)]}
+                     for i, n in enumerate(counts)])
+    plain = SearchIndex.build(corpus, hash_embedder, IndexConfig())
+    prior = plain.with_config(example_prior=0.5)
+    bm25, dense = plain.bm25_scores("clase"), plain.dense_scores(plain.embed_queries(["clase"])[0])
+    v = np.log1p(np.array(counts, dtype=np.float64))
+    np.testing.assert_allclose(prior.fuse(bm25, dense) - plain.fuse(bm25, dense), 0.5 * (v - v.mean()) / v.std(),
+                               atol=1e-5)
+    assert [h.doc_id for h in prior.search("clase", "dense", 4)] == [h.doc_id for h in plain.search("clase", "dense", 4)]
+    # no document with examples: no prior at all
+    single = SearchIndex.build(corpus.with_columns(pl.Series("examples", [[]] * 4, dtype=pl.List(pl.Utf8))),
+                               hash_embedder, IndexConfig(example_prior=0.5))
+    np.testing.assert_array_equal(single.fuse(bm25[:4], dense[:4]), single.with_config(example_prior=0.0).fuse(
+        bm25[:4], dense[:4]))
 
 
 @pytest.mark.parametrize("top", [1, 2, 3, 5])

@@ -177,10 +177,10 @@ def test_tune_scoring_grid_equals_rebuilt_indexes_and_picks_its_best(small_catal
     q = Queries(["panaderia de piezas", "tortilleria", "cromado de piezas", "abarroteria", "carbon"],
                 ["311812", "311812", "332810", "461110", "212110"], [2013] * 5, "mem")
     index = SearchIndex.build(corpus, hash_embedder, IndexConfig())
-    alphas, weights, discounts, tops = (0.0, 0.5, 1.0), (0.0, 0.6), (0.0, 0.3), (1, 2)
-    t = tune_scoring(index, q, alphas, weights, discounts, tops)
-    assert len(t["grid"]) == 24 and t["n"] == 5
-    keys = ("alpha", "expand_weight", "example_discount", "example_top")
+    alphas, weights, discounts, tops, priors = (0.0, 0.5, 1.0), (0.0, 0.6), (0.0, 0.3), (1, 2), (0.0, 0.5)
+    t = tune_scoring(index, q, alphas, weights, discounts, tops, priors)
+    assert len(t["grid"]) == 48 and t["n"] == 5
+    keys = ("alpha", "expand_weight", "example_discount", "example_top", "example_prior")
     for row in t["grid"]:   # every grid point scored as an index built with those values would score it
         m = _rebuilt_ranks(corpus, hash_embedder, q, **{k: row[k] for k in keys})
         assert (row["recall@10"], row["mrr@10"]) == (m["recall@10"], m["mrr@10"]), row
@@ -200,25 +200,26 @@ def test_tune_scoring_prefers_the_discount_the_dev_queries_ask_for(small_catalog
     index = SearchIndex.build(corpus, hash_embedder, IndexConfig())
     right = Queries(["mineria de carbon"], ["212110"], [2013], "mem")
     wrong = Queries(["mineria de carbon"], ["332810"], [2013], "mem")
-    assert tune_scoring(index, right, (0.0,), (0.0,), (0.0, 0.5), (1,))["example_discount"] == 0.5
-    assert tune_scoring(index, wrong, (0.0,), (0.0,), (0.0, 0.5), (1,))["example_discount"] == 0.0
+    assert tune_scoring(index, right, (0.0,), (0.0,), (0.0, 0.5), (1,), (0.0,))["example_discount"] == 0.5
+    assert tune_scoring(index, wrong, (0.0,), (0.0,), (0.0, 0.5), (1,), (0.0,))["example_discount"] == 0.0
     # "abarroteria" meets "abarrotes" only through its word family: the expansion is chosen (BM25 only: alpha 1)
     family = Queries(["abarroteria"], ["461110"], [2013], "mem")
-    assert tune_scoring(index, family, (1.0,), (0.0, 0.6), (0.0,), (1,))["expand_weight"] == 0.6
+    assert tune_scoring(index, family, (1.0,), (0.0, 0.6), (0.0,), (1,), (0.0,))["expand_weight"] == 0.6
     with pytest.raises(EvaluationError, match="at least one value"):
         tune_scoring(index, right, (0.0,), (), (0.0,))
 
 
 def test_with_examples_chooses_on_the_dev_year_only(small_catalog, hash_embedder):
     q = _queries()
-    grids = {"expand_weights": (0.0, 0.6), "example_discounts": (0.0, 0.2), "example_tops": (1, 3)}
+    grids = {"expand_weights": (0.0, 0.6), "example_discounts": (0.0, 0.2), "example_tops": (1, 3),
+             "example_priors": (0.0, 0.2)}
     report = run_evaluation(q, small_catalog, hash_embedder, test_from=2012, latency_sample=0,
                             protocols=("with_examples",), **grids)
     ex = report["with_examples"]
     assert ex["tuning"]["queries"] == "year 2011" and ex["tuning"]["n"] == 3   # the 2011 rows only
-    assert len(ex["tuning"]["grid"]) == 2 * 2 * 2 * 10
+    assert len(ex["tuning"]["grid"]) == 2 * 2 * 2 * 2 * 10
     assert ex["index"]["scoring"] == {k: ex["tuning"][k] for k in (
-        "alpha", "expand_weight", "example_discount", "example_top")}
+        "alpha", "expand_weight", "example_discount", "example_top", "example_prior")}
     # rewriting every evaluated row (years >= 2012) changes the evaluation, never the choice
     test = np.array([y >= 2012 for y in q.years])
     other = Queries([t if not m else "PANADERIA" for t, m in zip(q.texts, test)],
@@ -230,9 +231,9 @@ def test_with_examples_chooses_on_the_dev_year_only(small_catalog, hash_embedder
     # one value per grid fixes the parameter
     fixed = run_evaluation(q, small_catalog, hash_embedder, test_from=2012, latency_sample=0,
                            protocols=("with_examples",), expand_weights=(0.3,), example_discounts=(0.1,),
-                           example_tops=(3,))
-    assert {(r["expand_weight"], r["example_discount"], r["example_top"])
-            for r in fixed["with_examples"]["tuning"]["grid"]} == {(0.3, 0.1, 3)}
+                           example_tops=(3,), example_priors=(0.2,))
+    assert {(r["expand_weight"], r["example_discount"], r["example_top"], r["example_prior"])
+            for r in fixed["with_examples"]["tuning"]["grid"]} == {(0.3, 0.1, 3, 0.2)}
 
 
 def test_cli_evaluate_prints_the_dev_year_choice_and_takes_fixed_grids(tmp_path, small_catalog_csv):
@@ -249,7 +250,12 @@ def test_cli_evaluate_prints_the_dev_year_choice_and_takes_fixed_grids(tmp_path,
     text = CliRunner().invoke(cli, args)
     assert text.exit_code == 0, text.output
     assert "dev-year grid (year 2011, 3 queries" in text.stdout and "<- chosen" in text.stdout
-    assert len([line for line in text.stdout.splitlines() if line.strip().startswith(("0.00", "0.30", "0.60"))]) == 27
+    # the best 12 of the 3 x 3 x 3 x 4 cells, best first (the chosen one among them)
+    assert "12 of 108 cells" in text.stdout
+    assert len([line for line in text.stdout.splitlines() if line.strip().startswith(("0.00", "0.30", "0.60"))]) == 12
+    rows = [line.split() for line in text.stdout.splitlines() if line.strip().startswith(("0.00", "0.30", "0.60"))]
+    assert [(float(r[5]), float(r[6])) for r in rows] == sorted(((float(r[5]), float(r[6])) for r in rows),
+                                                               reverse=True)
     out = CliRunner().invoke(cli, [*args, "--expand-weights", "0.6", "--example-discounts", "0,0.2",
                                    "--example-tops", "3", "--json"])
     assert out.exit_code == 0, out.output
@@ -260,3 +266,5 @@ def test_cli_evaluate_prints_the_dev_year_choice_and_takes_fixed_grids(tmp_path,
     assert bad.exit_code == 2 and "must be in [0, 1]" in bad.output
     bad = CliRunner().invoke(cli, [*args, "--example-tops", "0,3"])
     assert bad.exit_code == 2 and "must be in 1..50" in bad.output
+    bad = CliRunner().invoke(cli, [*args, "--example-priors", "0,2.5"])
+    assert bad.exit_code == 2 and "must be in [0, 2]" in bad.output
