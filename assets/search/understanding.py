@@ -255,6 +255,17 @@ class QueryParser:
             entries.append((place, priority))
 
     # ------------------------------------------------------------ parsing
+    @staticmethod
+    def _place_cue(words: list[str], i: int, q: "ParsedQuery") -> bool:
+        """Whether the one-word name at ``i`` that is also a common word ("Casas", "Mina", "Ocampo") is said as a
+        place: after "en", or after "de"/"del" in a question about a figure or a place ("población de Mina");
+        "constructora de casas" is about houses."""
+        before = words[i - 1] if i > 0 else ""
+        if before == "en":
+            return True
+        return before in ("de", "del") and bool(q.measures or any(w in PROFILE_WORDS or w in FIGURE_CUES
+                                                                   for w in words))
+
     def parse(self, text: str) -> ParsedQuery:
         words = tokens(text)
         used = [False] * len(words)
@@ -284,7 +295,7 @@ class QueryParser:
                 key = tuple(words[i:i + n])
                 if key not in self._names or any(used[i:i + n]):
                     continue
-                if n == 1 and key[0] in self._common and not (i > 0 and words[i - 1] in ("en", "de", "del")):
+                if n == 1 and key[0] in self._common and not self._place_cue(words, i, q):
                     continue
                 candidates.append((i, i + n, self._names[key]))
                 used[i:i + n] = [True] * n

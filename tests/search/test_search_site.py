@@ -186,6 +186,21 @@ def test_parser_places_years_measures_sectors(parser):
         "share_state_employment_change"
 
 
+def test_a_municipality_named_like_a_common_word_needs_a_place_cue():
+    from assets.search.understanding import QueryParser, common_words
+    from tests.search.conftest import MUNICIPALITIES
+
+    casas = MUNICIPALITIES.head(1).with_columns(pl.lit("28008").alias("cve_geo"), pl.lit("008").alias(
+        "cve_municipio"), pl.lit("Casas").alias("municipality_name"), pl.lit("Casas").alias("seat_name"))
+    p = QueryParser(pl.concat([MUNICIPALITIES, casas]).iter_rows(named=True), {"23": "Construcción"},
+                    common_words(["Departamentos y casas amueblados", "Edificación de vivienda unifamiliar"]))
+    assert p.parse("constructora de casas").places == []          # houses, not the municipality
+    assert p.parse("venta de casas amuebladas").places == []
+    for q in ("población de Casas", "empleo en Casas", "cuántos habitantes viven en Casas",
+              "empleo de la construcción de Casas"):
+        assert [x.cve_geo for x in p.parse(q).places] == ["28008"], q
+
+
 # ---------------------------------------------------------------- lookup and answer card
 def test_figure_question_puts_the_fact_first_with_an_answer_card(site):
     res = site.search("cuántas personas trabajan en la manufactura de Tamaulipas en 2018", "hybrid", 5)
