@@ -10,11 +10,10 @@ class with that code. Two protocols:
                     (BM25 text and extra vectors); evaluation is on the years from ``test_from`` on, which the index
                     never saw; codes of those years that SCIAN 2018 lacks (SCIAN 2007/2013 classes such as
                     221110) get a document named by the title delivered with the labels. ``alpha``, the
-                    word-family ``expand_weight``, the ``example_discount``, ``example_top`` and ``example_prior`` are chosen
-                    together (a small
-                    grid, :func:`tune_scoring`) with an index of the years before ``dev_year`` on ``dev_year``'s
-                    queries, never on the evaluated years (the IndexConfig defaults of the last two were chosen on
-                    the site dev set, another corpus). ``eval_unseen_texts`` repeats the evaluation on the queries
+                    word-family ``expand_weight``, the ``example_discount``, ``example_top`` and the class-frequency
+                    ``example_prior`` are chosen together (a small grid, :func:`tune_scoring`) with an index of the
+                    years before ``dev_year`` on ``dev_year``'s queries, never on the evaluated years (the
+                    IndexConfig defaults were chosen on the site dev set, another corpus). ``eval_unseen_texts`` repeats the evaluation on the queries
                     whose normalised text is not one of the examples (registers repeat descriptions year after
                     year).
 

@@ -192,7 +192,8 @@ def _examples_file(option: str, queries, queries_path: str, test_from: int) -> s
                    "--queries is then evaluated. auto: the queries' own years before --test-from, or, when the "
                    "queries have none (a file of later years), the shared RETC register; none: no examples.")
 @click.option("--dev-year", default=None, type=int, help="Year on which with_examples chooses alpha, "
-              "expand_weight, example_discount, example_top and example_prior (default: the last year before --test-from).")
+              "expand_weight, example_discount, example_top and example_prior (default: the last year before "
+              "--test-from).")
 @click.option("--expand-weights", default=None, metavar="W[,W...]",
               help="with_examples: word-family expansion weights tried on the dev year with alpha "
                    "(default 0,0.3,0.6; one value fixes it).")
