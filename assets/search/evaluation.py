@@ -13,9 +13,9 @@ class with that code. Two protocols:
                     word-family ``expand_weight``, the ``example_discount``, ``example_top`` and the class-frequency
                     ``example_prior`` are chosen together (a small grid, :func:`tune_scoring`) with an index of the
                     years before ``dev_year`` on ``dev_year``'s queries, never on the evaluated years (the
-                    IndexConfig defaults were chosen on the site dev set, another corpus). ``eval_unseen_texts`` repeats the evaluation on the queries
-                    whose normalised text is not one of the examples (registers repeat descriptions year after
-                    year).
+                    IndexConfig defaults were chosen on the site dev set, another corpus). ``eval_unseen_texts``
+                    repeats the evaluation on the queries whose normalised text is not one of the examples
+                    (registers repeat descriptions year after year).
 
 With a separate ``examples`` file (e.g. a held-out file of later years, evaluated against the 2008-2019 register
 as examples) the examples and the tuning come from that file, split the same way by its own years, and every row

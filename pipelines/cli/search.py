@@ -218,7 +218,8 @@ def evaluate(queries_path: str | None, site_queries_path: str | None, tune: bool
              text_col: str, code_col: str,
              year_col: str, title_col: str, legacy_classes: bool,
              catalog_path: str | None, protocol: str, test_from: int, examples_path: str, dev_year: int | None,
-             expand_weights: str | None, example_discounts: str | None, example_tops: str | None, example_priors: str | None, latency_sample: int, limit: int | None,
+             expand_weights: str | None, example_discounts: str | None, example_tops: str | None,
+             example_priors: str | None, latency_sample: int, limit: int | None,
              backend: str | None, cache_dir: str | None, no_cache: bool, as_json: bool) -> None:
     """Recall@1/10, MRR@10, nDCG@10 and p50/p95 latency of bm25, dense and hybrid on labelled queries (--queries),
     or success@3 and MRR@10 per kind on judged site queries (--site-queries)."""
