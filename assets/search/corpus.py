@@ -262,6 +262,14 @@ def spanish_terms(text: str) -> str:
     return ("Términos: " + "; ".join(dict.fromkeys(found)) + ".") if found else ""
 
 
+def _spanish(key: str) -> str:
+    """A table's or mart's Spanish sentence (:mod:`assets.search.spanish`) and a space, or ''."""
+    from assets.search.spanish import description
+
+    text = description(key)
+    return f"{text} " if text else ""
+
+
 def registry_documents() -> pl.DataFrame:
     """One document per registered lakehouse table: its key, description and every column with its description."""
     from lakehouse import all_tables
@@ -272,7 +280,7 @@ def registry_documents() -> pl.DataFrame:
         cols = "; ".join(f"{c}: {docs[c]}" if docs.get(c) else c for c in spec.columns)
         rows.append({"doc_id": f"table:{spec.key}", "doc_type": "table", "ref": spec.key,
                      "title": f"Tabla {spec.key}", "source": "lakehouse_registry",
-                     "body": f"{spec.description} Dominio: {spec.domain or '-'}. "
+                     "body": f"{_spanish(spec.key)}{spec.description} Dominio: {spec.domain or '-'}. "
                              f"{spanish_terms(spec.description + ' ' + spec.name.replace('_', ' '))} "
                              f"Columnas: {cols}."})
     return _frame(rows)
@@ -301,7 +309,7 @@ def mart_documents(models_dir: str | Path | None) -> pl.DataFrame:
                 else str(c.get("name")) for c in model.get("columns") or [])
             rows.append({"doc_id": f"mart:marts.{name}", "doc_type": "mart", "ref": f"marts.{name}",
                          "title": f"Mart marts.{name}", "source": "dbt_project",
-                         "body": f"{desc} Modelo dbt ({path.parent.name}). "
+                         "body": f"{_spanish(f'marts.{name}')}{desc} Modelo dbt ({path.parent.name}). "
                                  f"{spanish_terms(desc + ' ' + name.replace('_', ' '))}"
                                  + (f" Columnas: {cols}." if cols else "")})
     return _frame(rows)

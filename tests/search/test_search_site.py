@@ -359,3 +359,15 @@ def test_a_shop_name_means_the_retail_class_that_carries_its_word(hash_embedder)
     assert refs("tortillería") == refs("tortillería", understand=False)   # no retail class is named after tortillas
     assert refs("zapatería")[0] == "463310"                              # its everyday name (Nombres comunes)
     assert refs("muebles") == refs("muebles", understand=False)          # not a shop name
+
+
+def test_every_table_and_mart_has_its_spanish_sentence_first():
+    from assets.search.spanish import DESCRIPTIONS
+    from lakehouse import all_tables
+
+    marts = C.mart_documents(Path(__file__).resolve().parents[2] / "dbt_project" / "models")
+    keys = {s.key for s in all_tables()} | set(marts["ref"].to_list())
+    assert keys == set(DESCRIPTIONS), (sorted(keys - set(DESCRIPTIONS)), sorted(set(DESCRIPTIONS) - keys))
+    docs = pl.concat([C.registry_documents(), marts])
+    for ref, body in docs.select("ref", "body").iter_rows():
+        assert body.startswith(DESCRIPTIONS[ref]), ref
