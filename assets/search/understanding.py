@@ -312,10 +312,13 @@ class QueryParser:
             for p, _ in chosen:
                 if p not in q.places:
                     q.places.append(p)
-        # a share in other words: its scope from the query's words, else from the place named
+        # a share in other words: its scope from the query's words, else from the place named; only with a place,
+        # a measure or a sector to be a share of ("participación ciudadana" is not a figure)
         if not any(m.startswith("share_") for m in q.measures):
             at = [i for i, w in enumerate(words) if w in SHARE_WORDS]
-            if at:
+            of_something = q.places or q.measures or any(
+                _phrase_matches(words, phrase) for phrase, _ in self._sector_phrases)
+            if at and of_something:
                 free = [w for w, u in zip(words, used) if not u]   # "Estado de México" is a place, not a scope
                 scope = next((m for m, ws in SHARE_SCOPE.items() if any(w in ws for w in free)), None)
                 if scope is None:

@@ -184,6 +184,8 @@ def test_parser_places_years_measures_sectors(parser):
     assert parser.parse("porcentaje de Tamaulipas en el valor agregado").metrics[0] == "share_national_value_added"
     assert parser.parse("cuánto creció la participación de Reynosa en el empleo").metrics[0] == \
         "share_state_employment_change"
+    q = parser.parse("participación ciudadana")      # nothing to be a share of: not a figure question
+    assert q.metrics == [] and not q.figure
 
 
 def test_a_municipality_named_like_a_common_word_needs_a_place_cue():
