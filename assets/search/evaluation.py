@@ -36,6 +36,7 @@ import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from itertools import product
 from pathlib import Path
 from typing import Any
 
@@ -284,17 +285,14 @@ def tune_scoring(index: SearchIndex, queries: Queries, alphas: tuple[float, ...]
     dense = {(d, t): index.with_config(example_discount=d, example_top=t).dense_scores_batch(qvecs)
              for d in dict.fromkeys(example_discounts) for t in dict.fromkeys(example_tops)} if batched else {}
     table = []
-    for w in dict.fromkeys(expand_weights):
-        for d in dict.fromkeys(example_discounts):
-            for t in dict.fromkeys(example_tops):
-                for p in dict.fromkeys(example_priors):
-                    for a in dict.fromkeys(alphas):
-                        variant = index.with_config(fusion="weighted", alpha=a, expand_weight=w, example_discount=d,
-                                                    example_top=t, example_prior=p)
-                        m = summarise(gold_ranks(variant, queries, "hybrid", qvecs, pos, bm25_rows=bm25.get(w),
-                                                 dense_rows=dense.get((d, t))))
-                        table.append({"alpha": a, "expand_weight": w, "example_discount": d, "example_top": t,
-                                      "example_prior": p, "recall@10": m["recall@10"], "mrr@10": m["mrr@10"]})
+    for w, d, t, p, a in product(*(dict.fromkeys(g) for g in (expand_weights, example_discounts, example_tops,
+                                                                example_priors, alphas))):
+        variant = index.with_config(fusion="weighted", alpha=a, expand_weight=w, example_discount=d, example_top=t,
+                                    example_prior=p)
+        m = summarise(gold_ranks(variant, queries, "hybrid", qvecs, pos, bm25_rows=bm25.get(w),
+                                 dense_rows=dense.get((d, t))))
+        table.append({"alpha": a, "expand_weight": w, "example_discount": d, "example_top": t, "example_prior": p,
+                      "recall@10": m["recall@10"], "mrr@10": m["mrr@10"]})
     best = max(table, key=lambda r: (r["recall@10"], r["mrr@10"]))   # max keeps the first of equal keys
     return {**{key: best[key] for key in SCORING_KEYS}, "recall@10": best["recall@10"],
             "mrr@10": best["mrr@10"], "grid": table, "n": len(queries)}
@@ -521,10 +519,10 @@ def format_tuning_grid(tuning: dict[str, Any], best: int = 12) -> list[str]:
     keys = SCORING_KEYS[1:]
     cells: dict[tuple, dict[str, Any]] = {}
     for row in tuning["grid"]:
-        key = tuple(row.get(k, 1 if k == "example_top" else 0.0) for k in keys)
+        key = tuple(row[k] for k in keys)
         if key not in cells or (row["recall@10"], row["mrr@10"]) > (cells[key]["recall@10"], cells[key]["mrr@10"]):
             cells[key] = row
-    picked = tuple(tuning.get(k) for k in keys)
+    picked = tuple(tuning[k] for k in keys)
     ranked = sorted(cells.items(), key=lambda kv: (-kv[1]["recall@10"], -kv[1]["mrr@10"]))
     shown = ranked[:best] + [kv for kv in ranked[best:] if kv[0] == picked]
     lines = [f"dev-year grid ({tuning['queries']}, {tuning['n']} queries; hybrid, best alpha per cell; "

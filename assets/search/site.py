@@ -83,7 +83,7 @@ class SiteSearch:
         # name much more: "Comercio al por menor de otros alimentos" lists pan and tortillas among its goods)
         self._retail = {int(i): set(analyse(f"{self._titles[i]} {names_sentence_of(self._bodies[i])}"))
                         for i in np.flatnonzero(self._classes & np.array(
-                            [r.startswith(RETAIL_SECTOR) for r in self._refs], dtype=bool))}
+                            [sector_of_class(r) == RETAIL_SECTOR for r in self._refs], dtype=bool))}
         self._place_or_fact = np.isin(self._types, ["place", "fact"])
         self._fact_sectors = set(self._sector[self._facts].tolist())
         # base_year of a change fact is in its id (<sector>:<geo>:<y0>-<y1>:<metric>)

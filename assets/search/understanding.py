@@ -312,20 +312,6 @@ class QueryParser:
             for p, _ in chosen:
                 if p not in q.places:
                     q.places.append(p)
-        # a share in other words: its scope from the query's words, else from the place named; only with a place,
-        # a measure or a sector to be a share of ("participación ciudadana" is not a figure)
-        if not any(m.startswith("share_") for m in q.measures):
-            at = [i for i, w in enumerate(words) if w in SHARE_WORDS]
-            of_something = q.places or q.measures or any(
-                _phrase_matches(words, phrase) for phrase, _ in self._sector_phrases)
-            if at and of_something:
-                free = [w for w, u in zip(words, used) if not u]   # "Estado de México" is a place, not a scope
-                scope = next((m for m, ws in SHARE_SCOPE.items() if any(w in ws for w in free)), None)
-                if scope is None:
-                    scope = "share_state" if any(p.level == "municipality" for p in q.places) else "share_national"
-                q.measures.insert(0, scope)
-                for i in at:
-                    used[i] = True
         # a state named only to locate a municipality in it is not a place of its own
         munis = {p.cve_geo[:2] for p in q.places if p.level == "municipality"}
         if munis:
@@ -338,6 +324,18 @@ class QueryParser:
                     if code not in q.sectors:
                         q.sectors.append(code)
                     used[s:e] = [True] * (e - s)
+        # a share in other words: its scope from the query's words, else from the place named; only with a place,
+        # a measure or a sector to be a share of ("participación ciudadana" is not a figure)
+        if not any(m.startswith("share_") for m in q.measures):
+            at = [i for i, w in enumerate(words) if w in SHARE_WORDS]
+            if at and (q.places or q.measures or q.sectors):
+                free = [w for w, u in zip(words, used) if not u]   # "Estado de México" is a place, not a scope
+                scope = next((m for m, ws in SHARE_SCOPE.items() if any(w in ws for w in free)), None)
+                if scope is None:
+                    scope = "share_state" if any(p.level == "municipality" for p in q.places) else "share_national"
+                q.measures.insert(0, scope)
+                for i in at:
+                    used[i] = True
         q.figure = bool(q.measures) or any(w in FIGURE_CUES for w in words)
         q.profile = any(w in PROFILE_WORDS for w in words)
         q.rest = " ".join(w for w, u in zip(words, used) if not u and w not in STOPWORDS and w not in FIGURE_CUES

@@ -237,10 +237,11 @@ def evaluate(queries_path: str | None, site_queries_path: str | None, tune: bool
         _evaluate_site(site_queries_path, tune, backend, cache_dir, no_cache, as_json, everyday_leave_out)
         return
 
-    grids = {"expand_weights": _grid("--expand-weights", expand_weights, EXPAND_WEIGHT_GRID),
-             "example_discounts": _grid("--example-discounts", example_discounts, EXAMPLE_DISCOUNT_GRID),
-             "example_tops": _int_grid("--example-tops", example_tops, EXAMPLE_TOP_GRID),
-             "example_priors": _grid("--example-priors", example_priors, EXAMPLE_PRIOR_GRID, 2.0)}
+    grids = {"expand_weights": _grid("--expand-weights", expand_weights, EXPAND_WEIGHT_GRID, "expand_weight"),
+             "example_discounts": _grid("--example-discounts", example_discounts, EXAMPLE_DISCOUNT_GRID,
+                                        "example_discount"),
+             "example_tops": _grid("--example-tops", example_tops, EXAMPLE_TOP_GRID, "example_top", int),
+             "example_priors": _grid("--example-priors", example_priors, EXAMPLE_PRIOR_GRID, "example_prior")}
     progress = _progress(False)
     try:
         queries = read_queries(queries_path, text_col, code_col, year_col or None, title_col or None)
@@ -276,30 +277,23 @@ def evaluate(queries_path: str | None, site_queries_path: str | None, tune: bool
     click.echo(format_report(report))
 
 
-def _grid(option: str, value: str | None, default: tuple[float, ...], top: float = 1.0) -> tuple[float, ...]:
-    """A comma-separated list of values in [0, ``top``] (``default`` when not given)."""
+def _grid(option: str, value: str | None, default: tuple, field: str, kind: type = float) -> tuple:
+    """A comma-separated list of values of the ``IndexConfig`` field ``field`` (``default`` when not given); each
+    value is checked by ``IndexConfig`` itself, so the bounds live in one place."""
+    from assets.search.engine import IndexConfig, SearchError
+
     if value is None:
         return default
     try:
-        grid = tuple(float(v) for v in value.split(","))
+        grid = tuple(kind(v) for v in value.split(","))
     except ValueError:
-        raise click.BadParameter(f"{value!r} is not a comma-separated list of numbers", param_hint=option) from None
-    if not all(0.0 <= v <= top for v in grid):
-        raise click.BadParameter(f"every value must be in [0, {top:g}], got {value!r}", param_hint=option)
-    return grid
-
-
-def _int_grid(option: str, value: str | None, default: tuple[int, ...]) -> tuple[int, ...]:
-    """A comma-separated list of whole numbers in 1..50 (``default`` when not given)."""
-    if value is None:
-        return default
-    try:
-        grid = tuple(int(v) for v in value.split(","))
-    except ValueError:
-        raise click.BadParameter(f"{value!r} is not a comma-separated list of whole numbers",
-                                 param_hint=option) from None
-    if not all(1 <= v <= 50 for v in grid):
-        raise click.BadParameter(f"every value must be in 1..50, got {value!r}", param_hint=option)
+        what = "whole numbers" if kind is int else "numbers"
+        raise click.BadParameter(f"{value!r} is not a comma-separated list of {what}", param_hint=option) from None
+    for v in grid:
+        try:
+            IndexConfig(**{field: v})
+        except SearchError as exc:
+            raise click.BadParameter(str(exc), param_hint=option) from None
     return grid
 
 
