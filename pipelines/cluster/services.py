@@ -99,6 +99,32 @@ def _as_postgres_user() -> list[str]:
     return ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
 
 
+def untraversable_for(path: Path, user: str) -> Path | None:
+    """The first directory above ``path`` that ``user`` may not enter (None when it can reach ``path``): a project
+    cloned into a 0700 directory (``/root``, ``mktemp -d``) hides the Postgres data directory from the
+    ``postgres`` user, and initdb then only says "Permission denied"."""
+    import grp
+    import pwd
+    import stat
+
+    try:
+        pw = pwd.getpwnam(user)
+    except KeyError:
+        return None
+    groups = {pw.pw_gid} | {g.gr_gid for g in grp.getgrall() if user in g.gr_mem}
+    for d in reversed(Path(path).resolve().parents):
+        st = d.stat()
+        if st.st_uid == pw.pw_uid:
+            ok = st.st_mode & stat.S_IXUSR
+        elif st.st_gid in groups:
+            ok = st.st_mode & stat.S_IXGRP
+        else:
+            ok = st.st_mode & stat.S_IXOTH
+        if not ok:
+            return d
+    return None
+
+
 @dataclass
 class Services:
     """The processes this launcher started, stopped in reverse order by :meth:`stop_all`."""
@@ -202,10 +228,18 @@ class Services:
             data_dir.mkdir(parents=True, exist_ok=True)
             if as_pg:
                 shutil.chown(data_dir, "postgres", "postgres")
+                blocked = untraversable_for(data_dir, "postgres")
+                if blocked is not None:
+                    raise ServiceError(f"Postgres: the postgres user cannot enter {blocked} (mode "
+                                       f"{blocked.stat().st_mode & 0o777:o}), so initdb cannot reach {data_dir}; "
+                                       f"put the project where others may traverse, or chmod o+x {blocked}")
             data_dir.chmod(0o700)
-            subprocess.run([*as_pg, _pg_tool("initdb"), "-D", str(data_dir), "-U", "postgres",
-                            "--auth-local=trust", "--auth-host=scram-sha-256", "-E", "UTF8"],
-                           check=True, capture_output=True, text=True)
+            init = subprocess.run([*as_pg, _pg_tool("initdb"), "-D", str(data_dir), "-U", "postgres",
+                                   "--auth-local=trust", "--auth-host=scram-sha-256", "-E", "UTF8"],
+                                  capture_output=True, text=True)
+            if init.returncode != 0:
+                raise ServiceError(f"Postgres initdb in {data_dir} failed (exit {init.returncode}): "
+                                   f"{(init.stderr or init.stdout).strip()[-2000:]}")
         sock_dir = data_dir / "socket"
         sock_dir.mkdir(exist_ok=True)
         if as_pg:
