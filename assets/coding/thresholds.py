@@ -6,8 +6,12 @@ the same model on the records it codes now: each decided record has the confiden
 whether its first code was the coder's. Manual records (below the threshold) are all in the queue, auto-coded
 ones only through the audit sample (``audit_rate`` of them), so each audited record stands for
 ``1 / audit_rate`` auto-coded records. Once there are ``min_decisions`` of them, ``reestimate`` chooses the
-lowest threshold whose (weighted) precision over the decisions reaches the target, with a 95 % interval, and
-a new version is recorded when they change; until then the fit's threshold holds.
+lowest threshold whose (weighted) precision over the decisions, less ``MARGIN_Z`` standard errors, reaches the
+target, with a 95 % interval, and a new version is recorded when they change; until then the fit's threshold
+holds. The margin is against the winner's curse: of the cuts of a few hundred decisions, the lowest that reaches
+0.95 is often one that got lucky. Replayed on the RETC time splits over 20 orders, the plain rule automated at
+mean precisions 0.922 / 0.920 / 0.942 (2014 / 2017 / 2019), half a standard error at 0.946 / 0.945 / 0.952 with
+mean calibration efficiencies 0.86 / 0.85 / 0.92 (chosen on those replays: 0.25 gave 0.939 / 0.935 / 0.945).
 
 The decisions are not pooled with the fit's held-out records: those come from the backtest periods (four
 years for SCIAN, about 10.7k records of the RETC register) and would outweigh a few hundred decisions, so the
@@ -30,8 +34,10 @@ if TYPE_CHECKING:
 
 
 def choose_threshold_weighted(confidence: np.ndarray, correct: np.ndarray, weight: np.ndarray, target: float,
-                              min_count: int = 10) -> float | None:
-    """``choose_threshold`` with a weight per record (ties kept together; ``min_count`` counts records)."""
+                              min_count: int = 10, margin_z: float = 0.0) -> float | None:
+    """``choose_threshold`` with a weight per record (ties kept together; ``min_count`` counts records): the
+    lowest threshold whose weighted precision, less ``margin_z`` standard errors (on the Kish effective sample
+    size; the binomial variance floored at 1e-4, so an all-correct run keeps a small margin), reaches ``target``."""
     conf = np.asarray(confidence, dtype=float)
     ok = np.asarray(correct, dtype=bool)
     w = np.asarray(weight, dtype=float)
@@ -42,8 +48,13 @@ def choose_threshold_weighted(confidence: np.ndarray, correct: np.ndarray, weigh
     hits = np.cumsum(w_sorted * ok_sorted)
     total = np.cumsum(w_sorted)
     n = np.arange(1, len(conf) + 1)
+    reach = hits >= target * total - 1e-12
+    if margin_z > 0:
+        p = hits / total
+        n_eff = total ** 2 / np.cumsum(w_sorted ** 2)
+        reach = p - margin_z * np.sqrt(np.maximum(p * (1 - p), 1e-4) / n_eff) >= target - 1e-12
     last_of_run = np.r_[c_sorted[1:] != c_sorted[:-1], True]
-    good = last_of_run & (hits >= target * total - 1e-12) & (n >= min_count)
+    good = last_of_run & reach & (n >= min_count)
     if not good.any():
         return None
     return float(c_sorted[int(np.flatnonzero(good).max())])
@@ -67,21 +78,23 @@ def weighted_precision(confidence: np.ndarray, correct: np.ndarray, weight: np.n
 
 
 MIN_DECISIONS = 200   # decisions on a model version before its threshold is re-estimated from them
+MARGIN_Z = 0.5        # standard errors the re-estimated precision keeps above the target (see the module notes)
 
 
-def reestimate(decisions: list[dict[str, Any]], target: float, audit_rate: float, min_count: int = 10
-               ) -> dict[str, Any]:
+def reestimate(decisions: list[dict[str, Any]], target: float, audit_rate: float, min_count: int = 10,
+               margin_z: float = MARGIN_Z) -> dict[str, Any]:
     """A threshold from coders' decisions on one model version's records.
 
     ``decisions``: one mapping per decided record with ``confidence`` (the model's), ``correct`` (its first
     code was the coder's) and ``reason`` (``audit``: weight ``1 / audit_rate``, or ``low_confidence``). Returns
-    the threshold, its expected precision with the 95 % interval, and how many records of each kind it rests on."""
+    the threshold (the lowest whose precision less ``margin_z`` standard errors reaches the target), its
+    expected precision with the 95 % interval, and how many records of each kind it rests on."""
     if not 0 < audit_rate <= 1:
         raise ValueError(f"audit_rate must be in (0, 1], got {audit_rate}")
     conf = np.array([float(d["confidence"]) for d in decisions], dtype=float)
     ok = np.array([bool(d["correct"]) for d in decisions], dtype=bool)
     w = np.array([1.0 / audit_rate if d.get("reason") == "audit" else 1.0 for d in decisions], dtype=float)
-    t = choose_threshold_weighted(conf, ok, w, target, min_count)
+    t = choose_threshold_weighted(conf, ok, w, target, min_count, margin_z)
     return {"threshold": t, "expected": weighted_precision(conf, ok, w, t),
             "n_reviews": int(sum(d.get("reason") != "audit" for d in decisions)),
             "n_audits": int(sum(d.get("reason") == "audit" for d in decisions))}

@@ -88,6 +88,26 @@ def test_weighted_threshold_and_reestimation_from_audits():
         reestimate(reviews, 0.95, 0.0)
 
 
+def test_the_margin_keeps_a_thin_sample_from_loosening_the_threshold():
+    # 19 right, then a wrong one: exactly the target on 20 records, which the plain rule takes
+    conf = np.linspace(0.99, 0.80, 20)
+    ok = np.r_[np.ones(19, dtype=bool), False]
+    assert choose_threshold_weighted(conf, ok, np.ones(20), 0.95, 1) == conf[-1]
+    # half a standard error below 0.95 on 20 records is 0.93: only the all-right run above it stays
+    assert choose_threshold_weighted(conf, ok, np.ones(20), 0.95, 1, margin_z=0.5) == conf[-2]
+    # on 400 records at 0.97 the margin (0.004) changes nothing
+    big = np.linspace(0.99, 0.5, 400)
+    right = np.arange(400) % 100 >= 3
+    assert choose_threshold_weighted(big, right, np.ones(400), 0.95, 1, margin_z=0.5) == \
+        choose_threshold_weighted(big, right, np.ones(400), 0.95, 1) == big[-1]
+    # heavy audit weights shrink the effective sample: the same 20 records as audits keep the margin
+    assert choose_threshold_weighted(conf, ok, np.full(20, 50.0), 0.95, 1, margin_z=0.5) == conf[-2]
+    # reestimate uses the margin by default; margin_z=0 is the plain rule
+    decided = [{"confidence": c, "correct": o, "reason": "low_confidence"} for c, o in zip(conf, ok)]
+    assert reestimate(decided, 0.95, 0.02, 1)["threshold"] == conf[-2]
+    assert reestimate(decided, 0.95, 0.02, 1, margin_z=0.0)["threshold"] == conf[-1]
+
+
 def test_threshold_versions_wait_for_enough_decisions_and_rest_on_them_alone():
     from datetime import datetime, timezone
     from types import SimpleNamespace
