@@ -28,7 +28,7 @@ from urllib.parse import urlparse
 
 import dagster as dg
 
-from pipelines.cluster.services import Services, ServiceError
+from pipelines.cluster.services import Services, ServiceError, postgres_data_dir
 from pipelines.settings import PROJECT_ROOT, Settings, SettingsError, load_settings, settings_environment
 
 WORKERS = {"w1": ("default",), "w2": ("default", "gpu")}
@@ -118,9 +118,10 @@ def run_cluster_demo(seed: int = 7) -> dict:
     workdir = PROJECT_ROOT / "data" / "cluster"
     env = settings_environment()
     bucket = urlparse(core.lakehouse_root).netloc
+    pg_data = postgres_data_dir(workdir / "postgres")
     with Services(workdir, env) as svc:
-        print(f"starting Postgres on {c.pg_host}:{c.pg_port} (data {workdir / 'postgres'})", flush=True)
-        svc.postgres(c.pg_port, c.pg_user, c.pg_password.reveal() or "", c.pg_db)
+        print(f"starting Postgres on {c.pg_host}:{c.pg_port} (data {pg_data})", flush=True)
+        svc.postgres(c.pg_port, c.pg_user, c.pg_password.reveal() or "", c.pg_db, data_dir=pg_data)
         broker = urlparse(c.broker_url)
         print(f"starting Redis on {broker.hostname}:{broker.port}", flush=True)
         svc.redis(broker.port or 6379)

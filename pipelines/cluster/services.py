@@ -17,6 +17,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -123,6 +124,21 @@ def untraversable_for(path: Path, user: str) -> Path | None:
         if not ok:
             return d
     return None
+
+
+def postgres_data_dir(preferred: Path) -> Path:
+    """``preferred``, unless Postgres must run as the ``postgres`` user (we are root) and that user cannot reach
+    it (a project under ``/root`` or a ``mktemp -d`` directory): then a directory named after it under the
+    system's temporary directory, which every user may traverse, so the demo runs from wherever it was cloned."""
+    preferred = Path(preferred)
+    if not _as_postgres_user() or untraversable_for(preferred, "postgres") is None:
+        return preferred
+    import hashlib
+
+    tag = hashlib.sha1(str(preferred.resolve()).encode()).hexdigest()[:12]
+    fallback = Path(tempfile.gettempdir()) / f"fmlake-postgres-{tag}"
+    # a temporary directory the postgres user cannot reach either: keep the preferred one (its error names it)
+    return fallback if untraversable_for(fallback, "postgres") is None else preferred
 
 
 @dataclass
