@@ -24,6 +24,18 @@ def install_extension(name: str) -> None:
         con.close()
 
 
+# The extensions dbt's profile loads (dbt_project/profiles.yml `extensions:`; a test keeps the two equal). dbt
+# runs `INSTALL` on each when it connects: one not yet in DuckDB's extension folder is fetched from the network,
+# so every dbt run first installs these from their packages.
+DBT_EXTENSIONS = ("delta", "httpfs")
+
+
+def install_dbt_extensions() -> None:
+    """Install the extensions dbt's profile loads (``DBT_EXTENSIONS``) from their packages, offline."""
+    for name in DBT_EXTENSIONS:
+        install_extension(name)
+
+
 def _literal(value: str) -> str:
     return "'" + str(value).replace("'", "''") + "'"
 

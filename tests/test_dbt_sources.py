@@ -95,3 +95,16 @@ def test_every_extension_the_dbt_profile_loads_is_a_core_dependency():
     core = {re.split(r"[=<>]", d)[0].strip().lower() for d in
             tomllib.loads((root / "pyproject.toml").read_text())["project"]["dependencies"]}
     assert extensions and {f"duckdb-extension-{e}" for e in extensions} <= core, (extensions, sorted(core))
+
+
+def test_dbt_loads_exactly_the_extensions_installed_offline_before_it_runs():
+    """dbt INSTALLs every extension its profile names when it connects; one not installed from its package
+    first is fetched from extensions.duckdb.org, which an offline site cannot reach."""
+    from pathlib import Path
+
+    from lakehouse.duck import DBT_EXTENSIONS
+
+    profiles = yaml.safe_load((Path(__file__).resolve().parents[1] / "dbt_project" / "profiles.yml").read_text())
+    for name, output in profiles["fm_lakehouse"]["outputs"].items():
+        assert tuple(output["extensions"]) == DBT_EXTENSIONS, name
+        assert output["settings"]["autoinstall_known_extensions"] is False, name

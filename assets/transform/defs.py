@@ -15,7 +15,7 @@ from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtC
 
 from assets.common import TABLE_METADATA_KEY, asset_key, markdown_preview
 from lakehouse.catalog import MARTS_DIR
-from lakehouse.duck import install_extension
+from lakehouse.duck import install_dbt_extensions
 from resources.dbt import dbt_project, dbt_vars, manifest_path
 from resources.duckdb import DuckDBCatalogResource
 from resources.lakehouse import LakehouseResource
@@ -84,8 +84,7 @@ def _dbt_assets():
                     settings=DagsterDbtTranslatorSettings(enable_asset_checks=True)))
     def dbt_marts(context: dg.AssetExecutionContext, dbt: DbtCliResource, lakehouse: LakehouseResource):
         """dbt staging views and marts (exported as Parquet under <root>/marts) with their dbt tests."""
-        install_extension("delta")  # offline: dbt's `INSTALL delta` then finds it in place
-        install_extension("httpfs")  # (an s3:// root: dbt reads the tables and writes the marts through it)
+        install_dbt_extensions()  # offline: dbt's `INSTALL delta` / `INSTALL httpfs` then find them in place
         _quiet_source_test_warnings()
         if not lakehouse.lakehouse.remote:
             Path(lakehouse.lakehouse.path(MARTS_DIR)).mkdir(parents=True, exist_ok=True)

@@ -204,22 +204,14 @@ def test_definitions_load_and_describe_every_asset(tmp_path):
 
 
 def test_dbt_mart_and_source_tests_pass_on_the_coded_sample(sample_lake, tmp_path):
-    import subprocess
-    import sys
-
     import duckdb
 
-    from tests.coding.conftest import REPO_ROOT
+    from tests.support.dbt import dbt_build
 
     resources, _, _ = sample_lake
     root = resources["lakehouse"].lakehouse.root
     resources["lakehouse"].lakehouse.local_dir("marts")
-    dbt = Path(sys.executable).parent / "dbt"
-    env = {**__import__("os").environ, "LAKEHOUSE_ROOT": root, "DBT_DUCKDB_PATH": str(tmp_path / "dbt.duckdb")}
-    proc = subprocess.run([str(dbt), "build", "--project-dir", "dbt_project", "--profiles-dir", "dbt_project",
-                           "--target-path", str(tmp_path / "target"), "--log-path", str(tmp_path / "logs"),
-                           "--select", "path:models/coding"], cwd=REPO_ROOT, env=env, capture_output=True,
-                          text=True, timeout=300)
+    proc = dbt_build(root, tmp_path, ["path:models/coding"])
     assert proc.returncode == 0, proc.stdout[-3000:]
     assert "ERROR=0" in proc.stdout and "PASS=" in proc.stdout
     mart = duckdb.sql(f"select * from '{root}/marts/mart_coding_workload.parquet' order by classification").pl()

@@ -1,8 +1,6 @@
 """dbt: the documents sources and mart build over a temporary lakehouse, and their tests can fail."""
 
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import polars as pl
@@ -13,23 +11,16 @@ from assets.documents.service import publish
 from lakehouse import Lakehouse
 from lakehouse.tables import documents as T
 from tests.documents.conftest import populate
+from tests.support.dbt import dbt_build as run_dbt_build
 
 pytestmark = pytest.mark.slow
-REPO = Path(__file__).resolve().parents[2]
 SELECT = ("mart_document_status source:gold.industry_facts source:gold.document_drafts "
           "source:gold.document_reviews source:gold.published_documents")
 
 
 def dbt_build(root: Path, tmp: Path) -> subprocess.CompletedProcess:
-    from lakehouse.duck import install_extension
-
-    install_extension("delta")
     (root / "marts").mkdir(parents=True, exist_ok=True)
-    env = dict(os.environ, LAKEHOUSE_ROOT=str(root), DBT_DUCKDB_PATH=str(tmp / "dbt.duckdb"))
-    dbt = Path(sys.executable).parent / "dbt"
-    return subprocess.run([str(dbt), "build", "--project-dir", "dbt_project", "--profiles-dir", "dbt_project",
-                           "--target-path", str(tmp / "target"), "--log-path", str(tmp / "logs"),
-                           "--select", SELECT], cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    return run_dbt_build(root, tmp, SELECT.split())
 
 
 def test_mart_document_status(tmp_path, sample_stats):

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import dagster as dg
@@ -131,19 +128,11 @@ def test_materialize_a_batch_then_rerun(tile_lake, tmp_path):
     assert sorted(lh.read(T.image_masks).get_column("mask_id")) == sorted(masks.get_column("mask_id"))
 
     # dbt: sources over these tables, the mart and its tests
-    from lakehouse.duck import install_extension
-
-    install_extension("delta")
     from lakehouse.catalog import MARTS_DIR
+    from tests.support.dbt import dbt_build
 
     lh.local_dir(MARTS_DIR)  # what the transform asset does before `dbt build`
-    root = Path(__file__).resolve().parents[2]
-    env = {**os.environ, "LAKEHOUSE_ROOT": lh.root, "DBT_DUCKDB_PATH": str(tmp_path / "dbt.duckdb")}
-    dbt = Path(sys.executable).parent / "dbt"
-    proc = subprocess.run([str(dbt), "build", "--project-dir", "dbt_project", "--profiles-dir", "dbt_project",
-                           "--target-path", str(tmp_path / "dbt-target"), "--select",
-                           "path:models/imagery", "path:tests/imagery"],
-                          cwd=root, env=env, capture_output=True, text=True, timeout=300)
+    proc = dbt_build(lh.root, tmp_path, ["path:models/imagery", "path:tests/imagery"])
     assert proc.returncode == 0, proc.stdout[-3000:]
     assert "PASS=" in proc.stdout and "ERROR=0" in proc.stdout
     mart = pl.read_parquet(Path(lh.root, MARTS_DIR, "mart_land_cover_by_tile.parquet"))
