@@ -120,8 +120,9 @@ def simulate_reestimation(y: Sequence[str | None], pred: Predictions, fit_thresh
                        "reason": "audit" if a else "low_confidence"}
                       for i, a, r in zip(idx, audited, reviewed) if a or r]
         if len(decisions) >= max(min_decisions, 1):   # the pipeline's rule: until then the fit's threshold holds
-            est = reestimate(decisions, target, audit_rate, min_count)
-            threshold, source, expected = est["threshold"], "review", est["expected"]
+            est = reestimate(decisions, target, audit_rate, min_count, current=threshold)
+            if not est["kept"]:
+                threshold, source, expected = est["threshold"], "review", est["expected"]
     later = np.concatenate(parts[1:])
     return {"batches": batches, "seed": seed, "audit_rate": audit_rate, "min_decisions": min_decisions,
             "target_precision": target, "fit_threshold": fit_threshold, "per_batch": rows,

@@ -108,6 +108,35 @@ def test_the_margin_keeps_a_thin_sample_from_loosening_the_threshold():
     assert reestimate(decided, 0.95, 0.02, 1, margin_z=0.0)["threshold"] == conf[-1]
 
 
+def test_decisions_that_say_nothing_above_the_threshold_keep_it():
+    from datetime import datetime, timezone
+    from types import SimpleNamespace
+
+    from assets.coding.thresholds import threshold_versions
+    from lakehouse.tables import coding as T
+
+    # 300 reviews below 0.97, four in five right: no cut of them reaches 0.95
+    poor = [{"confidence": c, "correct": i % 5 != 0, "reason": "low_confidence"}
+            for i, c in enumerate(np.linspace(0.5, 0.969, 300))]
+    assert reestimate(poor, 0.95, 0.02)["threshold"] is None          # no threshold in force: none is safe
+    kept = reestimate(poor, 0.95, 0.02, current=0.97)
+    assert kept["threshold"] == 0.97 and kept["kept"] and kept["expected"]["n"] == 0
+    # one audit above it that was wrong is evidence about the auto-coded records: auto-coding stops
+    wrong = poor + [{"confidence": 0.99, "correct": False, "reason": "audit"}]
+    stop = reestimate(wrong, 0.95, 0.02, current=0.97)
+    assert stop["threshold"] is None and not stop["kept"]
+    # gold.coding_thresholds records no new version when the current one is kept
+    cal = SimpleNamespace(oof_confidence=np.full(50, 0.97), oof_correct=np.ones(50, dtype=bool))
+    engine = SimpleNamespace(threshold=0.97, calibration=cal, report=None,
+                             settings=SimpleNamespace(target_precision=0.95, min_auto=10))
+    previous = pl.DataFrame(schema=T.coding_thresholds.full_schema)
+    now = datetime(2026, 12, 3, tzinfo=timezone.utc)
+    rows = threshold_versions("scian", "v1", engine, previous, poor, 0.02, now, min_decisions=100)
+    assert [(r["source"], r["threshold"], r["is_current"]) for r in rows] == [("fit", 0.97, True)]
+    rows = threshold_versions("scian", "v1", engine, previous, wrong, 0.02, now, min_decisions=100)
+    assert [(r["source"], r["threshold"]) for r in rows] == [("fit", 0.97), ("review", None)]
+
+
 def test_threshold_versions_wait_for_enough_decisions_and_rest_on_them_alone():
     from datetime import datetime, timezone
     from types import SimpleNamespace
