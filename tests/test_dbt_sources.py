@@ -80,6 +80,15 @@ def test_render_refuses_a_column_the_spec_does_not_have():
         render(SOURCES.replace("- name: scian_catalog", "- name: nope"))
 
 
+def _profile_outputs() -> dict:
+    """The outputs of dbt's profile (its Jinja expressions blanked, so it parses as YAML)."""
+    import re
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[1] / "dbt_project" / "profiles.yml").read_text()
+    return yaml.safe_load(re.sub(r"\{\{.*?\}\}", "x", text))["fm_lakehouse"]["outputs"]
+
+
 def test_every_extension_the_dbt_profile_loads_is_a_core_dependency():
     # make demo installs the core dependencies only (the cluster extra comes with make test / cluster-setup): an
     # extension the profile loads but only an extra ships fails dbt_marts on a fresh machine
@@ -88,9 +97,8 @@ def test_every_extension_the_dbt_profile_loads_is_a_core_dependency():
     from pathlib import Path
 
     root = Path(__file__).resolve().parents[1]
-    profile = yaml.safe_load(re.sub(r"\{\{.*?\}\}", "x", (root / "dbt_project" / "profiles.yml").read_text()))
     extensions = set()
-    for output in profile["fm_lakehouse"]["outputs"].values():
+    for output in _profile_outputs().values():
         extensions |= set(output.get("extensions") or [])
     core = {re.split(r"[=<>]", d)[0].strip().lower() for d in
             tomllib.loads((root / "pyproject.toml").read_text())["project"]["dependencies"]}
@@ -100,11 +108,8 @@ def test_every_extension_the_dbt_profile_loads_is_a_core_dependency():
 def test_dbt_loads_exactly_the_extensions_installed_offline_before_it_runs():
     """dbt INSTALLs every extension its profile names when it connects; one not installed from its package
     first is fetched from extensions.duckdb.org, which an offline site cannot reach."""
-    from pathlib import Path
-
     from lakehouse.duck import DBT_EXTENSIONS
 
-    profiles = yaml.safe_load((Path(__file__).resolve().parents[1] / "dbt_project" / "profiles.yml").read_text())
-    for name, output in profiles["fm_lakehouse"]["outputs"].items():
+    for name, output in _profile_outputs().items():
         assert tuple(output["extensions"]) == DBT_EXTENSIONS, name
         assert output["settings"]["autoinstall_known_extensions"] is False, name
