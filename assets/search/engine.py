@@ -62,6 +62,9 @@ class IndexConfig:
     rescore: int = 2000         # binary: nearest vectors by Hamming distance scored exactly (at least 4 x depth)
     vector_index: str = "auto"  # auto | exact | binary | hnsw
     embed_batch_size: int = 64
+    # everyday-word equivalences not applied to queries (``assets.search.everyday.equivalence_keys``): only the
+    # leave-out check of ``fmlake search evaluate --everyday-leave-out`` sets it
+    equivalents_left_out: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
         if self.fusion not in FUSIONS:
@@ -372,7 +375,7 @@ class SearchIndex:
             return exact, []
         have = set(stems)
         derived = [s for w in tokens(query) if len(w) >= 2 and w not in STOPWORDS
-                   for b in base_words(w) for s in analyse(b) if s in self._vocab]
+                   for b in base_words(w, self.config.equivalents_left_out) for s in analyse(b) if s in self._vocab]
         family = [v for t in (*stems, *derived) for v in self._expander.expand(t)]
         extra = list(dict.fromkeys(v for v in (*derived, *family) if v not in have))
         return exact, extra
@@ -568,7 +571,7 @@ class SearchIndex:
         counts = self.corpus.group_by("doc_type").len().sort("doc_type")
         return {"documents": self._n, "vectors": int(len(self.vectors)), "by_type": dict(counts.iter_rows()),
                 "vector_index": self.stats.vector_index, "model": self.stats.model,
-                "config": asdict(self.config)}
+                "config": {k: sorted(v) if isinstance(v, frozenset) else v for k, v in asdict(self.config).items()}}
 
 
 COLUMNS_MARK = " Columnas: "     # where a table or mart document lists its columns (assets.search.corpus)

@@ -203,7 +203,7 @@ class SiteSearch:
         """A shop name (``mueblería``): the retail classes that carry its word or base word ahead of the rest,
         in their own order (see :func:`assets.search.everyday.shop_words`)."""
         for word in shop_words(query) if self._retail else ():
-            stems = {s for w in (word, *base_words(word)) for s in analyse(w)}
+            stems = {s for w in (word, *base_words(word, self.index.config.equivalents_left_out)) for s in analyse(w)}
             shops = [i for i, own in self._retail.items() if stems & own]
             if shops:
                 ranked = ranked.copy()

@@ -171,7 +171,8 @@ def _examples_file(option: str, queries, queries_path: str, test_from: int) -> s
               "word-family expansion weight on that file (a development set only).")
 @click.option("--everyday-leave-out", is_flag=True, help="With --site-queries: also report the file with every "
               "hand-written everyday name (assets/search/everyday.py) that shares a word with one of its queries "
-              "left out of the class documents (how much of the result the hand-written list carries).")
+              "left out of the class documents, and every everyday-word equivalence a query word looks up left "
+              "out of the queries (how much of the result the hand-written lists carry).")
 @click.option("--text-col", default="text", show_default=True)
 @click.option("--code-col", default="code", show_default=True)
 @click.option("--year-col", default="year", show_default=True,
@@ -320,13 +321,17 @@ def _evaluate_site(path: str, tune: bool, backend: str | None, cache_dir: str | 
         from functools import partial
 
         from assets.search.corpus import with_everyday_names
-        from assets.search.everyday import content_words
+        from assets.search.everyday import content_words, equivalence_keys
 
         words = set().union(*(content_words(q.query) for q in queries))
         left, _ = _load_site("lakehouse", None, backend, None, quiet=as_json, embedder=embedder,
                              transform=partial(with_everyday_names, leave_out=words))
+        # the word equivalences are applied to queries, not stored: those looked up by a query word go too
+        equivalences = equivalence_keys(words)
+        left.index = left.index.with_config(equivalents_left_out=equivalences)
         out = evaluate_site(left, queries)
-        report["everyday_leave_out"] = {"words": sorted(words), "modes": out["modes"],
+        report["everyday_leave_out"] = {"words": sorted(words), "equivalences": sorted(equivalences),
+                                        "modes": out["modes"],
                                         "comparison": out["comparison"], "per_query": out["per_query"]}
     if as_json:
         _echo_json(report)
@@ -336,7 +341,8 @@ def _evaluate_site(path: str, tune: bool, backend: str | None, cache_dir: str | 
     if everyday_leave_out:
         lo = report["everyday_leave_out"]
         click.echo(f"\nleave-out check: the hand-written everyday names sharing a word with a query of {path} "
-                   f"({len(lo['words'])} words) left out of the class documents")
+                   f"({len(lo['words'])} words) left out of the class documents, and the "
+                   f"{len(lo['equivalences'])} word equivalences those words look up left out of the queries")
         click.echo(format_site_report({**report, "modes": lo["modes"], "comparison": lo["comparison"],
                                        "relevant_not_in_corpus": {}}))
     if tune:

@@ -31,3 +31,15 @@ def test_hybrid_beats_keyword_on_a_fixed_slice(shared_data):
     assert modes["hybrid"]["recall@10"] > modes["bm25"]["recall@10"]
     assert modes["hybrid"]["p95_ms"] < 1000
 
+
+def test_everyday_names_point_to_classes_and_keep_the_policy(shared_data):
+    from assets.search.corpus import names_sentence_of
+    from assets.search.everyday import EVERYDAY_NAMES, redundant_names
+    from assets.search.text import analyse
+
+    docs = scian_documents(read_scian_csv(shared_data / "catalogs" / "scian2018.csv"))
+    stems = {r: set(analyse(f"{t} {b.replace(names_sentence_of(b), '')}"))
+             for r, t, b in docs.select("ref", "title", "body").iter_rows()}
+    assert sorted(set(EVERYDAY_NAMES) - set(stems)) == []          # every code is a SCIAN 2018 class
+    assert len(EVERYDAY_NAMES) >= 150
+    assert redundant_names(stems) == []                            # no name the rules already find

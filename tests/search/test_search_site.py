@@ -115,6 +115,42 @@ def test_taqueria_meets_tacos_through_the_rules(hash_embedder):
     assert index.with_config(expand_weight=0.0).search("taquería", "bm25", 3) == []
 
 
+def test_everyday_words_expand_to_the_catalogue_words():
+    from assets.search.everyday import EQUIVALENTS, base_words, equivalents
+
+    assert equivalents("casas") == ("vivienda",) and equivalents("Celulares") == ("telefono",)
+    assert equivalents("reses") == ("bovino",) and equivalents("renta") == ("alquiler",)
+    assert equivalents("zorglub") == () and equivalents("vivienda") == ()   # invented / the catalogue's own word
+    assert "vivienda" in base_words("casas") and "calzado" in base_words("zapatería")   # a shop after a zapato
+    assert all(k == k.lower() and k.isascii() and v for k, v in EQUIVALENTS.items())   # folded keys, lookups
+
+
+def test_constructora_de_casas_meets_vivienda_through_the_equivalences(hash_embedder):
+    # classes without hand-written names: only the equivalences (and the suffix rules) can meet the query
+    catalog = pl.DataFrame({"code": ["531112", "236199", "332810"], "title": [
+        "Alquiler sin intermediación de viviendas no amuebladas", "Edificación de vivienda y construcción",
+        "Recubrimientos metálicos"]})
+    index = SearchIndex.build(C.scian_documents(catalog, with_ciiu=False), hash_embedder, IndexConfig())
+    assert index.search("constructora de casas", "bm25", 3)[0].ref == "236199"
+    assert index.search("renta de casas", "bm25", 3)[0].ref == "531112"
+    exact, extra = index.query_terms("renta de casas")
+    assert exact == [] and {"alquil", "viviend"} <= set(extra)
+    assert index.with_config(expand_weight=0.0).search("renta de casas", "bm25", 3) == []
+    assert index.search("renta de zorglubs", "bm25", 3)[0].ref == "531112"   # renta still; zorglub adds nothing
+    assert index.query_terms("zorglubs") == ([], [])
+    # a word whose catalogue word the index lacks adds nothing (only words of the corpus count)
+    assert index.search("celulares", "bm25", 3) == []
+    # the leave-out check drops the equivalences its query words look up, and only those
+    from assets.search.everyday import equivalence_keys
+
+    assert equivalence_keys({"renta", "casas", "zorglubs"}) == {"renta", "casa"}
+    left = index.with_config(equivalents_left_out=equivalence_keys({"casas"}))
+    assert "viviend" not in left.query_terms("renta de casas")[1]
+    assert left.search("renta de casas", "bm25", 3)[0].ref == "531112"      # renta -> alquiler still applies
+    assert index.search("casas", "bm25", 3) != [] and left.search("casas", "bm25", 3) == []
+    assert left.describe()["config"]["equivalents_left_out"] == ["casa"]    # JSON-ready
+
+
 def test_everyday_names_leave_out_rewrites_the_class_documents():
     from assets.search.everyday import EVERYDAY_NAMES
 
