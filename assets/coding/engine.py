@@ -17,7 +17,8 @@ How a model is built (``CodingEngine.fit``)
    way for ten years counts once with a large weight, a code that changed meaning loses to the
    newer code.
 2. Catalogue titles (and aliases) of the codes that have examples are added as pseudo-examples.
-3. A LinearSVC learns codes from character 2-5-grams, word 1-2-grams and context tokens.
+3. A LinearSVC learns codes from character n-grams (2-5 by default, 3-4 for SCIAN), word 1-2-grams and
+   context tokens.
 4. The latest period of the training data (``validation_fraction``, by time; random when there
    is no time) is held out: a model fitted on the rest scores it, and on those scores alone we
    choose ``recency_tau`` and ``C`` (when the config lists candidates ``recency_taus`` / ``Cs``:
@@ -56,6 +57,7 @@ from assets.coding.features import BaseModel, TfidfModel, context_string, distin
 from assets.coding.memory import CatalogIndex, EmbeddingIndex
 from assets.coding.normalize import Normalizer, is_blank
 from assets.coding.selection import backtest_masks, hyper_candidates, select_hyperparameters, validation_mask
+from assets.coding.svm import SvmFits
 
 ENGINE_VERSION = "tfidf-svm-4"
 
@@ -152,13 +154,25 @@ class CodingEngine:
         self.level_thresholds: dict[int, float | None] = {}
         self.calibrator = None
         self.calibration: Calibration | None = None  # held-out confidences the threshold was chosen on
+        self._fits: SvmFits | None = None             # where a running fit() trains its SVMs
         self.catalog_index = CatalogIndex(self.normalizer)
         self._emb_cache: dict[str, np.ndarray] = {}
         self._log: Callable[[str], None] = lambda m: None
 
     # ---------------------------------------------------------- fitting
     def fit(self, records: pl.DataFrame, log: Callable[[str], None] | None = None) -> FitReport:
-        """Learn from ``records`` (columns ``text``, ``code``; optional ``time`` in years, ``context``)."""
+        """Learn from ``records`` (columns ``text``, ``code``; optional ``time`` in years, ``context``).
+
+        The validation, backtest and final models train two at a time; their SVM fits run in two worker
+        processes (``assets.coding.svm``), so the same records always give the same model."""
+        with SvmFits(workers=2) as fits:
+            self._fits = fits
+            try:
+                return self._fit(records, log)
+            finally:
+                self._fits = None
+
+    def _fit(self, records: pl.DataFrame, log: Callable[[str], None] | None) -> FitReport:
         t0 = time.perf_counter()
         log = log or (lambda m: None)
         self._log = log
@@ -258,7 +272,7 @@ class CodingEngine:
             from assets.coding.transformer import TransformerBase
 
             return TransformerBase(settings, self.normalizer, log=self._log)
-        return TfidfModel(settings, self.normalizer)
+        return TfidfModel(settings, self.normalizer, fits=getattr(self, "_fits", None))
 
     def _fit_catalog_index(self) -> None:
         """Titles of catalogue codes the model has no example of, for retrieval."""

@@ -4,7 +4,7 @@
   (``exp(-(newest - t) / tau)``), ``context_string`` (``state=jalisco municipality=...`` tokens);
 * ``BaseModel``: what every classifier backend gives the engine (classes, their recency-weighted
   support, the near-duplicate memory of its training texts, ``decision`` scores);
-* ``TfidfModel``: the default backend, character 2-5-grams + word 1-2-grams + context tokens with a
+* ``TfidfModel``: the default backend, character n-grams (``char_ngrams``) + word 1-2-grams + context tokens with a
   LinearSVC, over the training texts deduplicated to (text, context, code) with summed weights and the
   catalogue titles of the codes that have examples as pseudo-examples.
 """
@@ -166,7 +166,17 @@ class TfidfDesign:
 
 
 class TfidfModel(BaseModel):
-    """Vectorisers (characters, words, context) + LinearSVC."""
+    """Vectorisers (characters, words, context) + LinearSVC. ``fits``: where its SVM is fitted (the training
+    run's :class:`assets.coding.svm.SvmFits`; None: in this process, one fit at a time); never pickled."""
+
+    def __init__(self, settings: EngineSettings, normalizer: Normalizer, fits: Any = None):
+        super().__init__(settings, normalizer)
+        self.fits = fits
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state.pop("fits", None)   # the training run's worker processes
+        return state
 
     def fit(self, texts: list[str], contexts: list[str], codes: list[str], weights: np.ndarray,
             title_docs: list[tuple[str, str]]) -> "TfidfModel":
@@ -213,20 +223,17 @@ class TfidfModel(BaseModel):
 
     def fit_design(self, d: TfidfDesign, weights: np.ndarray) -> "TfidfModel":
         """Fit the linear model (this model's C) on a design with these record weights."""
-        from sklearn.svm import LinearSVC
+        from assets.coding.svm import fit_inline
 
         s = self.s
         self.char, self.word, self.ctx = d.char, d.word, d.ctx
         w = self._docs(d.texts, d.contexts, d.codes, weights).get_column("w").to_numpy()
         if d.n_titles:
             w = np.concatenate([w, np.full(d.n_titles, float(s.catalog_title_weight))])
-        # to convergence: capping liblinear's passes (10-20) saves a fifth to a quarter of a fit but leaves
-        # heavily weighted duplicate documents (a text coded the same way for years) unsettled, and a code
-        # that changed meaning can then lose to its old majority
-        svm = LinearSVC(C=s.C, tol=1e-3, random_state=s.seed, max_iter=2000)
-        svm.fit(d.X, d.y, sample_weight=w)
-        self._set_linear(svm.coef_, svm.intercept_)
-        self._set_classes(svm.classes_, d.codes, weights)
+        fits = getattr(self, "fits", None)
+        coef, intercept, classes = (fits.fit if fits is not None else fit_inline)(d.X, d.y, w, s.C, s.seed)
+        self._set_linear(coef, intercept)
+        self._set_classes(classes, d.codes, weights)
         self.memory.fit(d.texts, d.codes, weights)
         return self
 

@@ -111,7 +111,7 @@ def select_hyperparameters(settings: EngineSettings, new_base: Callable[[EngineS
         acc = float(np.mean(b.classes[b.decision(v_texts, v_ctx).argmax(axis=1)] == y))
         return b, acc
 
-    # liblinear releases the GIL: two candidates train at once on two cores; only the best
+    # two candidates train at once on two cores (their SVMs in the run's worker processes); only the best
     # model so far is kept (each holds a classes x features weight matrix)
     scores: list[dict[str, Any]] = []
     best: dict[str, Any] = {"key": None, "pair": None, "base": None}
