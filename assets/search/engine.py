@@ -29,7 +29,7 @@ import numpy as np
 import polars as pl
 
 from assets.search.everyday import base_words
-from assets.search.text import STOPWORDS, VocabExpander, analyse, tokens
+from assets.search.text import STOPWORDS, VocabExpander, analyse, surface_terms, tokens
 
 MODES = ("bm25", "dense", "hybrid")
 VECTOR_INDEXES = ("auto", "exact", "binary", "hnsw")
@@ -52,6 +52,7 @@ class IndexConfig:
     rrf_k: int = 60
     depth: int = 100            # candidates per retriever for RRF and for the HNSW index
     expand_weight: float = 0.6  # BM25 weight of a query stem's word-family expansions (0 = exact stems only)
+    surface_weight: float = 0.5  # BM25 weight of a query word met as written (text.surface_terms), beside its stem
     example_discount: float = 0.2  # subtracted from an example vector's cosine (the document's own text counts more)
     example_top: int = 1        # a document's example score: the mean of its example_top best example cosines
     example_prior: float = 0.0  # hybrid: + this x z(log(1 + examples)), a class-frequency prior (register coding)
@@ -83,6 +84,8 @@ class IndexConfig:
             raise SearchError(f"example_top must be in 1..50, got {self.example_top}")
         if not 0.0 <= self.expand_weight <= 1.0:
             raise SearchError(f"expand_weight must be in [0, 1], got {self.expand_weight}")
+        if not 0.0 <= self.surface_weight <= 2.0:
+            raise SearchError(f"surface_weight must be in [0, 2], got {self.surface_weight}")
         if self.rrf_k < 1 or self.depth < 1:
             raise SearchError("rrf_k and depth must be >= 1")
 
@@ -385,6 +388,7 @@ class SearchIndex:
         out = np.zeros(self._n, dtype=np.float32)
         self._add_bm25(out, exact, 1.0)
         self._add_bm25(out, extra, self.config.expand_weight)
+        self._add_bm25(out, surface_terms(query), self.config.surface_weight)
         return out
 
     def _add_bm25(self, out: np.ndarray, terms: list[str], weight: float) -> None:
@@ -611,5 +615,6 @@ def build_bm25(texts: list[str], config: IndexConfig) -> tuple[Any, dict[str, in
     import bm25s
 
     model = bm25s.BM25(k1=config.k1, b=config.b, method="lucene")
-    model.index([analyse(t, max_tokens=100_000) for t in texts], show_progress=False)
+    model.index([analyse(t, max_tokens=100_000) + surface_terms(t, max_tokens=100_000) for t in texts],
+                show_progress=False)
     return model, dict(model.vocab_dict)

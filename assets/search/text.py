@@ -69,6 +69,37 @@ def analyse(text: str, max_tokens: int = 512) -> list[str]:
     return out
 
 
+SURFACE = "="      # marks a word as written (folded, not stemmed) among the BM25 terms
+
+
+_VOWELS = frozenset("aeiou")
+
+
+def singular(word: str) -> str:
+    """A folded word without its plural ending: *-es* after a vowel and l, r, n, d, j, y or z (hoteles, mujeres,
+    leyes), else *-s* (tiendas, coches, muebles, madres). Not a lemmatiser: what a plural and its singular
+    share, the same way for a document and a query."""
+    if len(word) > 4 and word.endswith("es") and word[-3] in "lrndjyz" and word[-4] in _VOWELS:
+        return word[:-2]
+    if len(word) > 3 and word.endswith("s") and word[-2] != "s":
+        return word[:-1]
+    return word
+
+
+def surface_terms(text: str, max_tokens: int = 512) -> list[str]:
+    """The words of ``text`` as written, in the singular (folded, :func:`singular`, not stemmed; stop words,
+    digits and words under 3 letters dropped), marked with :data:`SURFACE`: indexed beside the stems, so that of
+    two words with one stem ("fonda" and "fondos", "óptica" and "ópticos") the one a query wrote counts more."""
+    out: list[str] = []
+    for tok in tokens(text):
+        if len(tok) < 3 or tok in STOPWORDS or tok.isdigit():
+            continue
+        out.append(SURFACE + singular(tok))
+        if len(out) >= max_tokens:
+            break
+    return out
+
+
 # ---------------------------------------------------------------- meeting inflections and derivations
 EXPAND_MIN_PREFIX = 5      # stems sharing at least this many leading letters may meet
 EXPAND_WEIGHT = 0.6        # an expanded term counts this much of an exact one
@@ -102,7 +133,7 @@ class VocabExpander:
         self.min_prefix = min_prefix
         self._buckets: dict[str, list[str]] = {}
         for v in vocabulary:
-            if len(v) >= min_prefix and not v.isdigit():
+            if len(v) >= min_prefix and not v.isdigit() and not v.startswith(SURFACE):
                 self._buckets.setdefault(v[:min_prefix], []).append(v)
 
     def expand(self, stem_: str) -> list[str]:

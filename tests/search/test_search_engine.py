@@ -10,6 +10,7 @@ from assets.search.benchmark import run_benchmark
 from assets.search.corpus import scian_documents, synthetic_corpus
 from assets.search.engine import (MAX_QUERY_CHARS, IndexConfig, SearchError, SearchIndex, _HNSW, _z, validate_query,
                                   vector_texts)
+from assets.search.text import surface_terms
 
 
 def test_bm25_finds_the_class_by_stemmed_words(small_index):
@@ -216,6 +217,9 @@ def test_bm25_scores_are_those_of_bm25s(hash_embedder):
         want = np.asarray(index._bm25.get_scores(exact), dtype=np.float32) if exact else np.zeros(corpus.height)
         if extra:
             want = want + index.config.expand_weight * np.asarray(index._bm25.get_scores(extra), dtype=np.float32)
+        written = [t for t in surface_terms(q) if t in index._vocab]      # the words as written, beside the stems
+        assert written
+        want = want + index.config.surface_weight * np.asarray(index._bm25.get_scores(written), dtype=np.float32)
         np.testing.assert_allclose(index.bm25_scores(q), want, rtol=1e-5, atol=1e-6)
 
 

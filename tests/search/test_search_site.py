@@ -11,7 +11,7 @@ import polars as pl
 import pytest
 
 from assets.search import corpus as C
-from assets.search.engine import IndexConfig, SearchIndex
+from assets.search.engine import IndexConfig, SearchError, SearchIndex
 from assets.search.site import sector_of_class
 from assets.search.site_eval import SiteQueriesError, evaluate_site, format_site_report, read_site_queries
 from assets.search.text import VocabExpander, analyse, stems_meet
@@ -149,6 +149,23 @@ def test_constructora_de_casas_meets_vivienda_through_the_equivalences(hash_embe
     assert left.search("renta de casas", "bm25", 3)[0].ref == "531112"      # renta -> alquiler still applies
     assert index.search("casas", "bm25", 3) != [] and left.search("casas", "bm25", 3) == []
     assert left.describe()["config"]["equivalents_left_out"] == ["casa"]    # JSON-ready
+
+
+def test_a_word_as_written_outranks_another_word_of_its_stem(hash_embedder):
+    from assets.search.text import singular, surface_terms
+
+    assert [singular(w) for w in ("hoteles", "leyes", "coches", "muebles", "fondos", "fonda")] == [
+        "hotel", "ley", "coche", "mueble", "fondo", "fonda"]
+    assert surface_terms("Fondos de inversión 2018") == ["=fondo", "=inversion"]   # no stop words, no digits
+    catalog = pl.DataFrame({"code": ["525210", "722511"], "title": [
+        "Fondos de inversión", "Restaurantes con servicio de preparación de alimentos a la carta o de comida corrida"]})
+    index = SearchIndex.build(C.scian_documents(catalog, with_ciiu=False), hash_embedder, IndexConfig())
+    # "fonda" and "fondos" share the stem "fond": the stems alone rank the short title with the stem first
+    assert index.with_config(surface_weight=0.0).search("fonda", "bm25", 2)[0].ref == "525210"
+    assert index.search("fonda", "bm25", 2)[0].ref == "722511"           # the class named fonda (everyday names)
+    assert index.search("fondos", "bm25", 2)[0].ref == "525210"
+    with pytest.raises(SearchError, match="surface_weight"):
+        IndexConfig(surface_weight=3.0)
 
 
 def test_everyday_names_leave_out_rewrites_the_class_documents():
