@@ -23,7 +23,7 @@ import numpy as np
 
 from assets.search.corpus import names_sentence_of
 from assets.search.engine import Hit, SearchIndex, validate_query
-from assets.search.everyday import base_words, shop_words
+from assets.search.everyday import EVERYDAY_NAMES, base_words, shop_words
 from assets.search.text import analyse
 from assets.search.understanding import ParsedQuery, QueryParser
 from assets.search.wording import fmt_value
@@ -231,9 +231,11 @@ def _base_year(fact_id: str) -> int:
 def parser_from_lakehouse_frames(municipalities, catalog_titles: dict[str, str],
                                  class_titles: list[str]) -> QueryParser | None:
     """A parser over silver.municipalities rows (None when the table is empty), the sector titles
-    (code -> title) and the SCIAN titles whose words a one-word place name must not be taken for."""
+    (code -> title) and the SCIAN titles whose words (with those of the everyday names of the classes) a
+    one-word place name must not be taken for ("monte de piedad" is a pawnshop, not La Piedad)."""
     from assets.search.understanding import common_words
 
     if municipalities is None or municipalities.is_empty():
         return None
-    return QueryParser(municipalities.iter_rows(named=True), catalog_titles, common_words(class_titles))
+    names = [n for ns in EVERYDAY_NAMES.values() for n in ns]
+    return QueryParser(municipalities.iter_rows(named=True), catalog_titles, common_words([*class_titles, *names]))

@@ -25,8 +25,9 @@ import re
 from dataclasses import dataclass, field
 from typing import Iterable
 
-from assets.search.text import STOPWORDS, fold, stem, tokens
+from assets.search.text import STOPWORDS, fold, singular, stem, tokens
 
+ARTICLES = frozenset({"el", "la", "los", "las"})
 YEAR_RE = re.compile(r"\b(19[9]\d|20[0-3]\d)\b")
 MAX_PLACE_WORDS = 6
 
@@ -257,9 +258,10 @@ class QueryParser:
     # ------------------------------------------------------------ parsing
     @staticmethod
     def _place_cue(words: list[str], i: int, q: "ParsedQuery") -> bool:
-        """Whether the one-word name at ``i`` that is also a common word ("Casas", "Mina", "Ocampo") is said as a
-        place: after "en", or after "de"/"del" in a question about a figure or a place ("población de Mina");
-        "constructora de casas" is about houses."""
+        """Whether the name at ``i`` whose one word (its article aside) is also a common word ("Casas", "Mina",
+        "La Compañía") is said as a place: after "en", or after "de"/"del" in a question about a figure or a place
+        ("población de Mina"); "constructora de casas" is about houses, "la compañía de luz" about electricity.
+        A query that is the name alone is the place (``parse``)."""
         before = words[i - 1] if i > 0 else ""
         if before == "en":
             return True
@@ -295,7 +297,9 @@ class QueryParser:
                 key = tuple(words[i:i + n])
                 if key not in self._names or any(used[i:i + n]):
                     continue
-                if n == 1 and key[0] in self._common and not self._place_cue(words, i, q):
+                content = [w for w in key if w not in ARTICLES]   # "La Piedad", "La Compañía": one word
+                if (len(content) == 1 and content[0] in self._common and n < len(words)
+                        and not self._place_cue(words, i, q)):
                     continue
                 candidates.append((i, i + n, self._names[key]))
                 used[i:i + n] = [True] * n
@@ -344,10 +348,14 @@ class QueryParser:
 
 
 def common_words(texts: Iterable[str]) -> set[str]:
-    """Folded words of ``texts`` (e.g. SCIAN titles): a one-word place name among them needs "en"/"de" before it."""
+    """Folded words of ``texts`` (e.g. SCIAN titles and everyday names) and their singulars ("compañías" ->
+    "compania"): a place name of one such word needs "en"/"de" before it."""
     out: set[str] = set()
     for t in texts:
-        out.update(w for w in tokens(t) if len(w) > 2)
+        for w in tokens(t):
+            if len(w) > 2:
+                out.add(w)
+                out.add(singular(w))
     return out
 
 

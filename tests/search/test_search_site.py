@@ -256,6 +256,26 @@ def test_a_municipality_named_like_a_common_word_needs_a_place_cue():
         assert [x.cve_geo for x in p.parse(q).places] == ["28008"], q
 
 
+def test_an_article_and_a_common_word_is_a_place_only_with_a_cue_or_alone():
+    from assets.search.understanding import QueryParser, common_words
+    from tests.search.conftest import MUNICIPALITIES
+
+    row = MUNICIPALITIES.head(1)
+    extra = [row.with_columns(pl.lit(c).alias("cve_geo"), pl.lit(c[2:]).alias("cve_municipio"),
+                              pl.lit(n).alias("municipality_name"), pl.lit(n).alias("seat_name"))
+             for c, n in (("28090", "La Compañía"), ("28091", "La Piedad"))]
+    # "compañía" is a common word through the singular of a title's "Compañías"; "piedad" through an everyday
+    # name ("monte de piedad")
+    words = common_words(["Compañías de seguros", "monte de piedad"])
+    assert {"companias", "compania", "piedad"} <= words
+    p = QueryParser(pl.concat([MUNICIPALITIES, *extra]).iter_rows(named=True), {"52": "Servicios financieros"}, words)
+    for q in ("la compañía de luz", "monte de piedad", "empeñar en monte de piedad"):
+        assert p.parse(q).places == [], q
+    for q, code in (("La Piedad", "28091"), ("población de La Piedad", "28091"), ("en la compañía", "28090"),
+                    ("empleo en La Compañía", "28090")):
+        assert [x.cve_geo for x in p.parse(q).places] == [code], q
+
+
 # ---------------------------------------------------------------- lookup and answer card
 def test_figure_question_puts_the_fact_first_with_an_answer_card(site):
     res = site.search("cuántas personas trabajan en la manufactura de Tamaulipas en 2018", "hybrid", 5)
