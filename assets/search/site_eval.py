@@ -127,20 +127,23 @@ def compare(modes: dict[str, Any], target: float = TARGET_MRR_GAIN) -> list[dict
 
 
 def tune_site(site: SiteSearch, queries: list[SiteQuery], alphas: tuple[float, ...] = (
-        0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7), expand_weights: tuple[float, ...] = (0.0, 0.3, 0.6, 1.0)
-              ) -> dict[str, Any]:
-    """The (alpha, expand_weight) that maximise hybrid+qu MRR@10 over all queries (then success@3)."""
+        0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7), expand_weights: tuple[float, ...] = (0.0, 0.3, 0.6, 1.0),
+              surface_weights: tuple[float, ...] = (0.0, 0.5, 1.0)) -> dict[str, Any]:
+    """The (alpha, expand_weight, surface_weight) that maximise hybrid+qu MRR@10 over all queries (then
+    success@3; among equals, the first in grid order: the smaller weights)."""
     grid = []
     base = site.index
     for a in alphas:
         for w in expand_weights:
-            variant = SiteSearch.__new__(SiteSearch)
-            variant.__dict__.update(site.__dict__)
-            variant.index = base.with_config(alpha=a, expand_weight=w)
-            m = evaluate_site(variant, queries, modes=("hybrid",), with_plain=False)["modes"]["hybrid+qu"]["all"]
-            grid.append({"alpha": a, "expand_weight": w, "mrr@10": m["mrr@10"], "success@3": m["success@3"]})
+            for sw in surface_weights:
+                variant = SiteSearch.__new__(SiteSearch)
+                variant.__dict__.update(site.__dict__)
+                variant.index = base.with_config(alpha=a, expand_weight=w, surface_weight=sw)
+                m = evaluate_site(variant, queries, modes=("hybrid",), with_plain=False)["modes"]["hybrid+qu"]["all"]
+                grid.append({"alpha": a, "expand_weight": w, "surface_weight": sw, "mrr@10": m["mrr@10"],
+                             "success@3": m["success@3"]})
     best = max(grid, key=lambda g: (g["mrr@10"], g["success@3"]))
-    return {"alpha": best["alpha"], "expand_weight": best["expand_weight"], "grid": grid}
+    return {k: best[k] for k in ("alpha", "expand_weight", "surface_weight")} | {"grid": grid}
 
 
 def format_site_report(report: dict[str, Any]) -> str:

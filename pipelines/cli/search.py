@@ -167,8 +167,9 @@ def _examples_file(option: str, queries, queries_path: str, test_from: int) -> s
               help="JSON of judged site queries (assets/search/site_queries_dev.json): success@3 and MRR@10 per "
                    "kind for bm25, dense and hybrid, with (+qu) and without query understanding, over the index "
                    "of the settings' lakehouse.")
-@click.option("--tune", is_flag=True, help="With --site-queries: also grid-search the hybrid alpha and the "
-              "word-family expansion weight on that file (a development set only).")
+@click.option("--tune", is_flag=True, help="With --site-queries: also grid-search the hybrid alpha, the "
+              "word-family expansion weight and the weight of words as written on that file (a development set "
+              "only).")
 @click.option("--everyday-leave-out", is_flag=True, help="With --site-queries: also report the file with every "
               "hand-written everyday name (assets/search/everyday.py) that shares a word with one of its queries "
               "left out of the class documents, and every everyday-word equivalence a query word looks up left "
@@ -314,7 +315,7 @@ def _evaluate_site(path: str, tune: bool, backend: str | None, cache_dir: str | 
     site, origin = _load_site("lakehouse", None, backend, None, quiet=as_json, embedder=embedder)
     report = {"site_queries_file": path, "index": origin, **evaluate_site(site, queries)}
     report["config"] = {"alpha": site.index.config.alpha, "expand_weight": site.index.config.expand_weight,
-                        "fusion": site.index.config.fusion}
+                        "surface_weight": site.index.config.surface_weight, "fusion": site.index.config.fusion}
     if tune:
         report["tuning"] = tune_site(site, queries)
     if everyday_leave_out:
@@ -347,10 +348,11 @@ def _evaluate_site(path: str, tune: bool, backend: str | None, cache_dir: str | 
                                        "relevant_not_in_corpus": {}}))
     if tune:
         t = report["tuning"]
-        click.echo(f"tuning on {path} (hybrid+qu MRR@10): best alpha={t['alpha']} expand_weight={t['expand_weight']}")
+        click.echo(f"tuning on {path} (hybrid+qu MRR@10): best alpha={t['alpha']} expand_weight={t['expand_weight']} "
+                   f"surface_weight={t['surface_weight']}")
         for g in t["grid"]:
-            click.echo(f"  alpha {g['alpha']:.1f} expand {g['expand_weight']:.1f}: MRR@10 {g['mrr@10']:.3f} "
-                       f"s@3 {g['success@3']:.3f}")
+            click.echo(f"  alpha {g['alpha']:.1f} expand {g['expand_weight']:.1f} surface {g['surface_weight']:.1f}: "
+                       f"MRR@10 {g['mrr@10']:.3f} s@3 {g['success@3']:.3f}")
 
 
 @cli.command()

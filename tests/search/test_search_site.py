@@ -446,3 +446,17 @@ def test_every_table_and_mart_has_its_spanish_sentence_first():
     docs = pl.concat([C.registry_documents(), marts])
     for ref, body in docs.select("ref", "body").iter_rows():
         assert body.startswith(DESCRIPTIONS[ref]), ref
+
+
+def test_tune_site_searches_alpha_expansion_and_words_as_written(site):
+    from assets.search.site_eval import SiteQuery, tune_site
+
+    queries = [SiteQuery("a1", "activity", "panificación tradicional", ("scian:311812",)),
+               SiteQuery("f1", "figure", "empleo manufactura Tamaulipas 2018", ("fact:31-33:28:2018:employment",))]
+    t = tune_site(site, queries, alphas=(0.3, 0.6), expand_weights=(0.0, 0.6), surface_weights=(0.0, 0.5))
+    assert len(t["grid"]) == 8
+    assert {(g["alpha"], g["expand_weight"], g["surface_weight"]) for g in t["grid"]} == {
+        (a, w, s) for a in (0.3, 0.6) for w in (0.0, 0.6) for s in (0.0, 0.5)}
+    best = max(t["grid"], key=lambda g: (g["mrr@10"], g["success@3"]))
+    assert (t["alpha"], t["expand_weight"], t["surface_weight"]) == (
+        best["alpha"], best["expand_weight"], best["surface_weight"])
