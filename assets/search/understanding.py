@@ -27,7 +27,7 @@ from typing import Iterable
 
 from assets.search.text import STOPWORDS, fold, singular, stem, tokens
 
-ARTICLES = frozenset({"el", "la", "los", "las"})
+ARTICLES = frozenset({"el", "la", "los", "las"})   # leading articles of place names, dropped or counted aside
 YEAR_RE = re.compile(r"\b(19[9]\d|20[0-3]\d)\b")
 MAX_PLACE_WORDS = 6
 
@@ -241,7 +241,7 @@ class QueryParser:
             out.add(seat)
         for v in list(out):
             f = " ".join(tokens(v))
-            for pre in ("el ", "la ", "los ", "las ", "heroica ", "h ", "ciudad "):
+            for pre in (*(a + " " for a in sorted(ARTICLES)), "heroica ", "h ", "ciudad "):
                 if f.startswith(pre) and len(f) > len(pre) + 3:
                     out.add(f[len(pre):])
             out.add(f)
