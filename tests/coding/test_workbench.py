@@ -227,12 +227,14 @@ def test_hostile_text_comes_back_verbatim_in_json(lake):
 
 @pytest.mark.browser
 @pytest.mark.slow
-def test_claim_search_pick_save_in_chromium_then_retrain(lake):
-    from tests.documents.test_browser import CHROMEDRIVER, CHROMIUM
-    if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
-        pytest.skip("headless Chromium not installed (apt-get install chromium chromium-driver)")
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
+def test_claim_search_pick_save_in_chromium_then_retrain(lake, tmp_path):
+    from tests.support.browser import headless_chromium
+
+    with headless_chromium(tmp_path / "chromium-profile") as driver:
+        _claim_search_pick_save(lake, driver)
+
+
+def _claim_search_pick_save(lake, driver):
     from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
@@ -245,12 +247,6 @@ def test_claim_search_pick_save_in_chromium_then_retrain(lake):
     server = make_server(wb, "127.0.0.1", 0, quiet=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     url = f"http://127.0.0.1:{server.server_address[1]}"
-    opts = webdriver.ChromeOptions()
-    opts.binary_location = str(CHROMIUM)
-    for arg in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
-                "--disable-background-networking", "--window-size=1400,1000"):
-        opts.add_argument(arg)
-    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=opts)
     wait = WebDriverWait(driver, 20)
     try:
         driver.get(url + "/?classification=scian")
@@ -288,7 +284,6 @@ def test_claim_search_pick_save_in_chromium_then_retrain(lake):
         assert "ana" in driver.find_element(By.ID, "stats-days").text
         assert driver.execute_script("return window.__pwned === undefined")
     finally:
-        driver.quit()
         server.shutdown()
         server.server_close()
     before = lh.read(T.coding_models).filter(pl.col("is_current") & (pl.col("classification") == "scian"))

@@ -1,7 +1,6 @@
 """The review page driven in headless Chromium: approve a draft, see it published; hostile text stays inert."""
 
 import threading
-from pathlib import Path
 
 import dagster as dg
 import polars as pl
@@ -16,35 +15,20 @@ from resources.lakehouse import LakehouseResource
 from resources.llm import LLMClient
 from tests.documents.conftest import populate
 from tests.documents.test_escaping import hostile_stats
+from tests.support.browser import headless_chromium
 from pipelines.loopback.ollama_server import Behaviour
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMEDRIVER = Path("/usr/bin/chromedriver")
 GOOD = "conociendo_la_industria-31-33-28"
 BAD = "conociendo_la_industria-46-28"
 HOSTILE = "conociendo_la_industria-23-28"
 
 
 @pytest.fixture(scope="module")
-def browser():
-    if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
-        pytest.skip("headless Chromium not installed (/usr/bin/chromium, /usr/bin/chromedriver: "
-                    "apt-get install chromium chromium-driver, done by `make test`)")
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    opts = webdriver.ChromeOptions()
-    opts.binary_location = str(CHROMIUM)
-    for arg in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-dev-shm-usage",
-                "--window-size=1400,1000"):
-        opts.add_argument(arg)
-    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=opts)
-    driver.set_page_load_timeout(30)
-    yield driver
-    driver.quit()
+def browser(tmp_path_factory):
+    with headless_chromium(tmp_path_factory.mktemp("chromium-profile"), page_load_timeout=30) as driver:
+        yield driver
 
 
 def serve(server):
