@@ -333,7 +333,8 @@ def run_evaluation(queries: Queries, catalog: pl.DataFrame, embedder: Any, *, qu
     has_years = bool((years >= 0).all())
     report: dict[str, Any] = {"queries_file": queries.path, "rows": len(queries),
                               "distinct_texts": len(set(queries.texts)), "embedder": embedder.name,
-                              "config": {"fusion": config.fusion, "rrf_k": config.rrf_k,
+                              "config": {"fusion": config.fusion, "norm": config.norm, "z_top": config.z_top,
+                                         "rrf_k": config.rrf_k,
                                          "expand_weight": config.expand_weight,
                                          "example_discount": config.example_discount,
                                          "example_top": config.example_top,

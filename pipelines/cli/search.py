@@ -315,7 +315,8 @@ def _evaluate_site(path: str, tune: bool, backend: str | None, cache_dir: str | 
     site, origin = _load_site("lakehouse", None, backend, None, quiet=as_json, embedder=embedder)
     report = {"site_queries_file": path, "index": origin, **evaluate_site(site, queries)}
     report["config"] = {"alpha": site.index.config.alpha, "expand_weight": site.index.config.expand_weight,
-                        "surface_weight": site.index.config.surface_weight, "fusion": site.index.config.fusion}
+                        "surface_weight": site.index.config.surface_weight, "fusion": site.index.config.fusion,
+                        "norm": site.index.config.norm, "z_top": site.index.config.z_top}
     if tune:
         report["tuning"] = tune_site(site, queries)
     if everyday_leave_out:

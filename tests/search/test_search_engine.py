@@ -8,8 +8,8 @@ import pytest
 
 from assets.search.benchmark import run_benchmark
 from assets.search.corpus import scian_documents, synthetic_corpus
-from assets.search.engine import (MAX_QUERY_CHARS, IndexConfig, SearchError, SearchIndex, _HNSW, _z, validate_query,
-                                  vector_texts)
+from assets.search.engine import (MAX_QUERY_CHARS, IndexConfig, SearchError, SearchIndex, _HNSW, _z, _z_top,
+                                  validate_query, vector_texts)
 from assets.search.text import surface_terms
 
 
@@ -31,11 +31,35 @@ def test_dense_and_hybrid_return_k_ranked_hits(small_index):
 
 
 def test_weighted_fusion_is_the_z_score_mix(small_index):
-    idx = small_index.with_config(fusion="weighted", alpha=0.25)
-    final, bm25, dense = idx.scores("panificación industrial", "hybrid")
-    np.testing.assert_allclose(final, 0.25 * _z(bm25) + 0.75 * _z(dense), rtol=1e-5, atol=1e-6)
-    only_dense = small_index.with_config(alpha=0.0).scores("panificación industrial", "hybrid")[0]
-    np.testing.assert_allclose(only_dense, _z(dense), rtol=1e-5, atol=1e-6)
+    for norm in ("top", "corpus"):
+        idx = small_index.with_config(fusion="weighted", alpha=0.25, norm=norm, z_top=5)
+        final, bm25, dense = idx.scores("panificación industrial", "hybrid")
+        z = (lambda x: _z_top(x, 5)) if norm == "top" else _z
+        np.testing.assert_allclose(final, 0.25 * z(bm25) + 0.75 * z(dense), rtol=1e-5, atol=1e-6)
+        only_dense = small_index.with_config(alpha=0.0, norm=norm, z_top=5).scores("panificación industrial",
+                                                                                   "hybrid")[0]
+        np.testing.assert_allclose(only_dense, z(dense), rtol=1e-5, atol=1e-6)
+    x = np.array([9.0, 3.0, 1.0, 0.0, 0.0, 0.0])
+    top = x[:3]
+    np.testing.assert_allclose(_z_top(x, 3), (x - top.mean()) / top.std())
+    assert not _z_top(np.zeros(6), 3).any() and not _z_top(x, 1).any()
+
+
+def test_top_n_z_scores_let_dense_lift_a_document_over_a_one_word_keyword_match(small_index):
+    # most documents share no word with a query: over the corpus their BM25 zeros make any match a huge z
+    # (here about 11) that dense's best (z about 14 over a tight spread) cannot pass at alpha 0.6; against each
+    # retriever's own top 100 the dense document stands out more than the weak keyword match
+    n = 1500
+    rng = np.random.default_rng(0)
+    bm25 = np.zeros(n, dtype=np.float32)
+    bm25[0], bm25[1] = 3.0, 10.0                  # 0: one common word; 1: a strong keyword match
+    dense = rng.normal(0.2, 0.05, n).astype(np.float32)
+    dense[0], dense[2] = 0.2, 0.9                 # 2: far the nearest, no word shared
+    top = small_index.with_config(alpha=0.6, norm="top").fuse(bm25, dense)
+    corpus = small_index.with_config(alpha=0.6, norm="corpus").fuse(bm25, dense)
+    assert corpus[0] > corpus[2]                  # the earlier rule: the one-word match above the nearest
+    assert top[1] > top[2] > top[0]               # now: strong keyword, then the nearest, then the weak match
+    assert top[2] > np.delete(top, [1, 2]).max()
 
 
 def test_rrf_fusion(small_index):
@@ -186,7 +210,7 @@ def test_binary_codes_rescore_exactly_and_rank_as_the_exact_index(hash_embedder)
         np.testing.assert_allclose(whole.dense_scores(qvec), e, atol=1e-5)   # every vector: the exact scores
         x = [h.doc_id for h in exact.search(q, "hybrid", 10)]
         overlap.append(len(set(x) & {h.doc_id for h in whole.search(q, "hybrid", 10)}) / 10)
-    assert np.mean(overlap) >= 0.95   # only the z-score statistics come from a sample
+    assert np.mean(overlap) >= 0.95   # the fusion's scale: each retriever's exact top z_top
 
 
 def test_approximate_hybrid_scores_the_keyword_matches_exactly(hash_embedder):
@@ -237,6 +261,10 @@ def test_bad_config_is_refused():
         IndexConfig(fusion="max")
     with pytest.raises(SearchError):
         IndexConfig(alpha=1.5)
+    with pytest.raises(SearchError, match="norm"):
+        IndexConfig(norm="minmax")
+    with pytest.raises(SearchError, match="z_top"):
+        IndexConfig(z_top=1)
     with pytest.raises(SearchError, match="example_top"):
         IndexConfig(example_top=0)
     with pytest.raises(SearchError, match="example_prior"):
