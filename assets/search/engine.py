@@ -392,8 +392,9 @@ class SearchIndex:
     # ------------------------------------------------------------ scoring
     def query_terms(self, query: str) -> tuple[list[str], list[str]]:
         """(the query's stems the index knows, their expansions not already among them: the vocabulary stems of
-        each stem's word family and of the base words of each query word, ``taquería`` -> ``tacos``; see
-        :func:`assets.search.everyday.base_words`)."""
+        each stem's word family and of the base words of each query word, ``taquería`` -> ``tacos``, see
+        :func:`assets.search.everyday.base_words`; and of a stem it does not know, those that sound the same,
+        ``gimnacio`` -> ``gimnasi``, see :meth:`assets.search.text.VocabExpander.respell`)."""
         stems = analyse(query)
         exact = [t for t in stems if t in self._vocab]
         if self.config.expand_weight <= 0:
@@ -401,6 +402,8 @@ class SearchIndex:
         have = set(stems)
         derived = [s for w in tokens(query) if len(w) >= 2 and w not in STOPWORDS
                    for b in base_words(w, self.config.equivalents_left_out) for s in analyse(b) if s in self._vocab]
+        # a word the index does not know, written by ear: the known words that sound the same
+        derived += [v for t in stems if t not in self._vocab for v in self._expander.respell(t)]
         family = [v for t in (*stems, *derived) for v in self._expander.expand(t)]
         extra = list(dict.fromkeys(v for v in (*derived, *family) if v not in have))
         return exact, extra

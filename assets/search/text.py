@@ -125,16 +125,49 @@ def stems_meet(a: str, b: str, min_prefix: int = EXPAND_MIN_PREFIX) -> bool:
     return p >= min_prefix and p >= len(short) - 1
 
 
+# ---------------------------------------------------------------- spelling as it sounds
+_SOUNDS = [(re.compile(a), b) for a, b in (
+    (r"ch", "\x01"),              # ch is one sound: kept apart from c and h
+    (r"qu(?=[ei])", "k"), (r"c(?=[ei])", "s"), (r"c", "k"), (r"z", "s"),   # seseo: ce, ci, z, s sound alike
+    (r"g(?=[ei])", "j"),          # ge, gi and je, ji
+    (r"v", "b"), (r"ll", "y"), (r"h", ""),   # b / v, ll / y (yeísmo), a silent h
+    (r"(.)\1+", r"\1"),           # doubled letters once
+    (r"\x01", "ch"),
+)]
+SOUND_MIN_LETTERS = 5      # shorter words have too many neighbours that sound alike
+
+
+def sound_key(word: str) -> str:
+    """A folded word or stem as Mexican Spanish pronounces it: the letters people mix up when they write by ear
+    (c / s / z, b / v, ll / y, g / j, a silent h, doubled letters) written one way. ``sound_key("gimnacio") ==
+    sound_key("gimnasio")``, ``domisilio`` / ``domicilio``, ``cerbeza`` / ``cerveza``, ``ospital`` / ``hospital``."""
+    for pattern, repl in _SOUNDS:
+        word = pattern.sub(repl, word)
+    return word
+
+
 class VocabExpander:
     """Query stem -> the vocabulary stems of the same word family (:func:`stems_meet`), looked up by their first
-    ``min_prefix`` letters (a dict of small buckets: microseconds per query word)."""
+    ``min_prefix`` letters (a dict of small buckets: microseconds per query word); and a stem the vocabulary does
+    not know -> the vocabulary stems that sound the same (:meth:`respell`)."""
 
     def __init__(self, vocabulary, min_prefix: int = EXPAND_MIN_PREFIX) -> None:
         self.min_prefix = min_prefix
         self._buckets: dict[str, list[str]] = {}
+        self._sounds: dict[str, list[str]] = {}
         for v in vocabulary:
             if len(v) >= min_prefix and not v.isdigit() and not v.startswith(SURFACE):
                 self._buckets.setdefault(v[:min_prefix], []).append(v)
+            if len(v) >= SOUND_MIN_LETTERS and v.isalpha():
+                self._sounds.setdefault(sound_key(v), []).append(v)
+
+    def respell(self, stem_: str) -> list[str]:
+        """The vocabulary stems written differently from ``stem_`` that sound the same (:func:`sound_key`): what
+        a query word written by ear ("gimnacio", "domisilio") meant. Callers ask only for stems the vocabulary
+        lacks: a known word is taken as written (casa and caza are both words)."""
+        if len(stem_) < SOUND_MIN_LETTERS or not stem_.isalpha():
+            return []
+        return [v for v in self._sounds.get(sound_key(stem_), ()) if v != stem_]
 
     def expand(self, stem_: str) -> list[str]:
         if len(stem_) < self.min_prefix or stem_.isdigit():

@@ -96,6 +96,26 @@ def test_tortilleria_meets_tortillas(hash_embedder):
     assert index.with_config(expand_weight=0.0).search("tortillería", "bm25", 3) == []
 
 
+def test_a_word_written_by_ear_meets_the_word_it_sounds_like(hash_embedder):
+    from assets.search.text import sound_key
+
+    for heard, written in (("gimnacio", "gimnasio"), ("domisilio", "domicilio"), ("cerbeza", "cerveza"),
+                           ("ospital", "hospital"), ("yantera", "llantera"), ("jente", "gente"),
+                           ("pizeria", "pizzería")):
+        assert sound_key(analyse(heard)[0]) == sound_key(analyse(written)[0]), heard
+    assert sound_key("chocolate") == "chokolate" and sound_key("mecanico") != sound_key("medico")
+    expander = VocabExpander(["gimnasi", "casa", "caza", "cas", "hotel"])
+    assert expander.respell("gimnaci") == ["gimnasi"]
+    assert expander.respell("otel") == []                      # under 5 letters: too many words sound alike
+    catalog = pl.DataFrame({"code": ["713943", "811111"], "title": [
+        "Centros de acondicionamiento físico (gimnasio)", "Reparación mecánica en general de automóviles"]})
+    index = SearchIndex.build(C.scian_documents(catalog, with_ciiu=False), hash_embedder, IndexConfig())
+    assert index.search("gimnacio", "bm25", 2)[0].ref == "713943"
+    exact, extra = index.query_terms("gimnasio")
+    assert "gimnasi" in exact and not extra                    # a known word is taken as written
+    assert index.query_terms("gimnacio") == ([], ["gimnasi"])
+
+
 def test_everyday_suffix_rules_find_the_base_word():
     from assets.search.everyday import base_words
 
