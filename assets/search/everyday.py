@@ -90,6 +90,10 @@ EQUIVALENTS: dict[str, tuple[str, ...]] = {
     "templo": ("religiosa",), "parroquia": ("religiosa",), "colegio": ("escuela",), "renta": ("alquiler",),
     "rentar": ("alquiler",), "foto": ("fotografia",), "imprenta": ("impresion",), "basura": ("residuo",),
     "mina": ("mineria",), "pescador": ("pesca",), "luz": ("electricidad", "electrica"),
+    # what a trade does, in the verbs people use for it (componer: to repair, in Mexico)
+    "arreglar": ("reparacion",), "arreglan": ("reparacion",), "arregla": ("reparacion",),
+    "arreglo": ("reparacion",), "componer": ("reparacion",), "componen": ("reparacion",),
+    "compone": ("reparacion",), "compostura": ("reparacion",),
 }
 
 # hand-written, general knowledge of Mexican names of establishments, trades and activities, per SCIAN 2018 class;

@@ -12,7 +12,9 @@ import unicodedata
 from functools import lru_cache
 
 # Spanish function words (Snowball list, accent-folded) plus catalogue boilerplate that carries no meaning
-# for search ("otros", "excepto" and "n.c.p." appear in hundreds of SCIAN titles).
+# for search ("otros", "excepto" and "n.c.p." appear in hundreds of SCIAN titles) and the forms of "hacer", which
+# a query uses for any trade ("hacen páginas web", "hacen portones") and a class note for anything ("quienes hacen
+# su corte" in Tala de árboles).
 _STOPWORDS = """
 a al algo algunas algunos ante antes como con contra cual cuando de del desde donde durante e el ella ellas
 ellos en entre era erais eramos eran eras eres es esa esas ese eso esos esta estaba estado estais estamos estan
@@ -21,6 +23,7 @@ mis mucho muchos muy nada ni no nos nosotras nosotros o os otra otras otro otros
 quien quienes se sea sean ser si sido sin sobre sois somos son soy su sus suya suyas suyo suyos tambien tanto te
 tenia tiene tienen todo todos tu tus un una uno unos usted ustedes vosotras vosotros y ya
 excepto ncp etc incluye incluyen incluido otros otras
+hace hacen hacer hacemos haga hagan
 """.split()
 STOPWORDS = frozenset(_STOPWORDS)
 

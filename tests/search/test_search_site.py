@@ -142,6 +142,8 @@ def test_everyday_words_expand_to_the_catalogue_words():
     assert equivalents("reses") == ("bovino",) and equivalents("renta") == ("alquiler",)
     assert equivalents("zorglub") == () and equivalents("vivienda") == ()   # invented / the catalogue's own word
     assert "vivienda" in base_words("casas") and "calzado" in base_words("zapatería")   # a shop after a zapato
+    assert equivalents("componen") == ("reparacion",) and equivalents("arreglan") == ("reparacion",)
+    assert analyse("hacen páginas web") == ["pagin", "web"]     # "hacer" says nothing of the trade
     assert all(k == k.lower() and k.isascii() and v for k, v in EQUIVALENTS.items())   # folded keys, lookups
 
 
