@@ -181,8 +181,22 @@ def _z_top(x: np.ndarray, n: int) -> np.ndarray:
     n = min(n, x.shape[0])
     if n < 2:
         return np.zeros_like(x)
-    top = np.partition(x, -n)[-n:]
+    top = _top_values(x, n)
     return _z(x, (float(top.mean()), float(top.std())))
+
+
+def _top_values(x: np.ndarray, n: int) -> np.ndarray:
+    """The ``n`` highest values of ``x`` (``n <= len(x)``), in no order. BM25 is zero for nearly every document,
+    and a partition of 100k values that are mostly one value takes 8 ms: the positive values are partitioned
+    alone, then zeros and the negative values fill what is left."""
+    pos = x[x > 0]
+    if len(pos) >= n:
+        return np.partition(pos, -n)[-n:]
+    need = n - len(pos)
+    zeros = min(need, int(np.count_nonzero(x == 0)))
+    rest = need - zeros
+    neg = np.partition(x[x < 0], -rest)[-rest:] if rest else x[:0]
+    return np.concatenate([pos, np.zeros(zeros, dtype=x.dtype), neg])
 
 
 def _top(scores: np.ndarray, k: int) -> np.ndarray:

@@ -8,7 +8,7 @@ import pytest
 
 from assets.search.benchmark import run_benchmark
 from assets.search.corpus import scian_documents, synthetic_corpus
-from assets.search.engine import (MAX_QUERY_CHARS, IndexConfig, SearchError, SearchIndex, _HNSW, _z, _z_top,
+from assets.search.engine import (MAX_QUERY_CHARS, IndexConfig, SearchError, SearchIndex, _HNSW, _top_values, _z, _z_top,
                                   validate_query, vector_texts)
 from assets.search.text import surface_terms
 
@@ -43,6 +43,14 @@ def test_weighted_fusion_is_the_z_score_mix(small_index):
     top = x[:3]
     np.testing.assert_allclose(_z_top(x, 3), (x - top.mean()) / top.std())
     assert not _z_top(np.zeros(6), 3).any() and not _z_top(x, 1).any()
+    rng = np.random.default_rng(0)
+    sparse = np.zeros(2000, dtype=np.float32)
+    sparse[:40] = rng.random(40)
+    for arr in (sparse, rng.normal(size=2000).astype(np.float32), np.zeros(2000, np.float32),
+                np.r_[np.zeros(10), -rng.random(50)].astype(np.float32)):
+        for n in (2, 30, 100, 60):
+            n = min(n, len(arr))
+            assert np.array_equal(np.sort(_top_values(arr, n)), np.sort(np.partition(arr, -n)[-n:]))
 
 
 def test_top_n_z_scores_let_dense_lift_a_document_over_a_one_word_keyword_match(small_index):
