@@ -186,17 +186,10 @@ def _z_top(x: np.ndarray, n: int) -> np.ndarray:
 
 
 def _top_values(x: np.ndarray, n: int) -> np.ndarray:
-    """The ``n`` highest values of ``x`` (``n <= len(x)``), in no order. BM25 is zero for nearly every document,
-    and a partition of 100k values that are mostly one value takes 8 ms: the positive values are partitioned
-    alone, then zeros and the negative values fill what is left."""
-    pos = x[x > 0]
-    if len(pos) >= n:
-        return np.partition(pos, -n)[-n:]
-    need = n - len(pos)
-    zeros = min(need, int(np.count_nonzero(x == 0)))
-    rest = need - zeros
-    neg = np.partition(x[x < 0], -rest)[-rest:] if rest else x[:0]
-    return np.concatenate([pos, np.zeros(zeros, dtype=x.dtype), neg])
+    """The ``n`` highest values of ``x`` (``n <= len(x)``), in no order. Selected as the lowest of ``-x``:
+    ``np.partition(x, -n)`` takes 8 ms on 100k values that are mostly one value (BM25's zeros, the one score an
+    approximate vector index gives the documents it did not score), ``np.partition(-x, n - 1)`` 0.4 ms."""
+    return -np.partition(-x, n - 1)[:n]
 
 
 def _top(scores: np.ndarray, k: int) -> np.ndarray:

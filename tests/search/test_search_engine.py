@@ -47,7 +47,8 @@ def test_weighted_fusion_is_the_z_score_mix(small_index):
     sparse = np.zeros(2000, dtype=np.float32)
     sparse[:40] = rng.random(40)
     for arr in (sparse, rng.normal(size=2000).astype(np.float32), np.zeros(2000, np.float32),
-                np.r_[np.zeros(10), -rng.random(50)].astype(np.float32)):
+                np.r_[np.zeros(10), -rng.random(50)].astype(np.float32),
+                np.r_[rng.random(30), np.full(500, 0.3)].astype(np.float32)):   # an approximate index's fill
         for n in (2, 30, 100, 60):
             n = min(n, len(arr))
             assert np.array_equal(np.sort(_top_values(arr, n)), np.sort(np.partition(arr, -n)[-n:]))
