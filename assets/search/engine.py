@@ -19,7 +19,8 @@
   the whole corpus (``norm="corpus"``, the earlier rule) BM25's scores are zero for nearly every document, so a
   document sharing one word with the query had a z of 20-140 against 5-25 for dense's best, and whenever any word
   matched, dense could not lift a document into the top 10 (on two sets of colloquial activity queries the top-N
-  rule raised MRR@10 from 0.796 / 0.655 to 0.804 / 0.717; the dev set 0.970 -> 0.968).
+  rule raised MRR@10 from 0.796 / 0.655 to 0.804 / 0.717; the dev set 0.970 -> 0.968). Below the ``z_top``-th score
+  a retriever's z-score is floored: every document there is equally not its candidate.
 """
 
 from __future__ import annotations
@@ -176,13 +177,15 @@ def _z(x: np.ndarray, stats: tuple[float, float] | None = None) -> np.ndarray:
 
 
 def _z_top(x: np.ndarray, n: int) -> np.ndarray:
-    """z-scores of ``x`` against its ``n`` highest values (zeros when they do not spread). With an approximate
-    vector index the top ``max(depth, z_top)`` dense scores are exact, so this needs no corpus sample."""
+    """z-scores of ``x`` against its ``n`` highest values (zeros when they do not spread), floored at the z of the
+    ``n``-th: below a retriever's candidates every document is equally none of them (a table's long column notes
+    are far from a short query's vector; unfloored, dense's z of -5 to -20 sank it under any keyword match). With
+    an approximate vector index the top ``max(depth, z_top)`` dense scores are exact, so this needs no sample."""
     n = min(n, x.shape[0])
     if n < 2:
         return np.zeros_like(x)
     top = _top_values(x, n)
-    return _z(x, (float(top.mean()), float(top.std())))
+    return _z(np.maximum(x, top.min()), (float(top.mean()), float(top.std())))
 
 
 def _top_values(x: np.ndarray, n: int) -> np.ndarray:

@@ -39,9 +39,9 @@ def test_weighted_fusion_is_the_z_score_mix(small_index):
         only_dense = small_index.with_config(alpha=0.0, norm=norm, z_top=5).scores("panificación industrial",
                                                                                    "hybrid")[0]
         np.testing.assert_allclose(only_dense, z(dense), rtol=1e-5, atol=1e-6)
-    x = np.array([9.0, 3.0, 1.0, 0.0, 0.0, 0.0])
+    x = np.array([9.0, 3.0, 1.0, 0.0, -4.0, 0.0])
     top = x[:3]
-    np.testing.assert_allclose(_z_top(x, 3), (x - top.mean()) / top.std())
+    np.testing.assert_allclose(_z_top(x, 3), (np.maximum(x, 1.0) - top.mean()) / top.std())   # floored at the 3rd
     assert not _z_top(np.zeros(6), 3).any() and not _z_top(x, 1).any()
     rng = np.random.default_rng(0)
     sparse = np.zeros(2000, dtype=np.float32)
