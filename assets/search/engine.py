@@ -336,8 +336,9 @@ class SearchIndex:
             stats.total_s += stats.vector_index_s
         stats.vector_index = kind if self._hnsw is not None else "exact"
         # an approximate index scores only its candidate documents: the corpus-wide mean and spread the weighted
-        # fusion needs with norm="corpus" come from a fixed sample of documents scored exactly (so hybrid ranks as with the exact
-        # index); their vectors are kept contiguous (a gather of 2048 scattered rows per query costs 10-20 ms)
+        # fusion needs with norm="corpus" come from a fixed sample of documents scored exactly (so hybrid ranks as
+        # with the exact index); their vectors are kept contiguous (a gather of 2048 scattered rows per query costs
+        # 10-20 ms)
         rng = np.random.default_rng(0)
         self._sample_docs = np.sort(rng.choice(self._n, size=min(self._n, HNSW_STATS_SAMPLE), replace=False))
         if self._hnsw is not None:
@@ -473,10 +474,9 @@ class SearchIndex:
         if self._hnsw is None:
             sims = self.vectors @ qvec.astype(np.float32)
             return (sims if self._single_vector else self._aggregate(sims)), None
-        # candidate documents: vectors from the approximate index until they cover ``depth`` documents (and the
-        # ``z_top`` whose scores set the fusion's scale; a class
-        # with many example vectors must not crowd the others out), then every vector of those documents scored
-        # exactly
+        # candidate documents: vectors from the approximate index until they cover ``depth`` documents and the
+        # ``z_top`` whose scores set the fusion's scale (a class with many example vectors must not crowd the others
+        # out), then every vector of those documents scored exactly
         c = self.config
         want = min(max(c.depth, c.z_top if c.norm == "top" and c.fusion == "weighted" else 1), self._n)
         n = want if isinstance(self._hnsw, _HNSW) else min(max(c.rescore, 4 * want), len(self.vectors))

@@ -8,8 +8,8 @@ import pytest
 
 from assets.search.benchmark import run_benchmark
 from assets.search.corpus import scian_documents, synthetic_corpus
-from assets.search.engine import (MAX_QUERY_CHARS, IndexConfig, SearchError, SearchIndex, _HNSW, _top_values, _z, _z_top,
-                                  validate_query, vector_texts)
+from assets.search.engine import (MAX_QUERY_CHARS, IndexConfig, SearchError, SearchIndex, _HNSW, _top_values, _z,
+                                  _z_top, validate_query, vector_texts)
 from assets.search.text import surface_terms
 
 
