@@ -335,18 +335,10 @@ class SearchIndex:
             stats.vector_index_s += time.perf_counter() - t
             stats.total_s += stats.vector_index_s
         stats.vector_index = kind if self._hnsw is not None else "exact"
-        # an approximate index scores only its candidate documents: the corpus-wide mean and spread the weighted
-        # fusion needs with norm="corpus" come from a fixed sample of documents scored exactly (so hybrid ranks as
-        # with the exact index); their vectors are kept contiguous (a gather of 2048 scattered rows per query costs
-        # 10-20 ms)
-        rng = np.random.default_rng(0)
-        self._sample_docs = np.sort(rng.choice(self._n, size=min(self._n, HNSW_STATS_SAMPLE), replace=False))
-        if self._hnsw is not None:
-            rows = (self._sample_docs if self._single_vector
-                    else np.flatnonzero(np.isin(owners, self._sample_docs)))
-            self._sample_vectors = np.ascontiguousarray(vectors[rows])
-            self._sample_is_example = self._is_example[rows]
-            self._sample_starts = np.searchsorted(owners[rows], self._sample_docs)
+        # the fixed sample of documents norm="corpus" needs with an approximate index, built at its first use (a
+        # dict: shared with the copies ``with_config`` makes)
+        self._sample: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        self._sample_lock = threading.Lock()
 
     # ------------------------------------------------------------ building
     @classmethod
@@ -499,10 +491,26 @@ class SearchIndex:
 
     def _sample_scores(self, qvec: np.ndarray) -> np.ndarray:
         """Exact dense scores of the fixed sample of documents (the z-score statistics of an approximate index)."""
-        sims = self._sample_vectors @ qvec.astype(np.float32)
+        vectors, is_example, starts = self._stats_sample()
+        sims = vectors @ qvec.astype(np.float32)
         if self._single_vector:
             return sims
-        return self._best_per_document(sims, self._sample_is_example, self._sample_starts)
+        return self._best_per_document(sims, is_example, starts)
+
+    def _stats_sample(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(vectors, is_example, starts) of ``HNSW_STATS_SAMPLE`` documents drawn once (seed 0): an approximate
+        index scores only its candidate documents, and the corpus-wide mean and spread of norm="corpus" come from
+        this sample scored exactly (so hybrid ranks as with the exact index). Its vectors are kept contiguous: a
+        gather of 2048 scattered rows per query costs 10-20 ms. Only norm="corpus" uses it (the default, "top",
+        needs the exact top ``z_top`` alone), so it is built at its first use, not at load."""
+        with self._sample_lock:
+            if not self._sample:
+                docs = np.sort(np.random.default_rng(0).choice(self._n, size=min(self._n, HNSW_STATS_SAMPLE),
+                                                               replace=False))
+                rows = docs if self._single_vector else np.flatnonzero(np.isin(self.owners, docs))
+                self._sample["docs"] = (np.ascontiguousarray(self.vectors[rows]), self._is_example[rows],
+                                        np.searchsorted(self.owners[rows], docs))
+            return self._sample["docs"]
 
     @property
     def uses_hnsw(self) -> bool:

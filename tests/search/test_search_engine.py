@@ -208,7 +208,7 @@ def test_binary_codes_rescore_exactly_and_rank_as_the_exact_index(hash_embedder)
 
     part, whole = binary(300), binary(1500)
     assert part.stats.vector_index == "binary" and part.uses_hnsw
-    overlap = []
+    overlap, by_sample = [], []
     for q in corpus["body"].to_list()[:40]:
         q = " ".join(q.split()[:6])
         qvec = exact.embed_queries([q])[0]
@@ -219,7 +219,12 @@ def test_binary_codes_rescore_exactly_and_rank_as_the_exact_index(hash_embedder)
         np.testing.assert_allclose(whole.dense_scores(qvec), e, atol=1e-5)   # every vector: the exact scores
         x = [h.doc_id for h in exact.search(q, "hybrid", 10)]
         overlap.append(len(set(x) & {h.doc_id for h in whole.search(q, "hybrid", 10)}) / 10)
+        x = [h.doc_id for h in exact.with_config(norm="corpus").search(q, "hybrid", 10)]
+        by_sample.append(len(set(x) & {h.doc_id for h in whole.with_config(norm="corpus").search(q, "hybrid", 10)})
+                         / 10)
     assert np.mean(overlap) >= 0.95   # the fusion's scale: each retriever's exact top z_top
+    assert np.mean(by_sample) >= 0.95   # norm="corpus": only the z-score statistics come from a sample
+    assert whole._sample and not part._sample   # built at its first use only, shared with with_config copies
 
 
 def test_approximate_hybrid_scores_the_keyword_matches_exactly(hash_embedder):
