@@ -231,10 +231,19 @@ def test_claim_search_pick_save_in_chromium_then_retrain(lake, tmp_path):
     from tests.support.browser import headless_chromium
 
     with headless_chromium(tmp_path / "chromium-profile") as driver:
-        _claim_search_pick_save(lake, driver)
+        rid, picked = _claim_search_pick_save(lake, driver)
+    resources, instance, _ = lake                                                # the browser is closed now
+    lh = resources["lakehouse"].lakehouse
+    before = lh.read(T.coding_models).filter(pl.col("is_current") & (pl.col("classification") == "scian"))
+    run_coding(resources, instance, ingest=False)                                # the sensor's job: retrain
+    after = lh.read(T.coding_models).filter(pl.col("is_current") & (pl.col("classification") == "scian"))
+    assert after["model_version"][0] != before["model_version"][0]
+    coded = lh.read(T.coded_records).filter(pl.col("record_id") == rid).row(0, named=True)
+    assert (coded["decision"], coded["code"], coded["model_version"]) == ("human", picked, after["model_version"][0])
 
 
-def _claim_search_pick_save(lake, driver):
+def _claim_search_pick_save(lake, driver) -> tuple[str, str]:
+    """Claim the hostile record in the page, search, pick, save, skip, read the stats: (record_id, code saved)."""
     from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
@@ -286,12 +295,7 @@ def _claim_search_pick_save(lake, driver):
     finally:
         server.shutdown()
         server.server_close()
-    before = lh.read(T.coding_models).filter(pl.col("is_current") & (pl.col("classification") == "scian"))
-    run_coding(resources, instance, ingest=False)                                # the sensor's job: retrain
-    after = lh.read(T.coding_models).filter(pl.col("is_current") & (pl.col("classification") == "scian"))
-    assert after["model_version"][0] != before["model_version"][0]
-    coded = lh.read(T.coded_records).filter(pl.col("record_id") == rid).row(0, named=True)
-    assert (coded["decision"], coded["code"], coded["model_version"]) == ("human", picked, after["model_version"][0])
+    return rid, picked
 
 
 def test_decisions_reestimate_the_threshold_as_a_new_version_without_retraining(lake):
