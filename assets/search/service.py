@@ -1,8 +1,9 @@
 """The search HTTP service (``fmlake search serve``), stdlib only; no Dagster.
 
 ``GET /search?q=&mode=bm25|dense|hybrid&k=10`` (or ``POST /search`` with a JSON body ``{"q", "mode", "k"}``) ->
-JSON ``{"query", "mode", "k", "took_ms", "understood", "answer", "hits": [...], "groups"}``: for a question about a
-figure, ``answer`` is the fact (value, unit, place, year, source table, the page citing it) and the first hit;
+JSON ``{"query", "mode", "k", "took_ms", "understood", "answer", "notice", "hits": [...], "groups"}``: for a question
+about a figure, ``answer`` is the fact (value, unit, place, year, source table, the page citing it) and the first hit,
+and ``notice`` says when no fact has the measure asked for (the place and sector's other figures come first);
 ``groups`` lists the ranks of the other hits by document type. ``GET /`` (and ``/?q=...``) -> the HTML page: the
 answer card first, then the other results grouped by type; ``GET /doc?id=<doc_id>`` -> one document in full;
 ``GET /healthz`` -> JSON.
@@ -43,6 +44,7 @@ body{{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:
 form{{display:flex;gap:.5rem;flex-wrap:wrap;margin-bottom:1rem}} input[type=search]{{flex:1;min-width:16rem;padding:.4rem}}
 ol{{padding-left:1.5rem}} li{{margin:.8rem 0}} .meta{{color:#666;font-size:.85rem}} .error{{color:#a00}}
 .snippet{{margin:.2rem 0 0}} .type{{background:#eef;border-radius:3px;padding:0 .3rem;font-size:.8rem}}
+.notice{{background:#fff8e1;border-left:4px solid #e0a800;padding:.5rem .8rem}}
 #answer{{border:2px solid #36c;border-radius:6px;padding:.8rem 1rem;margin:1rem 0;background:#f5f8ff}}
 #answer .value{{font-size:1.8rem;font-weight:bold}} #answer dl{{display:grid;grid-template-columns:auto 1fr;gap:.2rem 1rem}}
 #answer dt{{color:#555}} section.group h2{{font-size:1.1rem;margin:1.2rem 0 .2rem}}
@@ -100,7 +102,8 @@ def render_answer(answer: dict) -> str:
 
 
 def render_page(query: str = "", mode: str = "hybrid", k: int | str = 10, hits: list[dict] | None = None,
-                error: str | None = None, took_ms: float | None = None, answer: dict | None = None) -> str:
+                error: str | None = None, took_ms: float | None = None, answer: dict | None = None,
+                notice: str | None = None) -> str:
     """The HTML page; every value from the request or the index is escaped. With an answer, the card comes first
     and the other hits are grouped by document type."""
     esc = html.escape
@@ -112,6 +115,8 @@ def render_page(query: str = "", mode: str = "hybrid", k: int | str = 10, hits: 
     elif hits is not None:
         parts.append(f'<p class="meta" id="summary">{len(hits)} resultado(s) para «{esc(query)}» '
                      f'({esc(mode)}, {took_ms or 0:.1f} ms)</p>')
+        if notice:
+            parts.append(f'<p class="notice" id="notice" role="status">{esc(notice)}</p>')
         if answer:
             parts.append(render_answer(answer))
         rest = [h for h in hits if not (answer and h["doc_id"] == answer["doc_id"])]
@@ -266,7 +271,7 @@ class SearchHandler(RequestDeadline, BaseHTTPRequestHandler):
                                                           k[:10], error=str(exc)))
             return
         self._html(HTTPStatus.OK, render_page(q, mode, k_int, hits=[h.as_dict() for h in result.hits], took_ms=ms,
-                                              answer=result.answer))
+                                              answer=result.answer, notice=result.notice))
 
     def _doc(self) -> None:
         doc_id = self._params().get("id", "")

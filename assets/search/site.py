@@ -7,7 +7,9 @@
 1. the query is parsed (:mod:`assets.search.understanding`): places -> CVE_GEO, years, measures -> metrics,
    sectors (words, sector titles, or the SCIAN class the remaining words find with BM25 -> its sector);
 2. the facts whose attributes match (metric, place, sector, year: the latest census when no year is named) and, for
-   a place asked about without a figure (or with no sector), its profile, are ranked first, in that order;
+   a place asked about without a figure (or with no sector), its profile, are ranked first, in that order; when no
+   fact has the measure asked for there, a notice says so (``SiteResult.notice``) and the other figures of that
+   place and sector take its place;
 3. the rest of the list is the ranking of ``mode`` (bm25 | dense | hybrid) with those documents left out;
 4. for a question about a figure whose best match is a fact of the place asked (or national with no place), the
    fact is the answer card: value, unit, place, year, source table and the page of the document citing it.
@@ -25,10 +27,13 @@ from assets.search.corpus import names_sentence_of
 from assets.search.engine import Hit, SearchIndex, validate_query
 from assets.search.everyday import EVERYDAY_NAMES, base_words, shop_words
 from assets.search.text import analyse
-from assets.search.understanding import ParsedQuery, QueryParser
+from assets.search.understanding import MEASURE_LABELS, ParsedQuery, QueryParser
 from assets.search.wording import fmt_value
 
 MAX_STRUCTURED = 5     # matching facts ranked ahead of the free ranking
+# the figures of a place and sector shown, in this order, when the measure asked for has no fact
+OTHER_FIGURES = ("employment", "gross_output", "value_added", "productivity", "investment",
+                 "fixed_capital_formation", "fixed_assets", "intermediate_consumption")
 RETAIL_SECTOR = "46"   # SCIAN "Comercio al por menor": the classes a shop name (-ería) means when one carries its word
 TYPE_ORDER = ("fact", "place", "document", "section", "scian_class", "table", "mart", "synthetic")
 
@@ -52,10 +57,12 @@ class SiteResult:
     answer: dict[str, Any] | None = None
     structured: int = 0                       # how many of the hits came from the structured lookup
     groups: dict[str, list[int]] = field(default_factory=dict)   # doc_type -> ranks (after the answer)
+    notice: str | None = None                 # why the figure asked for is not among the hits (no such fact)
 
     def as_dict(self) -> dict[str, Any]:
         return {"query": self.query, "mode": self.mode, "understood": self.parsed.as_dict(), "answer": self.answer,
-                "structured": self.structured, "hits": [h.as_dict() for h in self.hits], "groups": self.groups}
+                "notice": self.notice, "structured": self.structured, "hits": [h.as_dict() for h in self.hits],
+                "groups": self.groups}
 
 
 class SiteSearch:
@@ -106,13 +113,14 @@ class SiteSearch:
         """Corpus positions of the facts (and place profiles) the parsed query asks for, best first."""
         return self._lookup(parsed)[0]
 
-    def _lookup(self, parsed: ParsedQuery) -> tuple[list[int], bool]:
-        """(positions, whether the facts are of a sector the query named or its words found)."""
+    def _lookup(self, parsed: ParsedQuery) -> tuple[list[int], bool, str | None]:
+        """(positions, whether the facts are of a sector the query named or its words found, a notice when no
+        fact has the measure asked for: see :meth:`_other_figures`)."""
         places = [p.cve_geo for p in parsed.places]
         profiles = [self._place_pos[g] for g in places if g in self._place_pos]
         metrics = parsed.metrics
         if not metrics:
-            return (profiles if parsed.places else []), False
+            return (profiles if parsed.places else []), False, None
         sectors = list(parsed.sectors)
         if not sectors:
             s = self._activity_sector(parsed.rest)
@@ -126,7 +134,7 @@ class SiteSearch:
         cand = f[mask]
         base = self._base[mask]
         if not len(cand):
-            return profiles, False
+            return self._other_figures(parsed, places, sectors, profiles)
         years = self._year[cand]
         if parsed.years:
             want = np.isin(years, parsed.years) | np.isin(base, parsed.years)
@@ -149,7 +157,45 @@ class SiteSearch:
         facts = [int(cand[j]) for j in order][:MAX_STRUCTURED]
         # a place question with no sector: the profile (all sectors at a glance) before the sector facts
         out = (profiles + facts) if (profiles and not sectors) else (facts + profiles)
-        return list(dict.fromkeys(out)), bool(sectors)
+        return list(dict.fromkeys(out)), bool(sectors), None
+
+    def _other_figures(self, parsed: ParsedQuery, places: list[str], sectors: list[str], profiles: list[int]
+                       ) -> tuple[list[int], bool, str | None]:
+        """No fact has the measure asked for at that place and sector ("cuánto ganan los trabajadores de la
+        manufactura en Tamaulipas" when the census loaded has no remuneraciones): say so, and put the figures
+        that exist for the same place and sector (the year asked, else the latest; levels before changes unless
+        a change was asked) where the asked one would be. Never an answer card: none of them is what was asked."""
+        asked = ", ".join(dict.fromkeys(MEASURE_LABELS.get(m, m) for m in parsed.measures)) or "esa medida"
+        names = [self.parser.sector_title(s) if self.parser is not None else s for s in sectors]
+        names += [p.name for p in parsed.places if p.cve_geo in places]
+        scope = ", ".join(names)
+        others: list[int] = []
+        if places or sectors:
+            f = self._facts
+            mask = np.isin(self._geo[f], places) if places else np.isin(self._geo[f], ["00"])
+            if sectors:
+                mask &= np.isin(self._sector[f], sectors)
+            cand = f[mask]
+            if len(cand):
+                years = self._year[cand]
+                asked_years = [y for y in parsed.years if (years == y).any()]
+                year = asked_years[0] if asked_years else int(years.max())
+                cand = cand[years == year]
+                growth = np.array([self._metric[i].endswith(("_growth", "_change")) for i in cand], dtype=bool)
+                order = sorted(range(len(cand)), key=lambda j: (
+                    bool(growth[j]) != parsed.growth,
+                    OTHER_FIGURES.index(self._metric[cand[j]]) if self._metric[cand[j]] in OTHER_FIGURES else 99,
+                    self._metric[cand[j]]))
+                others = [int(cand[j]) for j in order][:MAX_STRUCTURED]
+        if np.isin(self._metric[self._facts], parsed.metrics).any():
+            notice = f"No hay cifras de {asked}" + (f" para {scope}." if scope else ".")
+        else:
+            notice = (f"Los datos publicados no tienen cifras de {asked}: gold.industry_facts no trae esa medida "
+                      "(el censo cargado no la incluye).")
+        if others:
+            notice += f" Se muestran las otras cifras de {scope} ({self._year[others[0]]})."
+        out = (others + profiles) if sectors else (profiles + others)
+        return list(dict.fromkeys(out)), False, notice
 
     def answer_card(self, parsed: ParsedQuery, pos: int) -> dict[str, Any] | None:
         """The answer card of a fact (None when the position is not a published fact the query asked about)."""
@@ -174,7 +220,7 @@ class SiteSearch:
     def search(self, query: Any, mode: Any = "hybrid", k: Any = 10, understand: bool = True) -> SiteResult:
         query, mode, k = validate_query(query, mode, k)
         parsed = self.parse(query) if understand else ParsedQuery(text=query)
-        first, of_sector = self._lookup(parsed) if understand else ([], False)
+        first, of_sector, notice = self._lookup(parsed) if understand else ([], False, None)
         final, bm25, dense = self.index.scores(query, mode)
         need = k + len(first)
         ranked = final
@@ -197,7 +243,7 @@ class SiteSearch:
             groups.setdefault(h.doc_type, []).append(h.rank)
         groups = {t: groups[t] for t in sorted(groups, key=lambda t: (TYPE_ORDER.index(t) if t in TYPE_ORDER
                                                                       else 99, t))}
-        return SiteResult(query, mode, parsed, hits, answer, len([i for i in order if i in taken]), groups)
+        return SiteResult(query, mode, parsed, hits, answer, len([i for i in order if i in taken]), groups, notice)
 
     def _shops_first(self, query: str, ranked: np.ndarray) -> np.ndarray:
         """A shop name (``mueblería``): the retail classes that carry its word or base word ahead of the rest,

@@ -75,6 +75,15 @@ MEASURE_METRICS: dict[str, tuple[str, ...]] = {
     "share_state": ("share_state_employment", "share_state_value_added"),
     "price_index": ("price_index",),
 }
+# measure -> how a notice names it ("No hay cifras de remuneraciones ...")
+MEASURE_LABELS: dict[str, str] = {
+    "employment": "personal ocupado", "remuneration": "remuneraciones",
+    "remuneration_per_worker": "remuneraciones por persona ocupada", "gross_output": "producción bruta",
+    "value_added": "valor agregado", "intermediate_consumption": "consumo intermedio",
+    "fixed_capital_formation": "formación bruta de capital fijo", "fixed_assets": "activos fijos",
+    "investment": "inversión", "productivity": "productividad", "share_national": "participación nacional",
+    "share_state": "participación estatal", "price_index": "índice de precios",
+}
 GROWTH_METRICS = {"employment": "employment_growth", "gross_output": "gross_output_growth",
                   "value_added": "value_added_growth", "remuneration": "remuneration_growth",
                   "productivity": "productivity_growth", "remuneration_per_worker": "remuneration_per_worker_growth",
@@ -226,6 +235,10 @@ class QueryParser:
         self._sector_phrases.sort(key=lambda x: -len(x[0].split()))
         self._measure_phrases = sorted(((p, m) for m, ps in MEASURES.items() for p in ps),
                                        key=lambda x: -len(x[0].split()))
+
+    def sector_title(self, code: str) -> str:
+        """The catalogue title of a SCIAN sector code (the code itself when the catalogue lacks it)."""
+        return self._sectors.get(code, code)
 
     def _add_state_abbreviations(self, places: Iterable[dict], states: dict[str, str]) -> None:
         for r in places:

@@ -100,6 +100,8 @@ def query(text: str, mode: str, k: int, as_json: bool, understand: bool, source:
         _echo_json({"query": text, "mode": mode, "k": k, "index": origin, "took_ms": round(ms, 2),
                     **{key: v for key, v in result.as_dict().items() if key not in ("query", "mode")}})
         return
+    if result.notice:
+        click.echo(f"note: {result.notice}")
     if result.answer:
         a = result.answer
         click.echo(f"answer: {a['value_text']} ({a['place']}, {a['year']}; {a['source_table']}"

@@ -355,6 +355,30 @@ def test_bm25_reads_a_tables_column_names_not_its_column_notes():
     assert "codificadores" in C.spanish_terms("Codes that human coders returned")
 
 
+def test_a_measure_without_facts_is_said_and_the_other_figures_come_first(site):
+    from assets.search.service import render_page
+
+    # the census loaded has no remuneraciones: say so, show the manufacturing figures of Tamaulipas that exist
+    # (the latest census: only employment in 2023), never a card for another measure
+    res = site.search("cuánto ganan los trabajadores de la manufactura en Tamaulipas", "hybrid", 5)
+    assert "remuneraciones" in res.notice and "gold.industry_facts" in res.notice
+    assert "Industrias manufactureras, Tamaulipas (2023)" in res.notice
+    assert res.hits[0].doc_id == "fact:31-33:28:2023:employment" and res.answer is None
+    assert res.as_dict()["notice"] == res.notice
+    # the year asked, levels before changes (no change was asked)
+    res = site.search("salarios de la manufactura en Tamaulipas en 2018", "hybrid", 5)
+    assert [h.doc_id for h in res.hits[:3]] == ["fact:31-33:28:2018:employment", "fact:31-33:28:2018:value_added",
+                                                "fact:31-33:28:2013-2018:employment_growth"]
+    # a measure other places have, but not this place and sector
+    res = site.search("valor agregado del comercio al por menor en Reynosa", "hybrid", 5)
+    assert res.notice.startswith("No hay cifras de valor agregado para Comercio al por menor, Reynosa.")
+    assert res.hits[0].doc_id == "fact:46:28032:2018:employment" and res.answer is None
+    # a measure that has its fact: no notice
+    assert site.search("empleo manufactura Tamaulipas", "hybrid", 3).notice is None
+    page = render_page("q", hits=[h.as_dict() for h in res.hits], notice="<b>" + res.notice, took_ms=1.0)
+    assert 'id="notice"' in page and "&lt;b&gt;No hay cifras" in page and "<b>No hay" not in page
+
+
 def test_no_card_without_a_sector(site):
     res = site.search("empleo", "hybrid", 3)   # national employment of every sector: the largest is no answer
     assert res.hits[0].doc_id == "fact:21:00:2023:employment" and res.answer is None
