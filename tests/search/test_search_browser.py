@@ -96,4 +96,12 @@ def test_answer_card_in_chromium(driver, site_url):
     # free text has no card
     driver.get(site_url + "/?q=panificaci%C3%B3n+tradicional")
     WebDriverWait(driver, 30).until(EC.presence_of_element_located((By.ID, "results")))
-    assert not driver.find_elements(By.ID, "answer")
+    assert not driver.find_elements(By.ID, "answer") and not driver.find_elements(By.ID, "notice")
+
+    # a measure the lakehouse has no fact of: a notice above the results, no card, the figures that exist first
+    driver.get(site_url + "/?q=cu%C3%A1nto+ganan+los+trabajadores+de+la+manufactura+en+Tamaulipas")
+    notice = WebDriverWait(driver, 30).until(EC.visibility_of_element_located((By.ID, "notice")))
+    assert "remuneraciones" in notice.text and not driver.find_elements(By.ID, "answer")
+    first = driver.find_elements(By.CSS_SELECTOR, "#results li.hit")[0]
+    assert first.get_attribute("data-doc-id") == "fact:31-33:28:2023:employment"
+    assert notice.location["y"] < driver.find_element(By.ID, "results").location["y"]
