@@ -194,8 +194,22 @@ class SiteSearch:
                       "(el censo cargado no la incluye).")
         if others:
             notice += f" Se muestran las otras cifras de {scope} ({self._year[others[0]]})."
+        elif places and not np.isin(self._geo[self._facts], places).any():
+            notice += f" Las cifras económicas cargadas son de {self._fact_places()}."
         out = (others + profiles) if sectors else (profiles + others)
         return list(dict.fromkeys(out)), False, notice
+
+    def _fact_places(self) -> str:
+        """Where the facts are: their states (with municipalities when they have some) and the national total."""
+        geos = set(self._geo[self._facts].tolist())
+        states = sorted({g[:2] for g in geos if g and g != "00"})
+        names = []
+        for st in states:
+            name = self._titles[self._place_pos[st]].split(" (")[0] if st in self._place_pos else st
+            names.append(f"{name} y sus municipios" if any(len(g) == 5 and g.startswith(st) for g in geos) else name)
+        if "00" in geos:
+            names.append("el total nacional")
+        return ", ".join(names[:-1]) + " y " + names[-1] if len(names) > 1 else (names[0] if names else "ningún lugar")
 
     def answer_card(self, parsed: ParsedQuery, pos: int) -> dict[str, Any] | None:
         """The answer card of a fact (None when the position is not a published fact the query asked about)."""
