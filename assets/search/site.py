@@ -166,6 +166,8 @@ class SiteSearch:
         that exist for the same place and sector (the year asked, else the latest; levels before changes unless
         a change was asked) where the asked one would be. Never an answer card: none of them is what was asked."""
         asked = ", ".join(dict.fromkeys(MEASURE_LABELS.get(m, m) for m in parsed.measures)) or "esa medida"
+        if parsed.growth:
+            asked = f"la variación de {asked}"
         names = [self.parser.sector_title(s) if self.parser is not None else s for s in sectors]
         names += [p.name for p in parsed.places if p.cve_geo in places]
         scope = ", ".join(names)

@@ -377,6 +377,10 @@ def test_a_measure_without_facts_is_said_and_the_other_figures_come_first(site):
     res = site.search("empleo en la manufactura de Pachuca de Soto", "hybrid", 5)
     assert res.notice == ("No hay cifras de personal ocupado para Industrias manufactureras, Pachuca de Soto. "
                           "Las cifras económicas cargadas son de Tamaulipas y sus municipios y el total nacional.")
+    # a change asked where only the level exists: the notice names the change, the level comes after it
+    res = site.search("crecimiento del empleo del comercio al por menor en Reynosa", "hybrid", 5)
+    assert res.notice.startswith("No hay cifras de la variación de personal ocupado para Comercio al por menor")
+    assert res.hits[0].doc_id == "fact:46:28032:2018:employment"
     # a measure that has its fact: no notice
     assert site.search("empleo manufactura Tamaulipas", "hybrid", 3).notice is None
     page = render_page("q", hits=[h.as_dict() for h in res.hits], notice="<b>" + res.notice, took_ms=1.0)
