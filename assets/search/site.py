@@ -93,6 +93,8 @@ class SiteSearch:
                             [sector_of_class(r) == RETAIL_SECTOR for r in self._refs], dtype=bool))}
         self._place_or_fact = np.isin(self._types, ["place", "fact"])
         self._fact_sectors = set(self._sector[self._facts].tolist())
+        self._fact_geos = set(self._geo[self._facts].tolist())
+        self._fact_metrics = set(self._metric[self._facts].tolist())
         # base_year of a change fact is in its id (<sector>:<geo>:<y0>-<y1>:<metric>)
         self._base = np.array([_base_year(self._refs[i]) for i in self._facts], dtype=np.int64)
 
@@ -177,33 +179,32 @@ class SiteSearch:
             mask = np.isin(self._geo[f], places) if places else np.isin(self._geo[f], ["00"])
             if sectors:
                 mask &= np.isin(self._sector[f], sectors)
-            cand = f[mask]
+            cand, base = f[mask], self._base[mask]
             if len(cand):
                 years = self._year[cand]
                 asked_years = [y for y in parsed.years if (years == y).any()]
                 year = asked_years[0] if asked_years else int(years.max())
-                cand = cand[years == year]
-                growth = np.array([self._metric[i].endswith(("_growth", "_change")) for i in cand], dtype=bool)
+                cand, base = cand[years == year], base[years == year]
                 order = sorted(range(len(cand)), key=lambda j: (
-                    bool(growth[j]) != parsed.growth,
+                    bool(base[j] >= 0) != parsed.growth,     # a change fact has a base year
                     OTHER_FIGURES.index(self._metric[cand[j]]) if self._metric[cand[j]] in OTHER_FIGURES else 99,
                     self._metric[cand[j]]))
                 others = [int(cand[j]) for j in order][:MAX_STRUCTURED]
-        if np.isin(self._metric[self._facts], parsed.metrics).any():
+        if self._fact_metrics.intersection(parsed.metrics):
             notice = f"No hay cifras de {asked}" + (f" para {scope}." if scope else ".")
         else:
             notice = (f"Los datos publicados no tienen cifras de {asked}: gold.industry_facts no trae esa medida "
                       "(el censo cargado no la incluye).")
         if others:
             notice += f" Se muestran las otras cifras de {scope} ({self._year[others[0]]})."
-        elif places and not np.isin(self._geo[self._facts], places).any():
+        elif places and not self._fact_geos.intersection(places):
             notice += f" Las cifras económicas cargadas son de {self._fact_places()}."
         out = (others + profiles) if sectors else (profiles + others)
         return list(dict.fromkeys(out)), False, notice
 
     def _fact_places(self) -> str:
         """Where the facts are: their states (with municipalities when they have some) and the national total."""
-        geos = set(self._geo[self._facts].tolist())
+        geos = self._fact_geos
         states = sorted({g[:2] for g in geos if g and g != "00"})
         names = []
         for st in states:
