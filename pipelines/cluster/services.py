@@ -114,6 +114,8 @@ def untraversable_for(path: Path, user: str) -> Path | None:
         return None
     groups = {pw.pw_gid} | {g.gr_gid for g in grp.getgrall() if user in g.gr_mem}
     for d in reversed(Path(path).resolve().parents):
+        if not d.exists():   # not made yet (a fresh clone has no data/): what is there is all there is to check
+            break
         st = d.stat()
         if st.st_uid == pw.pw_uid:
             ok = st.st_mode & stat.S_IXUSR

@@ -28,6 +28,10 @@ def test_a_data_directory_the_postgres_user_cannot_reach_is_named():
         assert untraversable_for(data, "postgres") == base / "project"
         (base / "project").chmod(0o755)
         assert untraversable_for(data, "postgres") is None
+        # directories not made yet (a fresh clone has no data/): the existing ones decide, no FileNotFoundError
+        assert untraversable_for(base / "project" / "fresh" / "data" / "postgres", "postgres") is None
+        (base / "project").chmod(0o700)
+        assert untraversable_for(base / "project" / "fresh" / "data" / "postgres", "postgres") == base / "project"
     finally:
         shutil.rmtree(base)
     assert untraversable_for(Path("/tmp/x"), "no-such-user-here") is None
