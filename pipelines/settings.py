@@ -338,7 +338,7 @@ KNOWN_VARIABLES: set[str] = set()
 LLM_BACKENDS = ("embedded", "ollama")
 SEGMENTER_BACKENDS = ("default", "sam")
 NAMER_BACKENDS = ("rules", "ollama", "transformers")
-EMBEDDER_BACKENDS = ("use", "minilm", "ollama")
+EMBEDDER_BACKENDS = ("use", "e5", "minilm", "ollama")
 
 
 class _TrackingReader(_Reader):

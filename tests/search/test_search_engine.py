@@ -23,8 +23,11 @@ def test_bm25_finds_the_class_by_stemmed_words(small_index):
 
 
 def test_dense_and_hybrid_return_k_ranked_hits(small_index):
+    roles = small_index.embedder.roles
+    assert set(roles) == {"passage"}          # the documents were embedded as passages...
     for mode in ("dense", "hybrid"):
         hits = small_index.search("minería de carbón", mode, 4)
+        assert roles[-1] == "query"           # ...and the query as a query (e5 prefixes the two differently)
         assert [h.rank for h in hits] == [1, 2, 3, 4]
         assert hits[0].ref == "212110"
         assert hits == sorted(hits, key=lambda h: -h.score)

@@ -51,6 +51,11 @@ def test_cached_embedder_persists(tmp_path, hash_embedder):
     b = again.embed(["carbón", "pan dulce"])
     assert again.hits == 2 and again.misses == 0 and hash_embedder.texts_embedded == 2
     np.testing.assert_allclose(b, a[[1, 0]])
+    # a query is cached apart from the same text as a passage, and reaches the model as a query
+    again.embed(["carbón"], role="query")
+    assert again.misses == 1 and hash_embedder.texts_embedded == 3 and hash_embedder.roles[-1] == "query"
+    assert CachedEmbedder(hash_embedder, tmp_path).embed(["carbón"], role="query").shape == (1, 256)
+    assert hash_embedder.texts_embedded == 3
 
 
 def _queries() -> Queries:
