@@ -241,3 +241,17 @@ def test_ollama_embedder_goes_through_the_one_client_retries_and_hosts(ollama_se
     with pytest.raises(EmbedderError, match="not found"):
         Embedder("ollama", ollama_hosts=[up.url], ollama_model="missing").embed(["x"])
     held.close()
+
+
+def test_every_list_of_embedder_backends_is_the_same():
+    # the settings and the coding config keep their own tuples (both stay free of dagster and numpy imports):
+    # a backend added to the embedder must be accepted by both, and nothing else
+    from assets.coding.config import ConfigError, EngineSettings
+    from pipelines.settings import EMBEDDER_BACKENDS
+    from resources.embedder import BACKENDS
+
+    assert set(EMBEDDER_BACKENDS) == set(BACKENDS)
+    for backend in BACKENDS:
+        EngineSettings(embeddings_backend=backend).validate()
+    with pytest.raises(ConfigError, match="embeddings_backend"):
+        EngineSettings(embeddings_backend="word2vec").validate()
