@@ -159,6 +159,12 @@ def names_sentence_of(body: str | None) -> str:
     return m.group(0).strip() if m else ""
 
 
+def names_of(body: str | None) -> list[str]:
+    """The everyday names of a class document's body, as its ``Nombres comunes`` sentence lists them."""
+    sentence = names_sentence_of(body)
+    return [n for n in sentence.removeprefix("Nombres comunes: ").removesuffix(".").split(", ") if n]
+
+
 def with_everyday_names(corpus: pl.DataFrame, leave_out: set[str] = frozenset()) -> pl.DataFrame:
     """``corpus`` with each SCIAN class's ``Nombres comunes`` sentence written again from
     :func:`assets.search.everyday.everyday_names` without the names sharing a word with ``leave_out`` (folded

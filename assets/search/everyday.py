@@ -65,6 +65,7 @@ EQUIVALENTS: dict[str, tuple[str, ...]] = {
     # vehicles
     "carro": ("automovil",), "coche": ("automovil",), "auto": ("automovil",), "troca": ("camioneta",),
     "moto": ("motocicleta",), "bici": ("bicicleta",), "trailer": ("tractocamion",), "neumatico": ("llanta",),
+    "golpe": ("hojalateria",), "abolladura": ("hojalateria",),
     # farm animals and crops
     "puerco": ("porcino",), "cerdo": ("porcino",), "cochino": ("porcino",), "marrano": ("porcino",),
     "res": ("bovino",), "vaca": ("bovino",), "chivo": ("caprino",), "cabra": ("caprino",),
@@ -82,7 +83,8 @@ EQUIVALENTS: dict[str, tuple[str, ...]] = {
     "laptop": ("computadora", "computo"), "tele": ("television",), "perro": ("mascota",), "gato": ("mascota",),
     "estufa": ("electrodomestico",), "refrigerador": ("electrodomestico",), "refri": ("electrodomestico",),
     "lavadora": ("electrodomestico",), "maquillaje": ("cosmetico",), "cuaderno": ("papeleria",),
-    "super": ("supermercado",),
+    "super": ("supermercado",), "clavo": ("ferreteria",), "tornillo": ("ferreteria",), "tuerca": ("ferreteria",),
+    "taquete": ("ferreteria",), "pija": ("ferreteria",),
     # people and places of services
     "doctor": ("medico",), "doctora": ("medico",), "dentista": ("dental",), "abogado": ("juridico",),
     "abogada": ("juridico",), "contador": ("contabilidad",), "contadora": ("contabilidad",),
@@ -579,6 +581,16 @@ _SUFFIXES = (("erias", 8), ("eria", 7), ("eros", 8), ("eras", 8), ("ero", 7), ("
              ("citos", 8), ("citas", 8), ("cito", 7), ("cita", 7), ("itos", 7), ("itas", 7), ("ito", 6), ("ita", 6))
 _SHOP_SUFFIXES = ("erias", "eria")     # what a shop is named with (see shop_words)
 _AGENT = re.compile(r"^(\w{3,})(a|e|i)(dora|doras|dor|dores)$")     # purificadora, embotelladora, tostador
+# an infinitive, with the pronoun people attach to it (mudarme, arreglarlo, enseñarle): the nouns Spanish derives
+# from the verb name the activity (mudar -> mudanza, enseñar -> enseñanza, lavar -> lavado, instalar -> instalación,
+# mantener -> mantenimiento)
+_VERB = re.compile(r"^(\w{3,})(ar|er|ir)(me|te|se|nos|lo|la|le|los|las|les)?$")
+_VERB_NOUNS = {"ar": ("anza", "acion", "ado", "aje"), "er": ("imiento", "ido"), "ir": ("imiento", "ido", "icion")}
+# what a visitor who buys something types ("venta de clavos", "dónde compro medicinas", "tienda de ropa"): a shop
+# is meant, unless the words say wholesale (mayoreo) or the query names a shop already (shop_words)
+_BUYING = frozenset({"venta", "ventas", "vende", "venden", "vendo", "compro", "comprar", "compramos", "tienda",
+                     "tiendas", "tiendita", "expendio"})
+_WHOLESALE = frozenset({"mayoreo", "mayorista", "mayoristas", "mayor", "distribuidora", "distribuidor"})
 
 
 def _respell(base: str) -> list[str]:
@@ -635,6 +647,12 @@ def base_words(word: str, left_out: frozenset[str] = frozenset()) -> tuple[str, 
     if m:
         root, vowel = m.group(1), m.group(2)
         out.extend((root + vowel + "cion", root + vowel + "do", root + vowel + "r"))
+    m = _VERB.match(word)
+    if m:
+        root, ending = m.group(1), m.group(2)
+        if m.group(3):
+            out.extend((root + ending, *equivalents(root + ending, left_out)))
+        out.extend(root + noun for noun in _VERB_NOUNS[ending])
     return tuple(w for w in dict.fromkeys(out) if w != word and len(w) >= 3)
 
 
@@ -645,6 +663,14 @@ def shop_words(query: str) -> list[str]:
     has none, as for tortillería, panadería or herrería, the shop is the workshop and nothing changes)."""
     return [w for w in tokens(query) if any(w.endswith(sfx) and len(w) >= n for sfx, n in _SUFFIXES
                                             if sfx in _SHOP_SUFFIXES)]
+
+
+def buys_retail(query: str) -> bool:
+    """Whether the query is what someone who buys types (``venta de clavos``, ``dónde compro medicinas``, ``tienda
+    de ropa``) and says nothing of wholesale: then the shop selling the thing is meant, not the factory making it
+    (the site ranks the retail classes first, in their own order)."""
+    words = set(tokens(query))
+    return bool(words & _BUYING) and not words & _WHOLESALE
 
 
 def met_by(name: str, stems: set[str]) -> bool:

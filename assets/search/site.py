@@ -23,9 +23,9 @@ from typing import Any
 
 import numpy as np
 
-from assets.search.corpus import names_sentence_of
+from assets.search.corpus import names_of, names_sentence_of
 from assets.search.engine import Hit, SearchIndex, validate_query
-from assets.search.everyday import EVERYDAY_NAMES, base_words, shop_words
+from assets.search.everyday import EVERYDAY_NAMES, base_words, buys_retail, shop_words
 from assets.search.text import analyse
 from assets.search.understanding import MEASURE_LABELS, ParsedQuery, QueryParser
 from assets.search.wording import fmt_value
@@ -91,6 +91,14 @@ class SiteSearch:
         self._retail = {int(i): set(analyse(f"{self._titles[i]} {names_sentence_of(self._bodies[i])}"))
                         for i in np.flatnonzero(self._classes & np.array(
                             [sector_of_class(r) == RETAIL_SECTOR for r in self._refs], dtype=bool))}
+        # the classes' names of two words or more, as stems (title and everyday names: "cocina económica" ->
+        # (cocin, econom) -> the fonda's class): a query that contains one asks for that class by its name
+        self._named: dict[tuple[str, ...], list[int]] = {}
+        for i in np.flatnonzero(self._classes):
+            for name in (self._titles[i], *names_of(self._bodies[i])):
+                key = tuple(analyse(name))
+                if len(key) >= 2 and int(i) not in self._named.setdefault(key, []):
+                    self._named[key].append(int(i))
         self._place_or_fact = np.isin(self._types, ["place", "fact"])
         self._fact_sectors = set(self._sector[self._facts].tolist())
         self._fact_geos = set(self._geo[self._facts].tolist())
@@ -246,7 +254,7 @@ class SiteSearch:
             # "migración de mujeres", asks about the subject, not about one place): facts and place profiles only
             # after everything else
             ranked = np.where(self._place_or_fact, final - 1e6, final).astype(np.float32)
-            ranked = self._shops_first(query, ranked)
+            ranked = self._named_first(query, self._shops_first(query, ranked))
         top = self.index_top(ranked, bm25, mode, need)
         taken = set(first)
         order = first + [int(i) for i in top if int(i) not in taken]
@@ -262,9 +270,27 @@ class SiteSearch:
                                                                       else 99, t))}
         return SiteResult(query, mode, parsed, hits, answer, len([i for i in order if i in taken]), groups, notice)
 
+    def _named_first(self, query: str, ranked: np.ndarray) -> np.ndarray:
+        """The classes whose title or everyday name (two words or more) the query contains, word after word, ahead
+        of everything else, in their own order: "cocina económica" is the fonda, not the kitchen-ware factory that
+        shares both words' stems with more weight."""
+        stems = analyse(query)
+        named = {i for n in range(2, len(stems) + 1) for j in range(len(stems) - n + 1)
+                 for i in self._named.get(tuple(stems[j:j + n]), ())}
+        if not named:
+            return ranked
+        ranked = ranked.copy()
+        ranked[sorted(named)] += 1e4
+        return ranked
+
     def _shops_first(self, query: str, ranked: np.ndarray) -> np.ndarray:
         """A shop name (``mueblería``): the retail classes that carry its word or base word ahead of the rest,
-        in their own order (see :func:`assets.search.everyday.shop_words`)."""
+        in their own order (see :func:`assets.search.everyday.shop_words`); a buyer's words (``venta de clavos``,
+        ``dónde compro medicinas``, :func:`assets.search.everyday.buys_retail`): every retail class ahead of the
+        other classes, in its own order."""
+        if self._retail and buys_retail(query):
+            ranked = ranked.copy()
+            ranked[list(self._retail)] += 1e3
         for word in shop_words(query) if self._retail else ():
             stems = {s for w in (word, *base_words(word, self.index.config.equivalents_left_out)) for s in analyse(w)}
             shops = [i for i, own in self._retail.items() if stems & own]

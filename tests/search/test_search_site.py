@@ -490,6 +490,45 @@ def test_a_shop_name_means_the_retail_class_that_carries_its_word(hash_embedder)
     assert refs("muebles") == refs("muebles", understand=False)          # not a shop name
 
 
+def test_a_buyers_words_mean_the_shop_and_a_name_as_typed_means_its_class(hash_embedder):
+    from assets.search.everyday import buys_retail
+    from assets.search.site import SiteSearch
+
+    catalog = pl.DataFrame({"code": ["332720", "467111", "434219", "722511", "332212"], "title": [
+        "Fabricación de tornillos, tuercas, remaches y similares",
+        "Comercio al por menor en ferreterías y tlapalerías",
+        "Comercio al por mayor de otros materiales para la construcción",
+        "Restaurantes con servicio de preparación de alimentos a la carta o de comida corrida",
+        "Fabricación de utensilios de cocina metálicos, cocina y más cocina económica"]})
+    site = SiteSearch(SearchIndex.build(C.scian_documents(catalog, with_ciiu=False), hash_embedder, IndexConfig()))
+
+    def refs(q, understand=True):
+        return [h.ref for h in site.search(q, "bm25", 5, understand=understand).hits]
+
+    assert buys_retail("venta de clavos y tornillos") and buys_retail("¿Dónde COMPRO tornillos?")
+    assert not buys_retail("venta de tornillos al mayoreo") and not buys_retail("tornillos")
+    assert refs("venta de tornillos", understand=False)[0] == "332720"      # the factory's title names them
+    assert refs("venta de tornillos")[0] == "467111"                        # the one who sells them: a shop
+    assert refs("venta de tornillos al mayoreo")[0] == "332720"             # wholesale: not the shop
+    assert refs("tornillos") == refs("tornillos", understand=False)
+    # "cocina económica" is among the fonda's everyday names (Nombres comunes): that class, whatever the others
+    # repeat its words
+    assert refs("cocina económica", understand=False)[0] == "332212"
+    assert refs("cocina economica")[0] == "722511"
+    assert refs("una cocina económica barata")[0] == "722511"               # contained, word after word
+    assert refs("económica cocina")[0] == "332212"                          # not the name: other order
+    assert refs("cocina")[0] == "332212"                                    # one word is no name
+
+
+def test_the_nouns_of_a_verb_with_its_pronoun():
+    from assets.search.everyday import base_words
+
+    assert "mudanza" in base_words("mudarme") and "mudar" in base_words("mudarme")
+    assert "ensenanza" in base_words("enseñar") and "mantenimiento" in base_words("mantener")
+    assert "reparacion" in base_words("arreglarlo")        # the infinitive's equivalent (arreglar -> reparacion)
+    assert "lavado" in base_words("lavar") and base_words("agua") == ()
+
+
 def test_every_table_and_mart_has_its_spanish_sentence_first():
     from assets.search.spanish import DESCRIPTIONS
     from lakehouse import all_tables
