@@ -587,7 +587,7 @@ _AGENT = re.compile(r"^(\w{3,})(a|e|i)(dora|doras|dor|dores)$")     # purificado
 _VERB = re.compile(r"^(\w{3,})(ar|er|ir)(me|te|se|nos|lo|la|le|los|las|les)?$")
 _VERB_NOUNS = {"ar": ("anza", "acion", "ado", "aje"), "er": ("imiento", "ido"), "ir": ("imiento", "ido", "icion")}
 # what a visitor who buys something types ("venta de clavos", "dónde compro medicinas", "tienda de ropa"): a shop
-# is meant, unless the words say wholesale (mayoreo) or the query names a shop already (shop_words)
+# is meant, unless the words say wholesale (mayoreo)
 _BUYING = frozenset({"venta", "ventas", "vende", "venden", "vendo", "compro", "comprar", "compramos", "tienda",
                      "tiendas", "tiendita", "expendio"})
 _WHOLESALE = frozenset({"mayoreo", "mayorista", "mayoristas", "mayor", "distribuidora", "distribuidor"})

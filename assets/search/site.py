@@ -35,6 +35,7 @@ MAX_STRUCTURED = 5     # matching facts ranked ahead of the free ranking
 OTHER_FIGURES = ("employment", "gross_output", "value_added", "productivity", "investment",
                  "fixed_capital_formation", "fixed_assets", "intermediate_consumption")
 RETAIL_SECTOR = "46"   # SCIAN "Comercio al por menor": the classes a shop name (-ería) means when one carries its word
+BUYER_WINDOW = 10     # a buyer's words put the retail classes among the best this many classes first
 TYPE_ORDER = ("fact", "place", "document", "section", "scian_class", "table", "mart", "synthetic")
 
 
@@ -286,11 +287,16 @@ class SiteSearch:
     def _shops_first(self, query: str, ranked: np.ndarray) -> np.ndarray:
         """A shop name (``mueblería``): the retail classes that carry its word or base word ahead of the rest,
         in their own order (see :func:`assets.search.everyday.shop_words`); a buyer's words (``venta de clavos``,
-        ``dónde compro medicinas``, :func:`assets.search.everyday.buys_retail`): every retail class ahead of the
-        other classes, in its own order."""
+        ``dónde compro medicinas``, :func:`assets.search.everyday.buys_retail`): the retail classes among the best
+        :data:`BUYER_WINDOW` classes ahead of the other classes, in their own order."""
         if self._retail and buys_retail(query):
-            ranked = ranked.copy()
-            ranked[list(self._retail)] += 1e3
+            # only the shops the ranking already finds for the thing (its best BUYER_WINDOW classes): "venta de
+            # casas" is the real-estate agent's, and no shop that the word does not find takes its place
+            best = np.flatnonzero(self._classes)[np.argsort(-ranked[self._classes], kind="stable")[:BUYER_WINDOW]]
+            shops = [int(i) for i in best if int(i) in self._retail]
+            if shops:
+                ranked = ranked.copy()
+                ranked[shops] += 1e3
         for word in shop_words(query) if self._retail else ():
             stems = {s for w in (word, *base_words(word, self.index.config.equivalents_left_out)) for s in analyse(w)}
             shops = [i for i, own in self._retail.items() if stems & own]
