@@ -490,7 +490,7 @@ def test_a_shop_name_means_the_retail_class_that_carries_its_word(hash_embedder)
     assert refs("muebles") == refs("muebles", understand=False)          # not a shop name
 
 
-def test_a_buyers_words_mean_the_shop_and_a_name_as_typed_means_its_class(hash_embedder):
+def test_a_buyers_words_mean_the_shop_and_a_name_as_typed_means_its_class(hash_embedder, monkeypatch):
     from assets.search.everyday import buys_retail
     from assets.search.site import SiteSearch
 
@@ -511,6 +511,13 @@ def test_a_buyers_words_mean_the_shop_and_a_name_as_typed_means_its_class(hash_e
     assert refs("venta de tornillos")[0] == "467111"                        # the one who sells them: a shop
     assert refs("venta de tornillos al mayoreo")[0] == "332720"             # wholesale: not the shop
     assert refs("tornillos") == refs("tornillos", understand=False)
+    # only the shops among the best BUYER_WINDOW classes move: with a window of 1 the factory stays first
+    import assets.search.site as S
+    monkeypatch.setattr(S, "BUYER_WINDOW", 1)
+    assert refs("venta de tornillos")[0] == "332720"
+    monkeypatch.setattr(S, "BUYER_WINDOW", 2)
+    assert refs("venta de tornillos")[0] == "467111"
+    monkeypatch.undo()
     # "cocina económica" is among the fonda's everyday names (Nombres comunes): that class, whatever the others
     # repeat its words
     assert refs("cocina económica", understand=False)[0] == "332212"
