@@ -98,19 +98,19 @@ def cluster(tmp_path_factory):
     mp = pytest.MonkeyPatch()
     for k, v in overrides.items():
         mp.setenv(k, v)
-    services = Services(base, env)
     try:
-        services.postgres(pg_port, "dagster", overrides["DAGSTER_PG_PASSWORD"], "dagster", pg_dir / "data")
-        services.redis(redis_port)
-        c = Cluster(services, env, s3_port, pg_port, pg_dir=pg_dir / "data")
-        c.start_s3()
-        for name, queues in (("w1", ("default",)), ("w2", ("default", "gpu"))):
-            c.workers[name] = services.celery_worker(name, queues, env)
-        services.wait_for_workers(env, ["w1", "w2"])
-        yield c
+        # as a context manager the services are stopped on a SIGTERM too (CI's time limit, a kill of the
+        # test run): without it the interpreter exits at once and the postgres, redis, S3 and Celery it
+        # started, each in a session of its own, stay behind
+        with Services(base, env) as services:
+            services.postgres(pg_port, "dagster", overrides["DAGSTER_PG_PASSWORD"], "dagster", pg_dir / "data")
+            services.redis(redis_port)
+            c = Cluster(services, env, s3_port, pg_port, pg_dir=pg_dir / "data")
+            c.start_s3()
+            for name, queues in (("w1", ("default",)), ("w2", ("default", "gpu"))):
+                c.workers[name] = services.celery_worker(name, queues, env)
+            services.wait_for_workers(env, ["w1", "w2"])
+            yield c
     finally:
-        try:
-            services.stop_all()
-        finally:
-            mp.undo()
-            shutil.rmtree(pg_dir, ignore_errors=True)
+        mp.undo()
+        shutil.rmtree(pg_dir, ignore_errors=True)
