@@ -166,7 +166,7 @@ EVERYDAY_NAMES: dict[str, tuple[str, ...]] = {
     "237312": ("pavimentación", "constructora de caminos"),
     "238110": ("pilotes",),
     "238130": ("maestro de obras", "obra negra"),
-    "238190": ("techado",),
+    "238190": ("techado", "impermeabilización"),
     "238210": ("electricista",),
     "238221": ("plomería", "plomero"),
     "238222": ("minisplit",),
@@ -305,6 +305,7 @@ EVERYDAY_NAMES: dict[str, tuple[str, ...]] = {
     "466312": ("vivero",),
     "466313": ("galería de arte",),
     "466410": ("bazar", "tienda de segunda mano", "ropa de paca"),
+    "467111": ("ferre",),
     "467112": ("azulejos",),
     "467113": ("tienda de pinturas",),
     "467114": ("vidrio y aluminio",),
@@ -419,7 +420,7 @@ EVERYDAY_NAMES: dict[str, tuple[str, ...]] = {
     "561740": ("lavado de salas",),
     "561790": ("lavado de cisternas", "limpieza de vidrios"),
     "561920": ("expo",),
-    "562122": ("servicio de limpia", "camión recolector"),
+    "562122": ("servicio de limpia", "camión recolector", "camión de la basura"),
     "562222": ("relleno sanitario", "basurero"),
     "562921": ("recicladora",),
     "562998": ("baños portátiles", "fosas sépticas"),
@@ -506,7 +507,7 @@ EVERYDAY_NAMES: dict[str, tuple[str, ...]] = {
     "722411": ("antro", "table dance"),
     "722412": ("pulquería", "botanero", "mezcalería", "karaoke"),
     "722511": ("fonda", "cocina económica", "restaurante familiar"),
-    "722512": ("coctelería",),
+    "722512": ("coctelería", "marisquería"),
     "722513": ("garnachas", "tlayudas"),
     "722514": ("puesto de tacos", "lonchería", "birria", "barbacoa", "carnitas", "tacos al pastor"),
     "722515": ("juguería", "café", "coffee shop"),
@@ -688,6 +689,7 @@ def met_by(name: str, stems: set[str]) -> bool:
         for w in words)
 
 
+RETAIL_SECTOR = "46"     # SCIAN "Comercio al por menor": the classes a shop name (-ería) means when one carries its word
 MANY_OTHER_CLASSES = 5   # a name met in its own class is still listed when its words meet this many other classes
 
 
@@ -695,11 +697,17 @@ def redundant_names(stems_by_code: dict[str, set[str]],
                     many: int = MANY_OTHER_CLASSES) -> list[tuple[str, str]]:
     """(code, name) of the hand-written names the policy leaves out: :func:`met_by` their class's own stems
     (``stems_by_code``: class code -> the stems of its text without the names) and those of fewer than ``many``
-    other classes, so the rules find the class for that name without it. Empty when the list keeps the policy."""
+    other classes, so the rules find the class for that name without it. Empty when the list keeps the policy.
+
+    A one-word shop name (*-ería*) of a class outside retail that a retail class's words also meet is kept: without
+    it the shop rule sends the word to the shop (marisquería: the seafood restaurant, not the fish shop)."""
     out = []
     for code, names in EVERYDAY_NAMES.items():
         for name in names:
             if code not in stems_by_code or not met_by(name, stems_by_code[code]):
+                continue
+            if (not code.startswith(RETAIL_SECTOR) and len(content_words(name)) == 1 and shop_words(name)
+                    and any(c.startswith(RETAIL_SECTOR) and met_by(name, st) for c, st in stems_by_code.items())):
                 continue
             others = 0
             for other, stems in stems_by_code.items():

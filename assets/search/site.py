@@ -25,7 +25,7 @@ import numpy as np
 
 from assets.search.corpus import names_of, names_sentence_of
 from assets.search.engine import Hit, SearchIndex, validate_query
-from assets.search.everyday import EVERYDAY_NAMES, base_words, buys_retail, shop_words
+from assets.search.everyday import EVERYDAY_NAMES, RETAIL_SECTOR, base_words, buys_retail, shop_words
 from assets.search.text import analyse
 from assets.search.understanding import MEASURE_LABELS, ParsedQuery, QueryParser
 from assets.search.wording import fmt_value
@@ -34,7 +34,6 @@ MAX_STRUCTURED = 5     # matching facts ranked ahead of the free ranking
 # the figures of a place and sector shown, in this order, when the measure asked for has no fact
 OTHER_FIGURES = ("employment", "gross_output", "value_added", "productivity", "investment",
                  "fixed_capital_formation", "fixed_assets", "intermediate_consumption")
-RETAIL_SECTOR = "46"   # SCIAN "Comercio al por menor": the classes a shop name (-ería) means when one carries its word
 BUYER_WINDOW = 10     # a buyer's words put the retail classes among the best this many classes first
 TYPE_ORDER = ("fact", "place", "document", "section", "scian_class", "table", "mart", "synthetic")
 
@@ -92,6 +91,12 @@ class SiteSearch:
         self._retail = {int(i): set(analyse(f"{self._titles[i]} {names_sentence_of(self._bodies[i])}"))
                         for i in np.flatnonzero(self._classes & np.array(
                             [sector_of_class(r) == RETAIL_SECTOR for r in self._refs], dtype=bool))}
+        # the stems of the one-word everyday names of the other classes (marisquería, pulquería): a shop word that is
+        # one of them is the name written for that class, not a shop named after what it sells
+        self._named_elsewhere: set[str] = set()
+        for i in np.flatnonzero(self._classes):
+            if int(i) not in self._retail:
+                self._named_elsewhere.update(st[0] for name in names_of(self._bodies[i]) if len(st := analyse(name)) == 1)
         # the classes' names of two words or more, as stems (title and everyday names: "cocina económica" ->
         # (cocin, econom) -> the fonda's class): a query that contains one asks for that class by its name
         self._named: dict[tuple[str, ...], list[int]] = {}
@@ -256,9 +261,14 @@ class SiteSearch:
             # after everything else
             ranked = np.where(self._place_or_fact, final - 1e6, final).astype(np.float32)
             ranked = self._named_first(query, self._shops_first(query, ranked))
-        top = self.index_top(ranked, bm25, mode, need)
-        taken = set(first)
-        order = first + [int(i) for i in top if int(i) not in taken]
+        named: list[int] = []
+        if understand and first and not of_sector and not parsed.places:
+            # a measure with neither a place nor a sector ("trabajo en la presidencia municipal") finds only the
+            # largest national figures, a guess; a class the query names word after word is what it asks for
+            named = sorted(self._named_classes(query), key=lambda i: -final[i])
+        top = self.index_top(ranked, bm25, mode, need + len(named))
+        taken = set(first) | set(named)
+        order = named + first + [int(i) for i in top if int(i) not in taken]
         order = order[:k]
         hits = [self.index.hit(i, r + 1, float(final[i]), float(bm25[i]), float(dense[i]))
                 for r, i in enumerate(order)]
@@ -269,20 +279,24 @@ class SiteSearch:
             groups.setdefault(h.doc_type, []).append(h.rank)
         groups = {t: groups[t] for t in sorted(groups, key=lambda t: (TYPE_ORDER.index(t) if t in TYPE_ORDER
                                                                       else 99, t))}
-        return SiteResult(query, mode, parsed, hits, answer, len([i for i in order if i in taken]), groups, notice)
+        return SiteResult(query, mode, parsed, hits, answer, len([i for i in order if i in set(first)]), groups, notice)
 
     def _named_first(self, query: str, ranked: np.ndarray) -> np.ndarray:
         """The classes whose title or everyday name (two words or more) the query contains, word after word, ahead
         of everything else, in their own order: "cocina económica" is the fonda, not the kitchen-ware factory that
         shares both words' stems with more weight."""
-        stems = analyse(query)
-        named = {i for n in range(2, len(stems) + 1) for j in range(len(stems) - n + 1)
-                 for i in self._named.get(tuple(stems[j:j + n]), ())}
+        named = self._named_classes(query)
         if not named:
             return ranked
         ranked = ranked.copy()
         ranked[sorted(named)] += 1e4
         return ranked
+
+    def _named_classes(self, query: str) -> set[int]:
+        """The classes whose title or everyday name of two words or more the query contains, word after word."""
+        stems = analyse(query)
+        return {i for n in range(2, len(stems) + 1) for j in range(len(stems) - n + 1)
+                for i in self._named.get(tuple(stems[j:j + n]), ())}
 
     def _shops_first(self, query: str, ranked: np.ndarray) -> np.ndarray:
         """A shop name (``mueblería``): the retail classes that carry its word or base word ahead of the rest,
@@ -298,6 +312,8 @@ class SiteSearch:
                 ranked = ranked.copy()
                 ranked[shops] += 1e3
         for word in shop_words(query) if self._retail else ():
+            if set(analyse(word)) <= self._named_elsewhere:
+                continue   # marisquería: the hand-written name of the seafood restaurant, not the fish shop
             stems = {s for w in (word, *base_words(word, self.index.config.equivalents_left_out)) for s in analyse(w)}
             shops = [i for i, own in self._retail.items() if stems & own]
             if shops:

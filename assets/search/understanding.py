@@ -55,7 +55,8 @@ MEASURES: dict[str, tuple[str, ...]] = {
 }
 # a share asked in other words ("participación de Reynosa en el empleo estatal"): the scope from these words, else
 # from the place (a municipality's share is of its state, a state's of the country)
-SHARE_WORDS = ("participacion", "porcentaje", "proporcion", "peso", "aporta", "aportacion", "contribucion")
+SHARE_WORDS = ("participacion", "porcentaje", "proporcion", "peso", "aporta", "aportacion", "contribucion", "concentra",
+               "concentran", "representa", "representan")
 SHARE_SCOPE = {"share_national": ("nacional", "pais", "nacion"), "share_state": ("estatal", "estado", "entidad")}
 GROWTH_WORDS = ("crecimiento", "crecio", "crece", "crecieron", "variacion", "cambio", "cambiado", "aumento",
                 "aumentado", "disminuyo", "bajo", "subio", "evolucion")

@@ -257,6 +257,9 @@ def test_parser_places_years_measures_sectors(parser):
     assert parser.parse("peso de la manufactura de Reynosa").metrics[:2] == ["share_state_employment",
                                                                              "share_state_value_added"]
     assert parser.parse("porcentaje de Tamaulipas en el valor agregado").metrics[0] == "share_national_value_added"
+    assert parser.parse("qué parte del empleo manufacturero del estado concentra Reynosa").metrics[0] == \
+        "share_state_employment"
+    assert parser.parse("cuánto representa Tamaulipas del valor agregado").metrics[0] == "share_national_value_added"
     assert parser.parse("cuánto creció la participación de Reynosa en el empleo").metrics[0] == \
         "share_state_employment_change"
     q = parser.parse("participación ciudadana")      # nothing to be a share of: not a figure question
@@ -470,11 +473,13 @@ def test_example_discount_ranks_a_document_by_its_own_text(site):
 def test_a_shop_name_means_the_retail_class_that_carries_its_word(hash_embedder):
     from assets.search.site import SiteSearch
 
-    catalog = pl.DataFrame({"code": ["337120", "466111", "311830", "461190", "463310", "316211"], "title": [
+    catalog = pl.DataFrame({"code": ["337120", "466111", "311830", "461190", "463310", "316211", "461123", "722512"],
+                            "title": [
         "Fabricación de muebles, excepto cocinas integrales, muebles modulares de baño y muebles de oficina",
         "Comercio al por menor de muebles para el hogar", "Elaboración de tortillas de maíz y molienda de nixtamal",
         "Comercio al por menor de otros alimentos", "Comercio al por menor de calzado",
-        "Fabricación de calzado con corte de piel y cuero"]})
+        "Fabricación de calzado con corte de piel y cuero", "Comercio al por menor de pescados y mariscos",
+        "Restaurantes con servicio de preparación de pescados y mariscos"]})
     # a register example names a tortillería under the retail class: examples say nothing of what a shop is
     docs = C.scian_documents(catalog, with_ciiu=False, examples={"461190": ["TORTILLERIA LA GUADALUPANA"]})
     site = SiteSearch(SearchIndex.build(docs, hash_embedder, IndexConfig()))
@@ -488,6 +493,26 @@ def test_a_shop_name_means_the_retail_class_that_carries_its_word(hash_embedder)
     assert refs("tortillería") == refs("tortillería", understand=False)   # no retail class is named after tortillas
     assert refs("zapatería")[0] == "463310"                              # its everyday name (Nombres comunes)
     assert refs("muebles") == refs("muebles", understand=False)          # not a shop name
+    # a shop word that is the everyday name written for a class outside retail is that class: the marisquería
+    # serves seafood, the pescadería sells fish
+    assert refs("pescadería")[0] == "461123"
+    assert refs("marisquería")[0] == "722512" and refs("marisquería en el centro")[0] == "722512"
+
+
+def test_a_class_named_in_a_figure_question_with_no_place_or_sector_comes_before_the_guess(site_corpus, hash_embedder,
+                                                                                           parser):
+    from assets.search.site import SiteSearch
+
+    public = C.scian_documents(pl.DataFrame({"code": ["931210"], "title": ["Administración pública en general"]}),
+                               with_ciiu=False)   # its everyday names include "presidencia municipal"
+    site = SiteSearch(SearchIndex.build(C.combine(site_corpus, public), hash_embedder, IndexConfig()), parser)
+    res = site.search("trabajo en la presidencia municipal", "hybrid", 4)   # "trabajo": a measure, employment
+    assert [h.doc_id for h in res.hits[:2]] == ["scian:931210", "fact:21:00:2023:employment"]
+    assert res.structured == 1 and res.answer is None
+    # with no class named the guess stays first; with a sector or a place the facts are the answer
+    assert site.search("trabajo", "hybrid", 3).hits[0].doc_id == "fact:21:00:2023:employment"
+    res = site.search("trabajo en la manufactura de Tamaulipas", "hybrid", 3)
+    assert res.hits[0].doc_id == "fact:31-33:28:2023:employment" and res.answer is not None
 
 
 def test_a_buyers_words_mean_the_shop_and_a_name_as_typed_means_its_class(hash_embedder, monkeypatch):
@@ -560,3 +585,14 @@ def test_tune_site_searches_alpha_expansion_and_words_as_written(site):
     best = max(t["grid"], key=lambda g: (g["mrr@10"], g["success@3"]))
     assert (t["alpha"], t["expand_weight"], t["surface_weight"]) == (
         best["alpha"], best["expand_weight"], best["surface_weight"])
+
+
+def test_a_shop_name_written_for_a_class_outside_retail_is_kept_when_a_shop_would_take_it():
+    from assets.search.everyday import redundant_names
+
+    restaurant = set(analyse("Restaurantes con servicio de preparación de pescados y mariscos"))
+    shop = set(analyse("Comercio al por menor de pescados y mariscos"))
+    # the title meets "marisquería" (its base word marisco): without a shop that also meets it, the name adds nothing
+    assert ("722512", "marisquería") in redundant_names({"722512": restaurant})
+    # with the fish shop the shop rule would send the word there: the name is what keeps the restaurant first
+    assert ("722512", "marisquería") not in redundant_names({"722512": restaurant, "461123": shop})
