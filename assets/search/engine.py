@@ -41,7 +41,8 @@ import numpy as np
 import polars as pl
 
 from assets.search.everyday import base_words
-from assets.search.text import STOPWORDS, VocabExpander, analyse, surface_terms, tokens
+from assets.search.text import (SOUND_MIN_LETTERS, STOPWORDS, SURFACE, VocabExpander, analyse, singular,
+                               surface_terms, tokens)
 
 MODES = ("bm25", "dense", "hybrid")
 VECTOR_INDEXES = ("auto", "exact", "binary", "hnsw")
@@ -54,6 +55,9 @@ HNSW_STATS_SAMPLE = 1024   # documents scored exactly per query for the dense z-
 
 class SearchError(ValueError):
     """Bad search input (empty query, unknown mode, k out of range): the message says which."""
+
+
+_WORD = re.compile(r"[^\W\d_]+")   # a run of letters (accented ones included)
 
 
 @dataclass(frozen=True)
@@ -444,8 +448,26 @@ class SearchIndex:
                 out += weight * float(non[tid])
 
     def embed_queries(self, queries: list[str]) -> np.ndarray:
-        return self.embedder.embed([q.lower() for q in queries], batch_size=self.config.embed_batch_size,
-                                   role="query")
+        return self.embedder.embed([self.as_heard(q).lower() for q in queries],
+                                   batch_size=self.config.embed_batch_size, role="query")
+
+    def as_heard(self, query: str) -> str:
+        """``query`` for the dense model: each word the index knows neither as written nor by its stem, and that
+        sounds like exactly one word it does know, written as that word ("bulcanizadora 24 hrs" -> "vulcanizadora
+        24 hrs"). BM25 meets such a word through :meth:`VocabExpander.respell`; the model would embed the
+        misspelling, far from the word meant. The other words are left as typed."""
+        def heard(m: re.Match) -> str:
+            word = m.group(0)
+            folded = tokens(word)
+            if len(folded) != 1 or len(folded[0]) < SOUND_MIN_LETTERS or folded[0] in STOPWORDS:
+                return word
+            w = singular(folded[0])
+            if SURFACE + w in self._vocab or any(t in self._vocab for t in analyse(folded[0])):
+                return word
+            known = self._expander.respell_word(w)
+            return known[0] if len(known) == 1 else word
+
+        return _WORD.sub(heard, query)
 
     def dense_scores(self, qvec: np.ndarray) -> np.ndarray:
         """Per-document dense score for one unit query vector (HNSW: exact for its candidate documents, the

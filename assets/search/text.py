@@ -134,7 +134,7 @@ _SOUNDS = [(re.compile(a), b) for a, b in (
     (r"qu(?=[ei])", "k"), (r"c(?=[ei])", "s"), (r"c", "k"), (r"z", "s"),   # seseo: ce, ci, z, s sound alike
     (r"g(?=[ei])", "j"),          # ge, gi and je, ji
     (r"v", "b"), (r"ll", "y"), (r"h", ""),   # b / v, ll / y (yeísmo), a silent h
-    (r"(.)\1+", r"\1"),           # doubled letters once
+    (r"([^r])\1+", r"\1"),        # doubled letters once, except rr: perro / pero, carro / caro are two words
     (r"\x01", "ch"),
 )]
 SOUND_MIN_LETTERS = 5      # shorter words have too many neighbours that sound alike
@@ -142,7 +142,7 @@ SOUND_MIN_LETTERS = 5      # shorter words have too many neighbours that sound a
 
 def sound_key(word: str) -> str:
     """A folded word or stem as Mexican Spanish pronounces it: the letters people mix up when they write by ear
-    (c / s / z, b / v, ll / y, g / j, a silent h, doubled letters) written one way. ``sound_key("gimnacio") ==
+    (c / s / z, b / v, ll / y, g / j, a silent h, doubled letters but rr) written one way. ``sound_key("gimnacio") ==
     sound_key("gimnasio")``, ``domisilio`` / ``domicilio``, ``cerbeza`` / ``cerveza``, ``ospital`` / ``hospital``."""
     for pattern, repl in _SOUNDS:
         word = pattern.sub(repl, word)
@@ -158,11 +158,14 @@ class VocabExpander:
         self.min_prefix = min_prefix
         self._buckets: dict[str, list[str]] = {}
         self._sounds: dict[str, list[str]] = {}
+        self._word_sounds: dict[str, list[str]] = {}     # the same for the words as written (surface terms)
         for v in vocabulary:
             if len(v) >= min_prefix and not v.isdigit() and not v.startswith(SURFACE):
                 self._buckets.setdefault(v[:min_prefix], []).append(v)
             if len(v) >= SOUND_MIN_LETTERS and v.isalpha():
                 self._sounds.setdefault(sound_key(v), []).append(v)
+            elif v.startswith(SURFACE) and len(v) > SOUND_MIN_LETTERS and v[1:].isalpha():
+                self._word_sounds.setdefault(sound_key(v[1:]), []).append(v[1:])
 
     def respell(self, stem_: str) -> list[str]:
         """The vocabulary stems written differently from ``stem_`` that sound the same (:func:`sound_key`): what
@@ -171,6 +174,13 @@ class VocabExpander:
         if len(stem_) < SOUND_MIN_LETTERS or not stem_.isalpha():
             return []
         return [v for v in self._sounds.get(sound_key(stem_), ()) if v != stem_]
+
+    def respell_word(self, word: str) -> list[str]:
+        """:meth:`respell` for a folded singular word: the words of the vocabulary as written (its surface terms)
+        that sound the same, ``bulcanizadora`` -> ``vulcanizadora``."""
+        if len(word) < SOUND_MIN_LETTERS or not word.isalpha():
+            return []
+        return [v for v in self._word_sounds.get(sound_key(word), ()) if v != word]
 
     def expand(self, stem_: str) -> list[str]:
         if len(stem_) < self.min_prefix or stem_.isdigit():

@@ -114,6 +114,28 @@ def test_a_word_written_by_ear_meets_the_word_it_sounds_like(hash_embedder):
     exact, extra = index.query_terms("gimnasio")
     assert "gimnasi" in exact and not extra                    # a known word is taken as written
     assert index.query_terms("gimnacio") == ([], ["gimnasi"])
+    assert sound_key("perro") != sound_key("pero") and sound_key("carro") != sound_key("caro")   # rr is a sound
+
+
+def test_the_dense_model_reads_a_word_written_by_ear_as_the_word_it_sounds_like(hash_embedder):
+    catalog = pl.DataFrame({"code": ["811191", "713943", "541941"], "title": [
+        "Reparación menor de llantas (vulcanizadora)", "Centros de acondicionamiento físico (gimnasio)",
+        "Servicios veterinarios y perito en mascotas"]})
+    index = SearchIndex.build(C.scian_documents(catalog, with_ciiu=False), hash_embedder, IndexConfig())
+    assert index.as_heard("Bulcanizadora 24 hrs para una ponchadura") == "vulcanizadora 24 hrs para una ponchadura"
+    assert index.as_heard("un gimnacio, y una vulcanizadora") == "un gimnasio, y una vulcanizadora"
+    assert index.as_heard("Gimnasio Llantas") == "Gimnasio Llantas"          # known words stay as typed
+    assert index.as_heard("veterinario para mi perrito") == "veterinario para mi perrito"   # not "perito"
+    seen: list[str] = []
+
+    class Recording:
+        def embed(self, texts, batch_size=None, role="passage"):
+            seen.extend(texts)
+            return hash_embedder.embed(texts, batch_size=batch_size)
+
+    index.embedder = Recording()
+    index.search("bulcanizadora", "hybrid", 2)
+    assert seen == ["vulcanizadora"]
 
 
 def test_everyday_suffix_rules_find_the_base_word():
