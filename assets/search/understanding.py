@@ -194,6 +194,15 @@ def _phrase_matches(words: list[str], phrase: str) -> list[tuple[int, int]]:
     return out
 
 
+def _head_of(name: str) -> str | None:
+    """The folded first word of a municipality name with a "de ..." tail ("Ecatepec de Morelos" -> "ecatepec"),
+    when it is one word of five letters or more; else None."""
+    words = tokens(name)
+    if len(words) >= 3 and words[1] == "de" and len(words[0]) >= 5:
+        return words[0]
+    return None
+
+
 class QueryParser:
     """Parses queries against a place catalogue and the sector titles (build once, parse many: thread-safe)."""
 
@@ -206,6 +215,7 @@ class QueryParser:
         self._names: dict[tuple[str, ...], list[tuple[Place, int]]] = {}
         self._common = set(common_words)
         states: dict[str, str] = {}
+        heads: dict[str, list[tuple[Place, int]]] = {}
         for r in places:
             code, name, state = r["cve_geo"], r["municipality_name"], r["state_name"]
             states[r["cve_entidad"]] = state
@@ -213,6 +223,9 @@ class QueryParser:
             pop = int(r.get("population_total") or 0)
             for variant in self._variants(name, r.get("seat_name")):
                 self._add(variant, place, pop)
+            head = _head_of(name)
+            if head:
+                heads.setdefault(head, []).append((place, pop))
         for code, state in states.items():
             place = Place(code, state, "state", state)
             for variant in (state, state.split(" de ")[0], *STATE_VARIANTS.get(code, ())):
@@ -223,6 +236,12 @@ class QueryParser:
             self._add(variant, national, 10**10)
         # "en México" is the country; the state is "Estado de México" / "Edomex"
         self._names[("mexico",)] = [(national, 10**10)]
+        # "Ecatepec" for Ecatepec de Morelos, "Naucalpan", "Pachuca": the one-word head of a name with a "de ..."
+        # tail, when one municipality has it and it names no other place (Oaxaca is the state; Tlalnepantla is
+        # also a municipality of Morelos; "Valle" heads three names)
+        for head, owners in heads.items():
+            if len(owners) == 1 and (head,) not in self._names:
+                self._add(head, *owners[0])
         self._max_words = max((len(k) for k in self._names), default=1)
         self._sectors = dict(sector_titles or {})
         self._sector_phrases: list[tuple[str, str]] = []

@@ -366,6 +366,29 @@ def test_a_profile_word_with_no_place_asks_about_the_subject(site):
     assert res.hits[0].doc_type not in ("place", "fact")
     assert "table:silver.migrant_shelters" in [h.doc_id for h in res.hits]
     assert site.search("albergues en Reynosa", "hybrid", 3).hits[0].doc_id == "place:28032"
+    # a question with no place and no measure a fact has is about the subject too
+    for mode in ("dense", "hybrid"):
+        res = site.search("albergues y cuántas camas tienen", mode, 3)
+        assert [h.doc_type for h in res.hits] == ["table"] * 3 and res.parsed.figure and not res.structured, mode
+
+
+def test_a_municipality_by_the_head_of_its_name():
+    from assets.search.understanding import QueryParser
+
+    rows = [{"cve_geo": g, "municipality_name": n, "state_name": st, "cve_entidad": g[:2], "seat_name": None,
+             "population_total": 1000}
+            for g, n, st in (("15033", "Ecatepec de Morelos", "México"), ("20067", "Oaxaca de Juárez", "Oaxaca"),
+                             ("11042", "Valle de Santiago", "Guanajuato"), ("08062", "Valle de Zaragoza", "Chihuahua"),
+                             ("15104", "Tlalnepantla de Baz", "México"), ("17023", "Tlalnepantla", "Morelos"))]
+    parser = QueryParser(rows)
+
+    def places(q):
+        return [p.cve_geo for p in parser.parse(q).places]
+
+    assert places("cuántas mujeres viven en Ecatepec") == ["15033"] == places("población de ecatepec de morelos")
+    assert places("empleo en Oaxaca") == ["20"]                 # the state's name, not the capital's head
+    assert places("población de Valle") == []                    # the head of two names is neither
+    assert places("Tlalnepantla") == ["17023"]                   # the name of another municipality
 
 
 def test_bm25_reads_a_tables_column_names_not_its_column_notes():
