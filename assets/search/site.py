@@ -255,10 +255,9 @@ class SiteSearch:
         final, bm25, dense = self.index.scores(query, mode)
         need = k + len(first)
         ranked = final
-        if understand and not parsed.places and not (parsed.figure and first):
-            # no place, and no figure the lookup found: an activity or a topic (a profile word with no place named,
-            # "albergues", "migración de mujeres", asks about the subject, not about one place; so does "cuántas
-            # camas tienen los albergues", a question with no measure a fact has): facts and place profiles only
+        if understand and not (parsed.places or parsed.figure):
+            # no place, no figure: an activity or a topic (a profile word with no place named, "albergues",
+            # "migración de mujeres", asks about the subject, not about one place): facts and place profiles only
             # after everything else
             ranked = np.where(self._place_or_fact, final - 1e6, final).astype(np.float32)
             ranked = self._named_first(query, self._shops_first(query, ranked))

@@ -366,10 +366,6 @@ def test_a_profile_word_with_no_place_asks_about_the_subject(site):
     assert res.hits[0].doc_type not in ("place", "fact")
     assert "table:silver.migrant_shelters" in [h.doc_id for h in res.hits]
     assert site.search("albergues en Reynosa", "hybrid", 3).hits[0].doc_id == "place:28032"
-    # a question with no place and no measure a fact has is about the subject too
-    for mode in ("dense", "hybrid"):
-        res = site.search("albergues y cuántas camas tienen", mode, 3)
-        assert [h.doc_type for h in res.hits] == ["table"] * 3 and res.parsed.figure and not res.structured, mode
 
 
 def test_a_municipality_by_the_head_of_its_name():
