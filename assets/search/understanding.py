@@ -6,7 +6,8 @@
 * **places**: municipality and state names from the municipality catalogue (silver.municipalities) and their common
   variants: accents and case folded, the municipal seat's name, leading articles and "Ciudad"/"Heroica" dropped or
   added ("Victoria" = "Ciudad Victoria"), the state's short name without its "de ..." tail ("Coahuila", "Veracruz",
-  "Michoacán"), its abbreviation ("Tamps.", "CDMX"), "Estado de México"/"Edomex" and "nacional"/"país".
+  "Michoacán"), its abbreviation ("Tamps.", "CDMX"), "Estado de México"/"Edomex" and "nacional"/"país"; a
+  municipality by the one-word head of a name with a "de ..." tail ("Ecatepec") when that head names no other place.
   A name that is also an everyday word of the catalogue ("Casas", "Progreso", "Reforma") is a place only after
   "en"/"de". A municipality name shared by several states resolves to the one in a state the query names, else to
   every candidate (the lookup prefers the one with facts).
