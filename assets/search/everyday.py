@@ -689,7 +689,7 @@ def met_by(name: str, stems: set[str]) -> bool:
         for w in words)
 
 
-RETAIL_SECTOR = "46"     # SCIAN "Comercio al por menor": the classes a shop name (-ería) means when one carries its word
+RETAIL_SECTOR = "46"     # SCIAN "Comercio al por menor": the classes a shop name (-ería) means when one names it
 MANY_OTHER_CLASSES = 5   # a name met in its own class is still listed when its words meet this many other classes
 
 

@@ -96,7 +96,10 @@ class SiteSearch:
         self._named_elsewhere: set[str] = set()
         for i in np.flatnonzero(self._classes):
             if int(i) not in self._retail:
-                self._named_elsewhere.update(st[0] for name in names_of(self._bodies[i]) if len(st := analyse(name)) == 1)
+                for name in names_of(self._bodies[i]):
+                    stems = analyse(name)
+                    if len(stems) == 1:
+                        self._named_elsewhere.add(stems[0])
         # the classes' names of two words or more, as stems (title and everyday names: "cocina económica" ->
         # (cocin, econom) -> the fonda's class): a query that contains one asks for that class by its name
         self._named: dict[tuple[str, ...], list[int]] = {}
@@ -279,7 +282,8 @@ class SiteSearch:
             groups.setdefault(h.doc_type, []).append(h.rank)
         groups = {t: groups[t] for t in sorted(groups, key=lambda t: (TYPE_ORDER.index(t) if t in TYPE_ORDER
                                                                       else 99, t))}
-        return SiteResult(query, mode, parsed, hits, answer, len([i for i in order if i in set(first)]), groups, notice)
+        found = set(first)
+        return SiteResult(query, mode, parsed, hits, answer, sum(i in found for i in order), groups, notice)
 
     def _named_first(self, query: str, ranked: np.ndarray) -> np.ndarray:
         """The classes whose title or everyday name (two words or more) the query contains, word after word, ahead
