@@ -91,23 +91,19 @@ class SiteSearch:
         self._retail = {int(i): set(analyse(f"{self._titles[i]} {names_sentence_of(self._bodies[i])}"))
                         for i in np.flatnonzero(self._classes & np.array(
                             [sector_of_class(r) == RETAIL_SECTOR for r in self._refs], dtype=bool))}
-        # the stems of the one-word everyday names of the other classes (marisquería, pulquería): a shop word that is
-        # one of them is the name written for that class, not a shop named after what it sells
+        # the classes' names of two words or more, as stems (title and everyday names: "cocina económica" ->
+        # (cocin, econom) -> the fonda's class): a query that contains one asks for that class by its name; and the
+        # stems of the one-word everyday names of the classes outside retail (marisquería, pulquería): a shop word
+        # that is one of them is the name written for that class, not a shop named after what it sells
+        self._named: dict[tuple[str, ...], list[int]] = {}
         self._named_elsewhere: set[str] = set()
         for i in np.flatnonzero(self._classes):
-            if int(i) not in self._retail:
-                for name in names_of(self._bodies[i]):
-                    stems = analyse(name)
-                    if len(stems) == 1:
-                        self._named_elsewhere.add(stems[0])
-        # the classes' names of two words or more, as stems (title and everyday names: "cocina económica" ->
-        # (cocin, econom) -> the fonda's class): a query that contains one asks for that class by its name
-        self._named: dict[tuple[str, ...], list[int]] = {}
-        for i in np.flatnonzero(self._classes):
-            for name in (self._titles[i], *names_of(self._bodies[i])):
+            for n, name in enumerate((self._titles[i], *names_of(self._bodies[i]))):
                 key = tuple(analyse(name))
                 if len(key) >= 2 and int(i) not in self._named.setdefault(key, []):
                     self._named[key].append(int(i))
+                elif len(key) == 1 and n > 0 and int(i) not in self._retail:
+                    self._named_elsewhere.add(key[0])
         self._place_or_fact = np.isin(self._types, ["place", "fact"])
         self._fact_sectors = set(self._sector[self._facts].tolist())
         self._fact_geos = set(self._geo[self._facts].tolist())
