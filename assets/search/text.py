@@ -149,6 +149,13 @@ def sound_key(word: str) -> str:
     return word
 
 
+def _sounding(sounds: dict[str, list[str]], term: str) -> list[str]:
+    """The terms of ``sounds`` (sound key -> terms) other than ``term`` that sound like it."""
+    if len(term) < SOUND_MIN_LETTERS or not term.isalpha():
+        return []
+    return [v for v in sounds.get(sound_key(term), ()) if v != term]
+
+
 class VocabExpander:
     """Query stem -> the vocabulary stems of the same word family (:func:`stems_meet`), looked up by their first
     ``min_prefix`` letters (a dict of small buckets: microseconds per query word); and a stem the vocabulary does
@@ -171,16 +178,12 @@ class VocabExpander:
         """The vocabulary stems written differently from ``stem_`` that sound the same (:func:`sound_key`): what
         a query word written by ear ("gimnacio", "domisilio") meant. Callers ask only for stems the vocabulary
         lacks: a known word is taken as written (casa and caza are both words)."""
-        if len(stem_) < SOUND_MIN_LETTERS or not stem_.isalpha():
-            return []
-        return [v for v in self._sounds.get(sound_key(stem_), ()) if v != stem_]
+        return _sounding(self._sounds, stem_)
 
     def respell_word(self, word: str) -> list[str]:
         """:meth:`respell` for a folded singular word: the words of the vocabulary as written (its surface terms)
         that sound the same, ``bulcanizadora`` -> ``vulcanizadora``."""
-        if len(word) < SOUND_MIN_LETTERS or not word.isalpha():
-            return []
-        return [v for v in self._word_sounds.get(sound_key(word), ()) if v != word]
+        return _sounding(self._word_sounds, word)
 
     def expand(self, stem_: str) -> list[str]:
         if len(stem_) < self.min_prefix or stem_.isdigit():
